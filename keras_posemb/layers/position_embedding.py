@@ -1,0 +1,180 @@
+import keras
+from keras import ops
+
+from keras_posemb import sinusoid
+from keras_posemb.layers.position_layer import PositionLayer
+
+
+@keras.saving.register_keras_serializable(package="keras_posemb")
+class SinusoidalInitializer(keras.initializers.Initializer):
+    """Initializes a `(length, width)` table with the sinusoidal encoding.
+
+    Row `p` is the encoding of position `p`, exactly as `SinusoidalEncoding`
+    computes it (rounded once from float64), so a learned table can start
+    from the fixed one.
+
+    Args:
+        max_wavelength: positive number, the 10000 of the formula.
+        layout: `"interleaved"` or `"concatenated"`, as in
+            `SinusoidalEncoding`.
+
+    Example:
+
+    ```python
+    layer = keras_posemb.PositionEmbedding(
+        max_length=512, initializer=keras_posemb.SinusoidalInitializer()
+    )
+    ```
+    """
+
+    def __init__(self, max_wavelength=10000, layout="interleaved"):
+        self.max_wavelength = sinusoid.check_max_wavelength(max_wavelength)
+        self.layout = sinusoid.check_layout(layout)
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) != 2:
+            raise ValueError(
+                "SinusoidalInitializer makes (length, width) tables; received "
+                f"shape={tuple(shape)}."
+            )
+        table = sinusoid.sinusoidal_table(
+            shape[0], shape[1], self.max_wavelength, self.layout
+        )
+        return ops.convert_to_tensor(table, dtype or "float32")
+
+    def get_config(self):
+        return {"max_wavelength": self.max_wavelength, "layout": self.layout}
+
+
+def _check_max_length(max_length):
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= 0:
+        raise ValueError(
+            "Argument `max_length` must be a positive int; received "
+            f"max_length={max_length!r}."
+        )
+    return max_length
+
+
+def _get_initializer(initializer):
+    if initializer == "sinusoidal":
+        return SinusoidalInitializer()
+    try:
+        return keras.initializers.get(initializer)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            "Argument `initializer` must be a Keras initializer, its name, or "
+            f'"sinusoidal"; received initializer={initializer!r}.'
+        ) from error
+
+
+@keras.saving.register_keras_serializable(package="keras_posemb")
+class PositionEmbedding(PositionLayer):
+    """Learned position embedding: one trainable vector per position.
+
+    Keeps a `(max_length, features)` table, created in `build` from the last
+    dimension of the input, and by default returns
+    `inputs + table[positions]`, as in BERT and GPT-2.
+
+    Positions outside `[0, max_length)` raise an error that names the
+    lengths: in Python when the positions are known while tracing (always in
+    eager mode, and for the default positions whenever the sequence length is
+    static), through `tf.debugging.Assert` in a TensorFlow graph otherwise.
+    XLA drops assertions, so under `jit_compile=True` an out-of-range
+    position that is only known at run time yields NaN (never a clamped row
+    or zeros, which is what gathers do there).
+
+    Args:
+        max_length: positive int, the number of positions in the table.
+        initializer: Keras initializer (or its name) for the table, or
+            `"sinusoidal"` to start from the sinusoidal encoding. Defaults to
+            `"glorot_uniform"`.
+        regularizer: optional Keras regularizer for the table.
+        constraint: optional Keras constraint for the table.
+        add_to_inputs: if `True` (default) return `inputs + embedding`; if
+            `False` return the embedding alone, broadcast to the input's
+            shape.
+        **kwargs: other keyword arguments of `keras.layers.Layer`, such as
+            `name` and `dtype`.
+
+    Call arguments:
+        inputs: float tensor of shape `(..., sequence, features)`, rank >= 3;
+            the sequence length may be unknown.
+        start_index: non-negative int or scalar integer tensor, the position
+            of the first token (for cached decoding). Defaults to `0`.
+        positions: optional integer tensor of shape `(sequence,)` or
+            `(batch, sequence)` with explicit positions (for example to skip
+            left padding). Replaces `start_index` when given.
+
+    A padding mask on `inputs` (from `Embedding(mask_zero=True)`) passes
+    through unchanged.
+
+    Example:
+
+    ```python
+    token_ids = keras.Input(shape=(None,), dtype="int32")
+    x = keras.layers.Embedding(20000, 128, mask_zero=True)(token_ids)
+    x = keras_posemb.PositionEmbedding(max_length=512)(x)
+    ```
+
+    References:
+        - [Devlin et al., 2019](https://arxiv.org/abs/1810.04805)
+    """
+
+    def __init__(
+        self,
+        max_length,
+        initializer="glorot_uniform",
+        regularizer=None,
+        constraint=None,
+        add_to_inputs=True,
+        **kwargs,
+    ):
+        super().__init__(add_to_inputs=add_to_inputs, **kwargs)
+        self.max_length = _check_max_length(max_length)
+        self.initializer = _get_initializer(initializer)
+        self.regularizer = keras.regularizers.get(regularizer)
+        self.constraint = keras.constraints.get(constraint)
+
+    @property
+    def max_position(self):
+        return self.max_length
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.embeddings = self.add_weight(
+            name="embeddings",
+            shape=(self.max_length, self.width),
+            initializer=self.initializer,
+            regularizer=self.regularizer,
+            constraint=self.constraint,
+        )
+
+    def encode(self, positions, dtype):
+        return ops.cast(ops.take(self.embeddings, positions, axis=0), dtype)
+
+    def _limit_hint(self):
+        return (
+            f" (max_length={self.max_length}: start_index + sequence length "
+            "must not exceed it)"
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "max_length": self.max_length,
+                "initializer": keras.initializers.serialize(self.initializer),
+                "regularizer": keras.regularizers.serialize(self.regularizer),
+                "constraint": keras.constraints.serialize(self.constraint),
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        if "max_length" not in config:
+            raise ValueError(
+                "PositionEmbedding config is missing the required field "
+                f"'max_length'; received keys {sorted(config)}."
+            )
+        return super().from_config(config)

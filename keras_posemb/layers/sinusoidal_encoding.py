@@ -1,0 +1,155 @@
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_posemb import sinusoid
+from keras_posemb.layers.position_layer import PositionLayer, check_bool
+
+# Positions are split as p = BLOCK * high + low. Both parts index a small
+# table computed in float64, and sin(a + b) = sin a cos b + cos a sin b joins
+# them: float32 error stays near one unit in the last place, where float32
+# angles `p * frequency` are off by about 6e-3 at position 100,000.
+BLOCK = 512
+MAX_POSITION = BLOCK * BLOCK
+
+
+@keras.saving.register_keras_serializable(package="keras_posemb")
+class SinusoidalEncoding(PositionLayer):
+    """Fixed sinusoidal position encoding, added to token embeddings.
+
+    Computes the encoding of "Attention Is All You Need" (section 3.5),
+
+        PE(pos, 2i)     = sin(pos / max_wavelength^(2i / d))
+        PE(pos, 2i + 1) = cos(pos / max_wavelength^(2i / d)),
+
+    for the `d` features of the input and, by default, returns
+    `inputs + PE`. The layer has no weights.
+
+    The encoding is accurate to about one unit in the last place of float32
+    for every position below 262,144 (the largest supported position is
+    262,143): it is assembled from two small tables computed in float64 by
+    angle addition, instead of from float32 angles `pos * frequency`, which
+    lose about 6e-3 at position 100,000. Under `mixed_float16` and
+    `mixed_bfloat16` policies it is computed in float32 and rounded once to
+    the compute dtype.
+
+    With an odd feature width `d` there is one more sine than cosine:
+    channel `d - 1` is the sine of frequency `(d - 1) / 2` in the interleaved
+    layout, and the concatenated layout has `(d + 1) / 2` sines followed by
+    `(d - 1) / 2` cosines.
+
+    Args:
+        max_wavelength: positive number, the 10000 of the formula. Defaults to
+            `10000`.
+        layout: `"interleaved"` (sin on even channels, cos on odd ones, as in
+            the paper) or `"concatenated"` (all sines, then all cosines, as in
+            tensor2tensor and the TensorFlow transformer tutorial). Defaults to
+            `"interleaved"`.
+        scale_inputs: if `True`, multiply the inputs by `sqrt(d)` before
+            adding the encoding (section 3.4 of the paper). Defaults to
+            `False`.
+        add_to_inputs: if `True` (default) return `inputs + encoding`; if
+            `False` return the encoding alone, broadcast to the input's shape.
+        **kwargs: other keyword arguments of `keras.layers.Layer`, such as
+            `name` and `dtype`.
+
+    Call arguments:
+        inputs: float tensor of shape `(..., sequence, features)`, rank >= 3;
+            the sequence length may be unknown.
+        start_index: non-negative int or scalar integer tensor, the position
+            of the first token (for cached decoding). Defaults to `0`.
+        positions: optional integer tensor of shape `(sequence,)` or
+            `(batch, sequence)` with explicit positions (for example to skip
+            left padding). Replaces `start_index` when given.
+
+    A padding mask on `inputs` (from `Embedding(mask_zero=True)`) passes
+    through unchanged.
+
+    Example:
+
+    ```python
+    token_ids = keras.Input(shape=(None,), dtype="int32")
+    x = keras.layers.Embedding(20000, 128, mask_zero=True)(token_ids)
+    x = keras_posemb.SinusoidalEncoding()(x)  # x + PE, mask kept
+    ```
+
+    References:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+    """
+
+    max_position = MAX_POSITION
+
+    def __init__(
+        self,
+        max_wavelength=10000,
+        layout="interleaved",
+        scale_inputs=False,
+        add_to_inputs=True,
+        **kwargs,
+    ):
+        super().__init__(add_to_inputs=add_to_inputs, **kwargs)
+        self.max_wavelength = sinusoid.check_max_wavelength(max_wavelength)
+        self.layout = sinusoid.check_layout(layout)
+        self.scale_inputs = check_bool("scale_inputs", scale_inputs)
+        if scale_inputs and not add_to_inputs:
+            raise ValueError(
+                "Argument `scale_inputs=True` scales the inputs before the "
+                "encoding is added, so it needs `add_to_inputs=True`; "
+                "received add_to_inputs=False."
+            )
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        frequencies, phases = sinusoid.channel_frequencies_and_phases(
+            self.width, self.max_wavelength, self.layout
+        )
+        offsets = np.arange(BLOCK, dtype=np.float64)
+        low_angles = np.outer(offsets, frequencies) + phases
+        high_angles = np.outer(offsets * BLOCK, frequencies)
+        # Rows indexed by the low and high part of a position, kept in NumPy
+        # (a layer with no weights) and turned into constants when traced.
+        tables = {
+            "low_sin": np.sin(low_angles),
+            "low_cos": np.cos(low_angles),
+            "high_sin": np.sin(high_angles),
+            "high_cos": np.cos(high_angles),
+        }
+        self._tables = {
+            dtype: {name: t.astype(dtype) for name, t in tables.items()}
+            for dtype in ("float32", "float64")
+        }
+
+    def encode(self, positions, dtype):
+        tables = self._tables["float64" if dtype == "float64" else "float32"]
+        high = ops.floor_divide(positions, BLOCK)
+        low = positions - high * BLOCK
+
+        def rows(name, index):
+            return ops.take(ops.convert_to_tensor(tables[name]), index, axis=0)
+
+        # sin(a + b) with a = BLOCK * high * frequency, b = low * frequency + phase.
+        encoding = rows("high_sin", high) * rows("low_cos", low) + rows(
+            "high_cos", high
+        ) * rows("low_sin", low)
+        return ops.cast(encoding, dtype)
+
+    def scale(self, inputs):
+        if not self.scale_inputs:
+            return inputs
+        return inputs * ops.cast(math.sqrt(self.width), inputs.dtype)
+
+    def _limit_hint(self):
+        return " (the largest position the sinusoidal tables cover)"
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "max_wavelength": self.max_wavelength,
+                "layout": self.layout,
+                "scale_inputs": self.scale_inputs,
+            }
+        )
+        return config

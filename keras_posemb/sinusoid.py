@@ -1,0 +1,86 @@
+"""The sinusoidal position formula in float64 NumPy, shared by the layers.
+
+PE(pos, 2i) = sin(pos / max_wavelength^(2i/d)), PE(pos, 2i+1) = cos(same)
+(Vaswani et al., 2017, section 3.5).
+
+Every channel is written as sin(pos * frequency + phase), with phase 0 for a
+sine channel and pi/2 for a cosine channel. The channel layout then only
+decides each channel's (frequency, phase) pair, so the tables below come out
+already arranged and the layers never interleave or concatenate tensors.
+"""
+
+import numpy as np
+
+LAYOUTS = ("interleaved", "concatenated")
+
+
+def check_layout(layout):
+    if layout not in LAYOUTS:
+        raise ValueError(
+            f"Argument `layout` must be one of {LAYOUTS}; received "
+            f"layout={layout!r}."
+        )
+    return layout
+
+
+def check_max_wavelength(max_wavelength):
+    if (
+        isinstance(max_wavelength, bool)
+        or not isinstance(max_wavelength, (int, float, np.number))
+        or not max_wavelength > 0
+    ):
+        raise ValueError(
+            "Argument `max_wavelength` must be a positive number; received "
+            f"max_wavelength={max_wavelength!r}."
+        )
+    return max_wavelength
+
+
+def channel_frequencies_and_phases(width, max_wavelength=10000, layout="interleaved"):
+    """Frequency and phase of each of `width` channels, in float64.
+
+    Sine channel i and cosine channel i share frequency
+    `max_wavelength ** (-2 i / width)`. With an odd width there is one more
+    sine than cosine, so the last interleaved channel is a sine.
+
+    Returns:
+        Two float64 arrays of shape `(width,)`: frequencies and phases.
+    """
+    check_layout(layout)
+    check_max_wavelength(max_wavelength)
+    num_sines = (width + 1) // 2
+    num_cosines = width // 2
+    frequencies = float(max_wavelength) ** (
+        -2.0 * np.arange(num_sines, dtype=np.float64) / width
+    )
+    if layout == "interleaved":
+        channel_frequencies = frequencies[np.arange(width) // 2]
+        is_cosine = np.arange(width) % 2 == 1
+    else:
+        channel_frequencies = np.concatenate(
+            [frequencies, frequencies[:num_cosines]]
+        )
+        is_cosine = np.arange(width) >= num_sines
+    phases = np.where(is_cosine, np.pi / 2, 0.0)
+    return channel_frequencies, phases
+
+
+def sinusoidal_table(length, width, max_wavelength=10000, layout="interleaved"):
+    """The sinusoidal encoding of positions `0 .. length - 1`, float64.
+
+    Args:
+        length: number of positions (rows).
+        width: number of channels (columns).
+        max_wavelength: the 10000 of the formula.
+        layout: `"interleaved"` (sin, cos, sin, cos, ...) as in the paper, or
+            `"concatenated"` (all sines, then all cosines) as in tensor2tensor
+            and the TensorFlow transformer tutorial.
+
+    Returns:
+        A float64 NumPy array of shape `(length, width)`.
+    """
+    frequencies, phases = channel_frequencies_and_phases(
+        width, max_wavelength, layout
+    )
+    positions = np.arange(length, dtype=np.float64)
+    return np.sin(np.outer(positions, frequencies) + phases)
