@@ -152,6 +152,13 @@ class PositionEmbedding(PositionLayer):
     def encode(self, positions, dtype):
         return ops.cast(ops.take(self.embeddings, positions, axis=0), dtype)
 
+    def encode_range(self, start, length, dtype):
+        if not isinstance(start, int):
+            # XLA needs slice starts at compile time; a gather takes tensors.
+            return super().encode_range(start, length, dtype)
+        rows = ops.slice(self.embeddings, [start, 0], [length, self.width])
+        return ops.cast(rows, dtype)
+
     def _limit_hint(self):
         return (
             f" (max_length={self.max_length}: start_index + sequence length "

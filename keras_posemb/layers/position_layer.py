@@ -50,30 +50,43 @@ class PositionLayer(keras.layers.Layer):
     def call(self, inputs, start_index=0, positions=None):
         self._check_inputs(inputs)
         sequence_length = ops.shape(inputs)[-2]
-        if positions is None:
-            positions, low, high = self._contiguous_positions(
-                sequence_length, start_index
-            )
-        else:
-            positions, low, high = self._explicit_positions(
-                positions, inputs
-            )
-        positions, ok = guard_range(
-            positions,
-            low,
-            high,
-            0,
-            self.max_position,
+        limit_message = (
             f"{self._who()}: positions must lie in [0, {self.max_position})"
             f"{self._limit_hint()}; received smallest position {{low}} and "
-            "largest position {high}.",
+            "largest position {high}."
         )
-        encoding = poison(self.encode(positions, inputs.dtype), ok)
+        if positions is None:
+            start = self._check_start_index(start_index)
+            high = start + sequence_length - 1
+            start, ok = guard_range(
+                start, start, high, 0, self.max_position, limit_message
+            )
+            encoding = self.encode_range(start, sequence_length, inputs.dtype)
+        else:
+            positions = self._check_positions(positions, inputs)
+            positions, ok = guard_range(
+                positions,
+                ops.min(positions),
+                ops.max(positions),
+                0,
+                self.max_position,
+                limit_message,
+            )
+            encoding = self.encode(positions, inputs.dtype)
+        encoding = poison(encoding, ok)
         for _ in range(len(inputs.shape) - len(encoding.shape)):
             encoding = ops.expand_dims(encoding, axis=-3)
         if not self.add_to_inputs:
             return ops.broadcast_to(encoding, ops.shape(inputs))
         return self.scale(inputs) + encoding
+
+    def encode_range(self, start, length, dtype):
+        """Encodings of positions `start .. start + length - 1`.
+
+        Subclasses override this when contiguous positions have a cheaper
+        path than a gather.
+        """
+        return self.encode(ops.arange(length, dtype="int32") + start, dtype)
 
     def scale(self, inputs):
         """Applied to the inputs before the encoding is added."""
@@ -108,7 +121,7 @@ class PositionLayer(keras.layers.Layer):
                 f"with {inputs.shape[-1]} features."
             )
 
-    def _contiguous_positions(self, sequence_length, start_index):
+    def _check_start_index(self, start_index):
         if isinstance(start_index, bool) or not (
             isinstance(start_index, int)
             or (
@@ -127,12 +140,10 @@ class PositionLayer(keras.layers.Layer):
                 f"start_index={start_index}."
             )
         if ops.is_tensor(start_index):
-            start_index = ops.cast(start_index, "int32")
-        positions = ops.arange(sequence_length, dtype="int32") + start_index
-        high = start_index + sequence_length - 1
-        return positions, start_index, high
+            return ops.cast(start_index, "int32")
+        return start_index
 
-    def _explicit_positions(self, positions, inputs):
+    def _check_positions(self, positions, inputs):
         positions = ops.convert_to_tensor(positions)
         rank = len(positions.shape)
         if not _is_integer(positions) or rank not in (1, 2):
@@ -154,8 +165,7 @@ class PositionLayer(keras.layers.Layer):
                     f"{tuple(positions.shape)} do not match inputs.shape="
                     f"{tuple(inputs.shape)}."
                 )
-        positions = ops.cast(positions, "int32")
-        return positions, ops.min(positions), ops.max(positions)
+        return ops.cast(positions, "int32")
 
     def get_config(self):
         config = super().get_config()

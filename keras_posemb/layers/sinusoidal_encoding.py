@@ -13,6 +13,9 @@ from keras_posemb.layers.position_layer import PositionLayer, check_bool
 # angles `p * frequency` are off by about 6e-3 at position 100,000.
 BLOCK = 512
 MAX_POSITION = BLOCK * BLOCK
+# Contiguous positions known when tracing are read from a cached table of up
+# to this many rows, so a compiled call costs no more than the add itself.
+MAX_CACHED_ROWS = 16384
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
@@ -120,6 +123,22 @@ class SinusoidalEncoding(PositionLayer):
             dtype: {name: t.astype(dtype) for name, t in tables.items()}
             for dtype in ("float32", "float64")
         }
+        self._cached_rows = {}
+
+    def encode_range(self, start, length, dtype):
+        end = start + length
+        if not isinstance(end, int) or end > MAX_CACHED_ROWS:
+            return super().encode_range(start, length, dtype)
+        table_dtype = "float64" if dtype == "float64" else "float32"
+        cached = self._cached_rows.get(table_dtype)
+        if cached is None or len(cached) < end:
+            # Grow to the next power of two: few rebuilds as inputs lengthen.
+            rows = min(MAX_CACHED_ROWS, 1 << (end - 1).bit_length())
+            cached = sinusoid.sinusoidal_table(
+                rows, self.width, self.max_wavelength, self.layout
+            ).astype(table_dtype)
+            self._cached_rows[table_dtype] = cached
+        return ops.cast(ops.convert_to_tensor(cached[start:end]), dtype)
 
     def encode(self, positions, dtype):
         tables = self._tables["float64" if dtype == "float64" else "float32"]

@@ -1,0 +1,117 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from reference import run_python
+
+from keras_posemb import PositionEmbedding, SinusoidalEncoding, SinusoidalInitializer
+
+LAYERS = {
+    "sinusoidal": lambda: SinusoidalEncoding(
+        max_wavelength=500, layout="concatenated", scale_inputs=True, name="position"
+    ),
+    "learned": lambda: PositionEmbedding(
+        20,
+        initializer=SinusoidalInitializer(max_wavelength=77, layout="concatenated"),
+        regularizer="l2",
+        constraint=keras.constraints.MaxNorm(3.0),
+        name="position",
+    ),
+}
+
+
+def small_model(position_layer):
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(30, 8, mask_zero=True)(tokens)
+    x = position_layer(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.Model(tokens, keras.layers.Dense(3)(x))
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_config_round_trip(kind):
+    layer = LAYERS[kind]()
+    config = json.loads(json.dumps(keras.layers.serialize(layer)))
+    clone = keras.layers.deserialize(config)
+    assert type(clone) is type(layer)
+    assert clone.get_config() == layer.get_config()
+    x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32")
+    layer(x)  # Builds the table for the learned layer.
+    clone(x)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(clone(x), layer(x))
+
+
+def test_sinusoidal_initializer_round_trip():
+    init = SinusoidalInitializer(max_wavelength=123, layout="concatenated")
+    clone = keras.initializers.deserialize(keras.initializers.serialize(init))
+    assert clone.get_config() == init.get_config()
+    np.testing.assert_array_equal(clone((4, 6)), init((4, 6)))
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_saved_model_loads_in_fresh_process_with_safe_mode(kind, tmp_path):
+    model = small_model(LAYERS[kind]())
+    model.compile("adam", "mse")
+    ids = np.random.default_rng(0).integers(0, 30, (16, 12))
+    ids[:, 9:] = 0
+    model.fit(ids, np.ones((16, 3)), epochs=2, verbose=0)
+    np.save(tmp_path / "ids.npy", ids)
+    np.save(tmp_path / "want.npy", model.predict(ids, verbose=0))
+    model.save(tmp_path / "model.keras")
+    out = run_python(
+        f"""
+        import numpy as np, keras, keras_posemb
+        model = keras.saving.load_model({str(tmp_path / "model.keras")!r}, safe_mode=True)
+        got = model.predict(np.load({str(tmp_path / "ids.npy")!r}), verbose=0)
+        np.testing.assert_array_equal(got, np.load({str(tmp_path / "want.npy")!r}))
+        print(type(model.get_layer("position")).__name__)
+        """,
+        cwd=tmp_path,
+    )
+    assert out.strip() == type(model.get_layer("position")).__name__
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_export_serves_shorter_sequences(kind, tmp_path):
+    model = small_model(LAYERS[kind]())
+    model.export(str(tmp_path / "exported"), verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "exported"))
+    for length in (20 if kind == "learned" else 40, 3):
+        ids = np.random.default_rng(length).integers(1, 30, (2, length)).astype("int32")
+        np.testing.assert_allclose(served.serve(ids), model(ids), atol=1e-5)
+
+
+def test_from_config_missing_max_length():
+    config = PositionEmbedding(8).get_config()
+    del config["max_length"]
+    with pytest.raises(ValueError, match="missing the required field 'max_length'"):
+        PositionEmbedding.from_config(config)
+
+
+@pytest.mark.parametrize(
+    "layer_class, field, value",
+    [
+        (PositionEmbedding, "max_length", -1),
+        (PositionEmbedding, "initializer", "no_such_initializer"),
+        (SinusoidalEncoding, "max_wavelength", 0),
+        (SinusoidalEncoding, "layout", "diagonal"),
+        (SinusoidalEncoding, "scale_inputs", "true"),
+        (SinusoidalEncoding, "add_to_inputs", None),
+    ],
+)
+def test_from_config_invalid_field(layer_class, field, value):
+    config = (layer_class(8) if layer_class is PositionEmbedding else layer_class()).get_config()
+    config[field] = value
+    # Keras re-raises errors from the constructor as TypeError, message kept.
+    with pytest.raises((ValueError, TypeError), match=f"{field}={value!r}"):
+        layer_class.from_config(config)
+
+
+def test_from_config_unknown_field():
+    config = SinusoidalEncoding().get_config()
+    config["wavelength"] = 3
+    with pytest.raises((ValueError, TypeError), match="Unrecognized keyword.*wavelength"):
+        SinusoidalEncoding.from_config(config)
