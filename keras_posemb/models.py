@@ -1,0 +1,204 @@
+"""A transformer encoder text classifier with a pluggable position encoding.
+
+Built with the functional API from standard Keras layers and this package's
+layers only (no `Lambda`), so `model.summary()` shows the real structure and a
+saved model loads with `safe_mode=True`.
+"""
+
+import keras
+
+from keras_posemb.layers import (
+    PaddingMask,
+    PositionEmbedding,
+    SequencePooling,
+    SinusoidalEncoding,
+)
+from keras_posemb.layers.sequence_pooling import MODES as POOLING_MODES
+
+POSITIONS = ("sinusoidal", "learned", "none")
+# Tools (plots, TensorBoard) find the position table by this layer name.
+POSITION_LAYER_NAME = "position_encoding"
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"Argument `{name}` must be a positive int; received {name}={value!r}."
+        )
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(
+            f"Argument `{name}` must be one of {choices}; received {name}={value!r}."
+        )
+
+
+def _check_dropout(dropout):
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(
+            f"Argument `dropout` must be a number in [0, 1); received dropout={dropout!r}."
+        )
+
+
+def _check_heads(embed_dim, num_heads):
+    _check_positive_int("num_heads", num_heads)
+    if embed_dim % num_heads:
+        raise ValueError(
+            f"Argument `num_heads` must divide the width embed_dim={embed_dim}; "
+            f"received num_heads={num_heads}."
+        )
+
+
+def transformer_encoder_block(
+    x,
+    padding_mask,
+    num_heads,
+    ff_dim,
+    dropout=0.1,
+    norm_first=False,
+    name="encoder_block",
+):
+    """Applies one transformer encoder block to a Keras tensor.
+
+    Multi-head self-attention and a two-layer ReLU feed-forward network, each
+    with dropout, a residual connection and layer normalization: after the
+    residual (post-norm, as in Vaswani et al.) or before each sub-layer
+    (pre-norm, `norm_first=True`). Attention never looks at padded
+    positions, so the outputs at real positions do not depend on them.
+
+    Args:
+        x: Keras tensor `(batch, sequence, width)`.
+        padding_mask: boolean Keras tensor `(batch, sequence)`, `True` at
+            real tokens (see `PaddingMask`), or `None` for no padding.
+        num_heads: number of attention heads; must divide `width`.
+        ff_dim: hidden width of the feed-forward network.
+        dropout: dropout rate after attention, inside and after the
+            feed-forward network.
+        norm_first: pre-norm instead of post-norm.
+        name: prefix of the block's layer names.
+
+    Returns:
+        Keras tensor of the same shape as `x`.
+
+    Example:
+
+    ```python
+    mask = keras_posemb.layers.PaddingMask()(token_ids)
+    x = keras.layers.Embedding(1000, 64)(token_ids)
+    x = keras_posemb.SinusoidalEncoding()(x)
+    x = transformer_encoder_block(x, mask, num_heads=4, ff_dim=128)
+    ```
+    """
+    width = x.shape[-1]
+    _check_heads(width, num_heads)
+    _check_positive_int("ff_dim", ff_dim)
+    _check_dropout(dropout)
+
+    def norm(part):
+        return keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}_{part}_norm")
+
+    def sublayer(x, part, apply):
+        if norm_first:
+            return keras.layers.Add(name=f"{name}_{part}_residual")([x, apply(norm(part)(x))])
+        return norm(part)(keras.layers.Add(name=f"{name}_{part}_residual")([x, apply(x)]))
+
+    def attention(y):
+        y = keras.layers.MultiHeadAttention(
+            num_heads, width // num_heads, dropout=dropout, name=f"{name}_attention"
+        )(y, y, value_mask=padding_mask)
+        return keras.layers.Dropout(dropout, name=f"{name}_attention_dropout")(y)
+
+    def feed_forward(y):
+        y = keras.layers.Dense(ff_dim, activation="relu", name=f"{name}_ff_hidden")(y)
+        y = keras.layers.Dropout(dropout, name=f"{name}_ff_hidden_dropout")(y)
+        y = keras.layers.Dense(width, name=f"{name}_ff_output")(y)
+        return keras.layers.Dropout(dropout, name=f"{name}_ff_dropout")(y)
+
+    return sublayer(sublayer(x, "attention", attention), "ff", feed_forward)
+
+
+def position_layer(position, max_length):
+    """The position layer for a `position` name, or `None` for `"none"`."""
+    _check_choice("position", position, POSITIONS)
+    if position == "sinusoidal":
+        return SinusoidalEncoding(name=POSITION_LAYER_NAME)
+    if position == "learned":
+        return PositionEmbedding(max_length, name=POSITION_LAYER_NAME)
+    return None
+
+
+def build_text_classifier(
+    vocab_size,
+    num_classes,
+    max_length,
+    position="sinusoidal",
+    embed_dim=64,
+    num_heads=4,
+    ff_dim=128,
+    num_layers=2,
+    dropout=0.1,
+    pooling="mean",
+    norm_first=False,
+    logits=False,
+    name="text_classifier",
+):
+    """Builds a transformer encoder text classifier.
+
+    Token ids `(batch, sequence)` in, class probabilities (or logits) out.
+    Token id 0 is padding: its mask goes explicitly to every attention layer
+    and to the pooling, so padded positions never change the output. The
+    sequence dimension is `None`: shorter inputs need no re-padding; with a
+    learned table, inputs longer than `max_length` raise the layer's error.
+
+    Args:
+        vocab_size: number of token ids, padding (0) included.
+        num_classes: number of classes (2 or more).
+        max_length: longest sequence the learned table covers (the
+            sinusoidal encoding has no such limit).
+        position: `"sinusoidal"`, `"learned"` or `"none"`.
+        embed_dim: token embedding width.
+        num_heads: attention heads per block; must divide `embed_dim`.
+        ff_dim: feed-forward hidden width.
+        num_layers: number of encoder blocks.
+        dropout: dropout rate in the blocks and before the classifier.
+        pooling: `"mean"`, `"max"` or `"first"`, over unpadded positions.
+        norm_first: pre-norm blocks (with a final layer normalization)
+            instead of post-norm.
+        logits: return logits instead of softmax probabilities.
+        name: the model's name.
+
+    Returns:
+        A `keras.Model`. Its position layer, if any, is named
+        `POSITION_LAYER_NAME`.
+    """
+    for arg in ("vocab_size", "max_length", "embed_dim", "ff_dim", "num_layers"):
+        _check_positive_int(arg, locals()[arg])
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(
+            f"Argument `num_classes` must be an int >= 2; received num_classes={num_classes!r}."
+        )
+    _check_heads(embed_dim, num_heads)
+    _check_dropout(dropout)
+    _check_choice("pooling", pooling, POOLING_MODES)
+    position_encoding = position_layer(position, max_length)
+
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    padding_mask = PaddingMask(name="padding_mask")(token_ids)
+    x = keras.layers.Embedding(vocab_size, embed_dim, name="token_embedding")(token_ids)
+    if position_encoding is not None:
+        x = position_encoding(x)
+    x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+    for index in range(num_layers):
+        x = transformer_encoder_block(
+            x, padding_mask, num_heads, ff_dim, dropout, norm_first, f"encoder_block_{index}"
+        )
+    if norm_first:
+        x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
+    x = SequencePooling(pooling, name=f"{pooling}_pooling")(x, mask=padding_mask)
+    x = keras.layers.Dropout(dropout, name="pooled_dropout")(x)
+    # float32 output keeps the loss stable under mixed precision.
+    outputs = keras.layers.Dense(
+        num_classes, activation=None if logits else "softmax", dtype="float32", name="classifier"
+    )(x)
+    return keras.Model(token_ids, outputs, name=name)

@@ -1,0 +1,191 @@
+import keras
+import numpy as np
+import pytest
+from reference import run_python
+
+from keras_posemb import models
+from keras_posemb.layers import SequencePooling
+
+SMALL = dict(vocab_size=40, num_classes=3, max_length=24, embed_dim=16, num_heads=2, ff_dim=32, num_layers=2)
+
+
+def token_ids(rng, batch, length, vocab=40):
+    return rng.integers(1, vocab, size=(batch, length)).astype("int32")
+
+
+def test_structure_is_standard_layers_with_a_named_position_layer():
+    model = models.build_text_classifier(**SMALL)
+    assert model.input.shape == (None, None)
+    assert model.output.shape == (None, 3)
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
+    assert type(model.get_layer(models.POSITION_LAYER_NAME)).__name__ == "SinusoidalEncoding"
+    learned = models.build_text_classifier(**SMALL, position="learned")
+    assert learned.get_layer(models.POSITION_LAYER_NAME).embeddings.shape == (24, 16)
+    none = models.build_text_classifier(**SMALL, position="none")
+    assert models.POSITION_LAYER_NAME not in [layer.name for layer in none.layers]
+
+
+def test_probabilities_or_logits():
+    ids = token_ids(np.random.default_rng(0), 4, 10)
+    probabilities = models.build_text_classifier(**SMALL)(ids)
+    np.testing.assert_allclose(np.sum(probabilities, axis=-1), 1.0, atol=1e-6)
+    logits = models.build_text_classifier(**SMALL, logits=True)(ids)
+    assert np.any(np.asarray(logits) < 0)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_none_with_mean_pooling_is_permutation_invariant(norm_first):
+    rng = np.random.default_rng(1)
+    model = models.build_text_classifier(**SMALL, position="none", norm_first=norm_first)
+    ids = token_ids(rng, 3, 12)
+    ids[:, 9:] = 0
+    shuffled = ids.copy()
+    for row in shuffled:
+        row[:9] = rng.permutation(row[:9])
+    np.testing.assert_allclose(model(shuffled), model(ids), atol=1e-5)
+
+
+@pytest.mark.parametrize("position", ["sinusoidal", "learned"])
+def test_encodings_are_not_permutation_invariant(position):
+    rng = np.random.default_rng(2)
+    model = models.build_text_classifier(**SMALL, position=position, logits=True)
+    ids = token_ids(rng, 4, 12)
+    reversed_ids = ids[:, ::-1].copy()
+    assert np.abs(np.asarray(model(reversed_ids)) - np.asarray(model(ids))).max() > 1e-4
+
+
+@pytest.mark.parametrize("position", models.POSITIONS)
+@pytest.mark.parametrize("pooling", ["mean", "max", "first"])
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_appended_padding_changes_nothing(position, pooling, norm_first):
+    rng = np.random.default_rng(3)
+    model = models.build_text_classifier(
+        **SMALL, position=position, pooling=pooling, norm_first=norm_first, logits=True
+    )
+    ids = token_ids(rng, 3, 10)
+    ids[0, 6:] = 0  # Rows already padded to different lengths.
+    padded = np.concatenate([ids, np.zeros((3, 14), "int32")], axis=1)
+    np.testing.assert_allclose(model(padded), model(ids), atol=1e-5)
+
+
+def test_padding_reaches_every_attention_layer():
+    """Changing the embedding of the padding token leaves the output alone."""
+    rng = np.random.default_rng(4)
+    model = models.build_text_classifier(**SMALL, pooling="first", logits=True)
+    ids = token_ids(rng, 2, 10)
+    ids[:, 5:] = 0
+    before = np.asarray(model(ids))
+    embedding = model.get_layer("token_embedding")
+    table = embedding.get_weights()[0]
+    table[0] = rng.normal(size=table.shape[1]) * 10
+    embedding.set_weights([table])
+    np.testing.assert_allclose(model(ids), before, atol=1e-5)
+
+
+def test_shorter_and_longer_inputs():
+    rng = np.random.default_rng(5)
+    sinusoidal = models.build_text_classifier(**SMALL)
+    assert sinusoidal(token_ids(rng, 2, 5)).shape == (2, 3)
+    assert sinusoidal(token_ids(rng, 2, 100)).shape == (2, 3)
+    learned = models.build_text_classifier(**SMALL, position="learned")
+    assert learned(token_ids(rng, 2, 24)).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"max_length=24"):
+        learned.predict(token_ids(rng, 2, 25), verbose=0)
+
+
+def learnable_task(rng, n=256, length=8):
+    """Label: is token 1 before token 2? Needs order, so a position signal."""
+    ids = rng.integers(3, 20, size=(n, length)).astype("int32")
+    labels = rng.integers(0, 2, size=n)
+    for row, label in zip(ids, labels):
+        first, second = sorted(rng.choice(length, 2, replace=False))
+        row[first], row[second] = (1, 2) if label else (2, 1)
+    return ids, labels
+
+
+@pytest.mark.parametrize("policy, jit_compile", [("float32", True), ("mixed_float16", False)])
+def test_training_jit_and_mixed_precision(policy, jit_compile):
+    keras.config.set_dtype_policy(policy)
+    keras.utils.set_random_seed(0)
+    ids, labels = learnable_task(np.random.default_rng(6))
+    model = models.build_text_classifier(vocab_size=20, num_classes=2, max_length=8, embed_dim=16, num_heads=2, ff_dim=32, num_layers=1)
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", jit_compile=jit_compile)
+    loss = model.fit(ids, labels, epochs=8, batch_size=32, verbose=0).history["loss"]
+    assert np.all(np.isfinite(loss))
+    assert loss[-1] < loss[0] * 0.9
+
+
+@pytest.mark.parametrize("position", models.POSITIONS)
+def test_trained_model_reloads_in_fresh_process(position, tmp_path):
+    keras.utils.set_random_seed(0)
+    ids, labels = learnable_task(np.random.default_rng(7), n=64)
+    model = models.build_text_classifier(vocab_size=20, num_classes=2, max_length=8, position=position, embed_dim=16, num_heads=2, ff_dim=32, num_layers=1, pooling="max")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(ids, labels, epochs=2, verbose=0)
+    model.save(tmp_path / "model.keras")
+    np.save(tmp_path / "ids.npy", ids)
+    np.save(tmp_path / "want.npy", model.predict(ids, verbose=0))
+    run_python(
+        f"""
+        import numpy as np, keras, keras_posemb
+        model = keras.saving.load_model("model.keras", safe_mode=True)
+        got = model.predict(np.load("ids.npy"), verbose=0)
+        np.testing.assert_array_equal(got, np.load("want.npy"))
+        """,
+        cwd=tmp_path,
+    )
+
+
+# Bad arguments.
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"position": "rotary"}, "position='rotary'"),
+        ({"pooling": "sum"}, "pooling='sum'"),
+        ({"num_heads": 3}, "num_heads=3"),
+        ({"num_heads": 0}, "num_heads=0"),
+        ({"embed_dim": 0}, "embed_dim=0"),
+        ({"ff_dim": -1}, "ff_dim=-1"),
+        ({"num_layers": 0}, "num_layers=0"),
+        ({"vocab_size": 2.5}, "vocab_size=2.5"),
+        ({"max_length": 0}, "max_length=0"),
+        ({"num_classes": 1}, "num_classes=1"),
+        ({"dropout": 1.0}, "dropout=1.0"),
+    ],
+)
+def test_bad_arguments(change, match):
+    with pytest.raises(ValueError, match=match):
+        models.build_text_classifier(**{**SMALL, **change})
+
+
+def test_block_rejects_heads_that_do_not_divide_the_width():
+    x = keras.Input(shape=(None, 10))
+    with pytest.raises(ValueError, match="embed_dim=10; received num_heads=4"):
+        models.transformer_encoder_block(x, None, num_heads=4, ff_dim=8)
+
+
+# SequencePooling against numpy on the arrays it pools.
+
+
+@pytest.mark.parametrize("mode", ["mean", "max", "first"])
+def test_sequence_pooling_matches_numpy(mode):
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(3, 5, 4)).astype("float32")
+    mask = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], bool)
+    got = np.asarray(SequencePooling(mode)(x, mask=mask))
+    for b in range(3):
+        kept = x[b][mask[b]]
+        if mode == "first":
+            want = x[b, 0]
+        elif len(kept) == 0:
+            want = np.zeros(4)
+        else:
+            want = kept.mean(axis=0) if mode == "mean" else kept.max(axis=0)
+        np.testing.assert_allclose(got[b], want, atol=1e-6)
+
+
+def test_sequence_pooling_bad_mode():
+    with pytest.raises(ValueError, match="mode='median'"):
+        SequencePooling("median")
