@@ -118,13 +118,13 @@ def transformer_encoder_block(
     return sublayer(sublayer(x, "attention", attention), "ff", feed_forward)
 
 
-def position_layer(position, max_length):
+def position_layer(position, max_length, scale_inputs=False):
     """The position layer for a `position` name, or `None` for `"none"`."""
     _check_choice("position", position, POSITIONS)
     if position == "sinusoidal":
-        return SinusoidalEncoding(name=POSITION_LAYER_NAME)
+        return SinusoidalEncoding(scale_inputs=scale_inputs, name=POSITION_LAYER_NAME)
     if position == "learned":
-        return PositionEmbedding(max_length, name=POSITION_LAYER_NAME)
+        return PositionEmbedding(max_length, scale_inputs=scale_inputs, name=POSITION_LAYER_NAME)
     return None
 
 
@@ -140,6 +140,7 @@ def build_text_classifier(
     dropout=0.1,
     pooling="mean",
     norm_first=False,
+    scale_embeddings=True,
     logits=False,
     name="text_classifier",
 ):
@@ -165,6 +166,10 @@ def build_text_classifier(
         pooling: `"mean"`, `"max"` or `"first"`, over unpadded positions.
         norm_first: pre-norm blocks (with a final layer normalization)
             instead of post-norm.
+        scale_embeddings: multiply the token embeddings by
+            `sqrt(embed_dim)` before the position encoding is added
+            (section 3.4 of Vaswani et al.), so that token identity is not
+            drowned by the position signal at initialization.
         logits: return logits instead of softmax probabilities.
         name: the model's name.
 
@@ -181,7 +186,7 @@ def build_text_classifier(
     _check_heads(embed_dim, num_heads)
     _check_dropout(dropout)
     _check_choice("pooling", pooling, POOLING_MODES)
-    position_encoding = position_layer(position, max_length)
+    position_encoding = position_layer(position, max_length, scale_embeddings)
 
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     padding_mask = PaddingMask(name="padding_mask")(token_ids)

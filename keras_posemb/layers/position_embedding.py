@@ -90,6 +90,9 @@ class PositionEmbedding(PositionLayer):
             `"glorot_uniform"`.
         regularizer: optional Keras regularizer for the table.
         constraint: optional Keras constraint for the table.
+        scale_inputs: if `True`, multiply the inputs by `sqrt(features)`
+            before adding the embedding, as `SinusoidalEncoding` does for
+            section 3.4 of Vaswani et al. Defaults to `False`.
         add_to_inputs: if `True` (default) return `inputs + embedding`; if
             `False` return the embedding alone, broadcast to the input's
             shape.
@@ -126,10 +129,13 @@ class PositionEmbedding(PositionLayer):
         initializer="glorot_uniform",
         regularizer=None,
         constraint=None,
+        scale_inputs=False,
         add_to_inputs=True,
         **kwargs,
     ):
-        super().__init__(add_to_inputs=add_to_inputs, **kwargs)
+        super().__init__(
+            scale_inputs=scale_inputs, add_to_inputs=add_to_inputs, **kwargs
+        )
         self.max_length = _check_max_length(max_length)
         self.initializer = _get_initializer(initializer)
         self.regularizer = keras.regularizers.get(regularizer)

@@ -1,5 +1,7 @@
 """Input handling shared by the position layers."""
 
+import math
+
 import keras
 from keras import ops
 
@@ -31,9 +33,16 @@ class PositionLayer(keras.layers.Layer):
     shape `positions.shape + (width,)`.
     """
 
-    def __init__(self, add_to_inputs=True, **kwargs):
+    def __init__(self, scale_inputs=False, add_to_inputs=True, **kwargs):
         super().__init__(**kwargs)
+        self.scale_inputs = check_bool("scale_inputs", scale_inputs)
         self.add_to_inputs = check_bool("add_to_inputs", add_to_inputs)
+        if scale_inputs and not add_to_inputs:
+            raise ValueError(
+                "Argument `scale_inputs=True` scales the inputs before the "
+                "encoding is added, so it needs `add_to_inputs=True`; "
+                "received add_to_inputs=False."
+            )
         self.supports_masking = True
         self.width = None
 
@@ -78,7 +87,9 @@ class PositionLayer(keras.layers.Layer):
             encoding = ops.expand_dims(encoding, axis=-3)
         if not self.add_to_inputs:
             return ops.broadcast_to(encoding, ops.shape(inputs))
-        return self.scale(inputs) + encoding
+        if self.scale_inputs:  # Section 3.4 of Vaswani et al.
+            inputs = inputs * ops.cast(math.sqrt(self.width), inputs.dtype)
+        return inputs + encoding
 
     def encode_range(self, start, length, dtype):
         """Encodings of positions `start .. start + length - 1`.
@@ -87,10 +98,6 @@ class PositionLayer(keras.layers.Layer):
         path than a gather.
         """
         return self.encode(ops.arange(length, dtype="int32") + start, dtype)
-
-    def scale(self, inputs):
-        """Applied to the inputs before the encoding is added."""
-        return inputs
 
     def _limit_hint(self):
         return ""
@@ -169,5 +176,6 @@ class PositionLayer(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
+        config["scale_inputs"] = self.scale_inputs
         config["add_to_inputs"] = self.add_to_inputs
         return config

@@ -1,11 +1,9 @@
-import math
-
 import keras
 import numpy as np
 from keras import ops
 
 from keras_posemb import sinusoid
-from keras_posemb.layers.position_layer import PositionLayer, check_bool
+from keras_posemb.layers.position_layer import PositionLayer
 
 # Positions are split as p = BLOCK * high + low. Both parts index a small
 # table computed in float64, and sin(a + b) = sin a cos b + cos a sin b joins
@@ -92,16 +90,11 @@ class SinusoidalEncoding(PositionLayer):
         add_to_inputs=True,
         **kwargs,
     ):
-        super().__init__(add_to_inputs=add_to_inputs, **kwargs)
+        super().__init__(
+            scale_inputs=scale_inputs, add_to_inputs=add_to_inputs, **kwargs
+        )
         self.max_wavelength = sinusoid.check_max_wavelength(max_wavelength)
         self.layout = sinusoid.check_layout(layout)
-        self.scale_inputs = check_bool("scale_inputs", scale_inputs)
-        if scale_inputs and not add_to_inputs:
-            raise ValueError(
-                "Argument `scale_inputs=True` scales the inputs before the "
-                "encoding is added, so it needs `add_to_inputs=True`; "
-                "received add_to_inputs=False."
-            )
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -154,11 +147,6 @@ class SinusoidalEncoding(PositionLayer):
         ) * rows("low_sin", low)
         return ops.cast(encoding, dtype)
 
-    def scale(self, inputs):
-        if not self.scale_inputs:
-            return inputs
-        return inputs * ops.cast(math.sqrt(self.width), inputs.dtype)
-
     def _limit_hint(self):
         return " (the largest position the sinusoidal tables cover)"
 
@@ -168,7 +156,6 @@ class SinusoidalEncoding(PositionLayer):
             {
                 "max_wavelength": self.max_wavelength,
                 "layout": self.layout,
-                "scale_inputs": self.scale_inputs,
             }
         )
         return config
