@@ -32,6 +32,7 @@ HELP = {
     "data_dir": "tensorflow-datasets data directory",
     "download": "let tensorflow-datasets download and prepare the data set if it is not prepared",
     "max_words": "longest sentence of the built-in 'order' data set, in words",
+    "order_train_size": "training sentences of the built-in 'order' data set (validation and test: 1/8 each)",
     "position": "position encoding",
     "output_dir": "where the run's files go (default: runs/<dataset>_<position>)",
     "epochs": "training epochs",

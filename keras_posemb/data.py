@@ -120,17 +120,18 @@ def order_dataset(train_size=16000, validation_size=2000, test_size=2000, min_wo
         raise ValueError(f"Split sizes must be even and >= 0; received {sizes}.")
     rng = np.random.default_rng(seed)
     seen, pairs = set(), []
-    attempts = 0
+    misses = 0  # Draws in a row that gave nothing new.
     while len(pairs) < sum(sizes) // 2:
-        attempts += 1
-        if attempts > 50 * sum(sizes) + 1000:
+        if misses > 5000:
             raise ValueError(
                 f"Could not draw {sum(sizes)} distinct sentences of {min_words}-"
                 f"{max_words} words; ask for fewer or allow longer sentences."
             )
         pair = _order_pair(rng, min_words, max_words, passive_fraction)
         if pair is None or pair[0][0] in seen or pair[1][0] in seen:
+            misses += 1
             continue
+        misses = 0
         seen.update(text for text, _ in pair)
         pairs.append(pair)
     splits, start = [], 0
@@ -337,10 +338,19 @@ def tfds_dataset(name, data_dir=None, download=False, holdout_fraction=0.1, seed
             labels.append(int(example[label_key]))
         return Split(texts, np.array(labels, "int64"))
 
-    splits = builder.info.splits
+    recorded = set(builder.info.splits)  # Empty when the metadata is not written.
+
+    def read_if_present(split):
+        if recorded and split not in recorded:
+            return None
+        try:
+            return read(split)
+        except (KeyError, ValueError):  # Unknown split.
+            return None
+
     train = read("train")
-    test = read("test") if "test" in splits else None
-    validation = read("validation") if "validation" in splits else None
+    test = read_if_present("test")
+    validation = read_if_present("validation")
     if test is None or np.all(test.labels < 0):
         test, validation = validation, None
     if test is None:
@@ -350,18 +360,14 @@ def tfds_dataset(name, data_dir=None, download=False, holdout_fraction=0.1, seed
     return TextData(name.replace("/", "_"), train, validation, test, list(builder.info.features[label_key].names))
 
 
-def load_dataset(dataset="order", *, validation_file=None, test_file=None, text_column=None, label_column=None,
-                 data_dir=None, download=False, max_words=24, seed=0):
-    """Loads `dataset`: `"order"`, a local file or folder, or a tfds name."""
-    if dataset == "order":
-        return order_dataset(max_words=max_words, seed=seed)
+def load_dataset(dataset, *, validation_file=None, test_file=None, text_column=None, label_column=None,
+                 data_dir=None, download=False, seed=0):
+    """Loads `dataset`: a local file or folder, or a tensorflow-datasets name."""
     if os.path.exists(dataset):
         return local_dataset(dataset, validation_file, test_file, text_column, label_column, seed=seed)
     if dataset.endswith((".tsv", ".csv")):
         raise DataError(f"--dataset {dataset!r}: no such file or directory.")
     return tfds_dataset(dataset, data_dir, download, seed=seed)
-
-
 # tf.data pipelines.
 
 

@@ -30,6 +30,7 @@ class TrainConfig:
     data_dir: str = None
     download: bool = False
     max_words: int = 24
+    order_train_size: int = 16000
     position: str = "sinusoidal"
     output_dir: str = None
     epochs: int = 10
@@ -115,6 +116,11 @@ def build_model(config, vocab_size, num_classes):
 
 
 def load_data(config):
+    if config.dataset == "order":
+        held_out = max(2, config.order_train_size // 16 * 2)
+        return data_lib.order_dataset(
+            config.order_train_size, held_out, held_out, max_words=config.max_words, seed=config.seed
+        )
     return data_lib.load_dataset(
         config.dataset,
         validation_file=config.validation_file,
@@ -123,12 +129,11 @@ def load_data(config):
         label_column=config.label_column,
         data_dir=config.data_dir,
         download=config.download,
-        max_words=config.max_words,
         seed=config.seed,
     )
 
 
-def train(config):
+def train(config, extra_callbacks=()):
     """Trains, evaluates and saves; returns the metrics dictionary."""
     out = config.resolved_output_dir()
     os.makedirs(out, exist_ok=True)
@@ -172,6 +177,7 @@ def train(config):
         keras.callbacks.TensorBoard(log_dir),
         PositionSummaries(log_dir, config.max_length, config.embed_dim),
         timer,
+        *extra_callbacks,
     ]
     model.fit(
         pipelines["train"],
