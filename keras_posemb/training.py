@@ -205,6 +205,7 @@ def train(config, extra_callbacks=()):
         "examples_per_second": examples_seen / timer.seconds if timer.seconds else None,
         "seed": config.seed,
         "device": device,
+        "replicas": strategy.num_replicas_in_sync,
         "policy": policy,
         "jit_compile": config.jit_compile,
         "config": dataclasses.asdict(config),
