@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+from reference import reference_encoding
+
+from keras_posemb import models, viz
+
+
+@pytest.fixture(scope="module")
+def sinusoidal():
+    return reference_encoding(np.arange(80), 16)
+
+
+def test_similarity_of_sinusoidal_table_depends_only_on_offset(sinusoidal):
+    similarity = viz.cosine_similarity(sinusoidal)
+    np.testing.assert_allclose(similarity, similarity.T, atol=1e-12)
+    frequencies = 10000.0 ** (-np.arange(0, 16, 2) / 16)
+    for k in range(0, 80, 7):
+        offset_k = np.diagonal(similarity, offset=k)
+        np.testing.assert_allclose(offset_k, np.sum(np.cos(k * frequencies)) / 8, atol=1e-12)
+
+
+def test_cosine_similarity_of_hand_made_rows():
+    table = np.array([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0], [1.0, 1.0]])
+    want = np.array([[1, 0, -1, 2**-0.5], [0, 1, 0, 2**-0.5], [-1, 0, 1, -(2**-0.5)], [2**-0.5, 2**-0.5, -(2**-0.5), 1]])
+    np.testing.assert_allclose(viz.cosine_similarity(table), want, atol=1e-12)
+
+
+def test_pca_is_what_numpy_svd_gives():
+    table = np.random.default_rng(0).normal(size=(30, 6)) * [5, 3, 1, 1, 0.5, 0.1]
+    centered = table - table.mean(axis=0)
+    u, s, _ = np.linalg.svd(centered, full_matrices=False)
+    want = u[:, :2] * s[:2]
+    got = viz.pca_2d(table)
+    signs = np.sign(np.sum(got * want, axis=0))
+    np.testing.assert_allclose(got * signs, want, atol=1e-10)
+    assert np.var(got[:, 0]) >= np.var(got[:, 1])
+
+
+def test_plots_draw_the_arrays(sinusoidal):
+    tables = {"sinusoidal": sinusoidal, "noise": np.random.default_rng(1).normal(size=sinusoidal.shape)}
+    heatmaps = viz.plot_tables(tables)
+    drawn = [ax for ax in heatmaps.axes if ax.images]
+    assert [ax.get_title() for ax in drawn] == ["sinusoidal", "noise"]
+    np.testing.assert_array_equal(drawn[0].images[0].get_array(), sinusoidal)
+    similarity = viz.plot_similarity(tables)
+    np.testing.assert_allclose([ax for ax in similarity.axes if ax.images][1].images[0].get_array(), viz.cosine_similarity(tables["noise"]))
+    pca = viz.plot_pca(tables)
+    offsets = [ax for ax in pca.axes if ax.collections][0].collections[0].get_offsets()
+    np.testing.assert_allclose(offsets, viz.pca_2d(sinusoidal))
+    for figure in (heatmaps, similarity, pca):
+        for ax in figure.axes[:2]:
+            assert ax.get_xlabel() and ax.get_ylabel()
+
+
+def test_similarity_image():
+    image = viz.similarity_image(np.eye(5))
+    assert image.shape == (5, 5, 3) and image.dtype == np.uint8
+    assert np.all(image[0, 0] == image[1, 1]) and not np.all(image[0, 0] == image[0, 1])
+
+
+def test_position_table_of_each_kind():
+    small = dict(vocab_size=20, num_classes=2, max_length=12, embed_dim=8, num_heads=2, ff_dim=8, num_layers=1)
+    learned = models.build_text_classifier(**small, position="learned")
+    kind, table = viz.position_table(learned)
+    assert kind == "learned"
+    np.testing.assert_array_equal(table, learned.get_layer(models.POSITION_LAYER_NAME).get_weights()[0])
+    kind, table = viz.position_table(models.build_text_classifier(**small), length=12)
+    assert kind == "sinusoidal"
+    np.testing.assert_allclose(table, reference_encoding(np.arange(12), 8), atol=1e-12)
+    with pytest.raises(ValueError, match="no position layer named 'position_encoding'"):
+        viz.position_table(models.build_text_classifier(**small, position="none"))
