@@ -60,13 +60,20 @@ HELP = {
 CHOICES = {"position": models.POSITIONS, "pooling": ("mean", "max", "first"), "strategy": ("default", "mirrored")}
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, description=None, epilog=None, extra=(), defaults=None):
+    """A `TrainConfig` from command-line flags.
+
+    `extra` adds `(flag, kwargs)` arguments that are checked but not part of
+    the config (for other demos); `defaults` overrides config defaults.
+    """
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 2)[2],
+        description=description or __doc__.split("\n\n")[0],
+        epilog=epilog or __doc__.split("\n\n", 2)[2],
         formatter_class=lambda prog: argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=32),
     )
-    defaults = TrainConfig()
+    for flag, kwargs in extra:
+        parser.add_argument(flag, **kwargs)
+    defaults = TrainConfig(**(defaults or {}))
     for name, help_text in HELP.items():
         flag = "--" + name.replace("_", "-")
         default = getattr(defaults, name)
@@ -75,7 +82,10 @@ def parse_args(argv=None):
         else:
             kind = type(default) if default is not None else str
             parser.add_argument(flag, type=kind, default=default, choices=CHOICES.get(name), help=help_text)
-    return TrainConfig(**vars(parser.parse_args(argv)))
+    values = vars(parser.parse_args(argv))
+    for flag, _ in extra:
+        values.pop(flag.lstrip("-").replace("-", "_"))
+    return TrainConfig(**values)
 
 
 def main(argv=None):

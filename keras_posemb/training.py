@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from keras_posemb import data as data_lib
-from keras_posemb import io, models, sinusoid, viz
+from keras_posemb import io, models, viz
 from keras_posemb.tensorboard import PositionSummaries
 
 
@@ -212,8 +212,8 @@ def train(config, extra_callbacks=()):
     }
     io.atomic_save_model(model, os.path.join(out, "model.keras"))
     io.atomic_write_text(os.path.join(out, "vocabulary.txt"), "".join(f"{token}\n" for token in vectorizer.get_vocabulary()))
-    if config.plots:
-        save_position_plots(model, config.max_length, out)
+    if config.plots and config.position != "none":
+        viz.write_position_plots(model, out, config.max_length)
     io.atomic_write_json(os.path.join(out, "metrics.json"), metrics)
     log(
         f"\nTest accuracy {metrics['test_accuracy']:.4f}, validation accuracy {metrics['val_accuracy']:.4f}; "
@@ -237,18 +237,3 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.seconds += time.perf_counter() - self._start
         self.epochs += 1
-
-
-def save_position_plots(model, length, out):
-    """PNGs of the position vectors next to the sinusoidal ones."""
-    tables = {}
-    try:
-        kind, table = viz.position_table(model, length)
-        tables[f"{kind} (model)"] = table
-    except ValueError:
-        pass  # position="none": only the sinusoidal reference.
-    if not any(name.startswith("sinusoidal") for name in tables):
-        width = model.get_layer("token_embedding").output_dim
-        tables["sinusoidal (reference)"] = sinusoid.sinusoidal_table(length, width)
-    for name, plot in (("position_heatmaps", viz.plot_tables), ("position_similarity", viz.plot_similarity), ("position_pca", viz.plot_pca)):
-        io.atomic_save_figure(plot(tables), os.path.join(out, f"{name}.png"))

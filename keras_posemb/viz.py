@@ -4,9 +4,11 @@ The analysis functions return the arrays the plots show, so they can be
 tested on their own; the plot functions return matplotlib figures.
 """
 
+import os
+
 import numpy as np
 
-from keras_posemb import sinusoid
+from keras_posemb import io, sinusoid
 from keras_posemb.models import POSITION_LAYER_NAME
 
 
@@ -51,6 +53,31 @@ def pca_2d(table):
     centered = np.asarray(table, np.float64) - np.mean(table, axis=0)
     _, _, components = np.linalg.svd(centered, full_matrices=False)
     return centered @ components[:2].T
+
+
+def similarity_by_offset(table):
+    """Mean cosine similarity of positions `p` and `p + k`, over all `p`.
+
+    Returns:
+        Array `(n,)`, entry `k` for offset `k`.
+    """
+    similarity = cosine_similarity(table)
+    return np.array([np.mean(np.diagonal(similarity, offset=k)) for k in range(len(table))])
+
+
+def spectrum(table):
+    """Amplitude spectrum of each dimension over positions.
+
+    Returns:
+        `(frequencies, amplitudes)`: angular frequencies in radians per
+        position, shape `(n // 2 + 1,)`, and amplitudes `(n // 2 + 1, width)`
+        of the mean-removed columns (a column `a sin(w p)` with `w` on the
+        grid `2 pi k / n` gives amplitude `a / 2` at `w`).
+    """
+    table = np.asarray(table, np.float64)
+    centered = table - table.mean(axis=0)
+    amplitudes = np.abs(np.fft.rfft(centered, axis=0)) / len(table)
+    return 2 * np.pi * np.fft.rfftfreq(len(table)), amplitudes
 
 
 def similarity_image(table):
@@ -98,3 +125,79 @@ def plot_pca(tables):
         ax.set(title=f"{title}: PCA of positions", xlabel="component 1", ylabel="component 2")
         figure.colorbar(dots, ax=ax, label="position")
     return figure
+
+
+def plot_offset_similarity(tables):
+    """Similarity against offset, one line per table, on one axis."""
+    figure, (ax,) = _figure(1, size=(6.5, 4.2))
+    for title, table in tables.items():
+        ax.plot(similarity_by_offset(table), label=title)
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set(title="Similarity of positions p and p + k, averaged over p", xlabel="offset k", ylabel="mean cosine similarity")
+    ax.legend()
+    return figure
+
+
+def plot_spectrum(tables, frequencies_by_title=None):
+    """Spectrum of each dimension over positions, per table.
+
+    Args:
+        tables: `{title: table}`.
+        frequencies_by_title: optional `{title: channel frequencies}` drawn
+            as dots: where a sinusoidal table's energy lies by construction.
+    """
+    figure, axes = _figure(len(tables))
+    for ax, (title, table) in zip(axes, tables.items()):
+        frequencies, amplitudes = spectrum(table)
+        image = ax.imshow(
+            amplitudes, aspect="auto", origin="lower", cmap="magma",
+            extent=(-0.5, table.shape[1] - 0.5, 0, frequencies[-1]),
+        )
+        if frequencies_by_title and title in frequencies_by_title:
+            channel_frequencies = frequencies_by_title[title]
+            ax.scatter(np.arange(len(channel_frequencies)), channel_frequencies, s=8, color="cyan", label="sinusoid frequency")
+            ax.legend(loc="upper right", fontsize=8)
+        ax.set(title=f"{title}: spectrum over positions", xlabel="dimension", ylabel="frequency (radians per position)")
+        figure.colorbar(image, ax=ax, label="amplitude")
+    return figure
+
+
+def model_tables(model, length=None):
+    """`{title: table}` to plot for a classifier, and whether it is learned.
+
+    A learned table comes with the sinusoidal table of the same shape; a
+    sinusoidal encoding comes alone (nothing learned to compare).
+    """
+    kind, table = position_table(model, length)
+    if kind == "sinusoidal":
+        return {"sinusoidal (model)": table}, False
+    return {"learned (model)": table, "sinusoidal (same shape)": sinusoid.sinusoidal_table(*table.shape)}, True
+
+
+def write_position_plots(model, output_dir, length=None):
+    """Writes the PNGs of a classifier's position vectors to `output_dir`.
+
+    Heatmaps, cosine similarity, similarity by offset, PCA trajectory and
+    spectrum. Raises `ValueError` when the model has no position layer.
+
+    Returns:
+        The paths written.
+    """
+    tables, _ = model_tables(model, length)
+    sinusoid_frequencies = {
+        title: sinusoid.channel_frequencies_and_phases(table.shape[1])[0]
+        for title, table in tables.items()
+        if title.startswith("sinusoidal")
+    }
+    plots = {
+        "position_heatmaps.png": plot_tables(tables),
+        "position_similarity.png": plot_similarity(tables),
+        "position_offset_similarity.png": plot_offset_similarity(tables),
+        "position_pca.png": plot_pca(tables),
+        "position_spectrum.png": plot_spectrum(tables, sinusoid_frequencies),
+    }
+    paths = []
+    for name, figure in plots.items():
+        paths.append(os.path.join(output_dir, name))
+        io.atomic_save_figure(figure, paths[-1])
+    return paths

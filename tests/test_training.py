@@ -41,7 +41,7 @@ def tags_in(directory):
 
 def test_run_writes_all_outputs(learned_run):
     config, metrics, out = learned_run
-    for name in ("model.keras", "vocabulary.txt", "metrics.json", "position_heatmaps.png", "position_similarity.png", "position_pca.png"):
+    for name in ("model.keras", "vocabulary.txt", "metrics.json", "position_heatmaps.png", "position_similarity.png", "position_pca.png", "position_offset_similarity.png", "position_spectrum.png"):
         assert (out / name).exists(), name
     for name in ("position_heatmaps.png", "position_similarity.png", "position_pca.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

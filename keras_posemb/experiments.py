@@ -1,0 +1,191 @@
+"""Comparing position encodings: accuracy over seeds and length extrapolation.
+
+`compare_encodings` trains every encoding with the same data, model and
+seeds through `training.train`, and on the built-in `order` data set also
+evaluates each trained model on sentences longer than any it was trained on.
+
+What a learned table does at unseen positions: positions below its
+`max_length` that training never reached keep their random initial rows (the
+model runs, usually badly); positions at or past `max_length` raise the
+layer's error, which the extrapolation result records as `"error"` instead of
+an accuracy. The sinusoidal encoding and `"none"` accept any length.
+"""
+
+import dataclasses
+import os
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from keras_posemb import data, io, models, training
+
+EXTRAPOLATION_FACTORS = (1.5, 2.0, 4.0)
+
+
+def load_run(run_dir):
+    """The trained model and a `TextVectorization` with its vocabulary."""
+    import keras
+
+    model = keras.saving.load_model(os.path.join(run_dir, "model.keras"), safe_mode=True)
+    with open(os.path.join(run_dir, "vocabulary.txt"), encoding="utf-8") as file:
+        vocabulary = file.read().splitlines()
+    # The first two entries are the padding and out-of-vocabulary tokens.
+    return model, keras.layers.TextVectorization(vocabulary=vocabulary[2:])
+
+
+def extrapolation_bands(train_words, factors=EXTRAPOLATION_FACTORS):
+    """`(factor, min_words, max_words)` per band: the training lengths, then
+    lengths up to `factor * train_words`, each band starting past the last."""
+    bands = [(1.0, 5, train_words)]
+    for factor in factors:
+        bands.append((factor, bands[-1][2] + 1, int(round(train_words * factor))))
+    return bands
+
+
+def evaluate_extrapolation(run_dir, train_words, seed, size=1000, factors=EXTRAPOLATION_FACTORS):
+    """Accuracy of a trained `order` run on longer sentences.
+
+    Returns:
+        A list of dicts with `factor`, `min_words`, `max_words` and
+        `accuracy` (or `error`, the layer's message, when the model cannot
+        encode those positions).
+    """
+    model, vectorizer = load_run(run_dir)
+    results = []
+    for factor, low, high in extrapolation_bands(train_words, factors):
+        # Seeds apart from training's, so the sentences are new.
+        test = data.order_dataset(0, 0, size, min_words=low, max_words=high, seed=seed + 1000).test
+        pipeline = data.make_pipeline(test, vectorizer, max_length=high, batch_size=64)
+        row = {"factor": factor, "min_words": low, "max_words": high}
+        try:
+            row["accuracy"] = float(model.evaluate(pipeline, verbose=0, return_dict=True)["accuracy"])
+        except (ValueError, tf.errors.InvalidArgumentError) as error:  # Past a learned table.
+            found = re.search(r"positions must lie in \[0, \d+\)[^;]*", str(error))
+            row["error"] = found.group(0) if found else str(error)
+        results.append(row)
+    return results
+
+
+def compare_encodings(config, seeds=3, positions=models.POSITIONS, extrapolate=None, log=print):
+    """Trains each encoding for `seeds` seeds; summarizes the results.
+
+    Args:
+        config: the `training.TrainConfig` shared by all runs; its
+            `output_dir` gets one subdirectory per run.
+        seeds: number of seeds, `config.seed`, `config.seed + 1`, ...
+        positions: the encodings to compare.
+        extrapolate: evaluate on longer sentences; defaults to `True` on
+            the built-in `order` data set (the only one with a length knob).
+
+    Returns:
+        A dict with `runs` (one entry per run) and `summary` (per encoding:
+        mean and standard deviation of test accuracy, mean examples per
+        second, and mean extrapolation accuracy per length band).
+    """
+    extrapolate = config.dataset == "order" if extrapolate is None else extrapolate
+    runs = []
+    for position in positions:
+        for seed in range(config.seed, config.seed + seeds):
+            run_dir = os.path.join(config.output_dir, f"{position}_seed{seed}")
+            log(f"Training {position}, seed {seed} -> {run_dir}")
+            run_config = dataclasses.replace(config, position=position, seed=seed, output_dir=run_dir)
+            metrics = training.train(run_config)
+            run = {key: metrics[key] for key in ("position", "seed", "test_accuracy", "val_accuracy", "examples_per_second")}
+            if extrapolate:
+                run["extrapolation"] = evaluate_extrapolation(run_dir, config.max_words, seed)
+            runs.append(run)
+    return {"config": dataclasses.asdict(config), "seeds": seeds, "runs": runs, "summary": summarize(runs)}
+
+
+def summarize(runs):
+    summary = {}
+    for position in dict.fromkeys(run["position"] for run in runs):
+        mine = [run for run in runs if run["position"] == position]
+        accuracy = [run["test_accuracy"] for run in mine]
+        entry = {
+            "test_accuracy_mean": float(np.mean(accuracy)),
+            "test_accuracy_std": float(np.std(accuracy)),
+            "examples_per_second": float(np.mean([run["examples_per_second"] for run in mine])),
+        }
+        if "extrapolation" in mine[0]:
+            entry["extrapolation"] = []
+            for index, band in enumerate(mine[0]["extrapolation"]):
+                rows = [run["extrapolation"][index] for run in mine]
+                band = {k: band[k] for k in ("factor", "min_words", "max_words")}
+                if all("accuracy" in row for row in rows):
+                    band["accuracy_mean"] = float(np.mean([row["accuracy"] for row in rows]))
+                else:
+                    band["error"] = next(row["error"] for row in rows if "error" in row)
+                entry["extrapolation"].append(band)
+        summary[position] = entry
+    return summary
+
+
+def markdown_table(results):
+    summary = results["summary"]
+    lines = [
+        f"| encoding | test accuracy (mean ± std over {results['seeds']} seeds) | examples/s |",
+        "|---|---:|---:|",
+    ]
+    for position, entry in summary.items():
+        lines.append(
+            f"| {position} | {entry['test_accuracy_mean']:.4f} ± {entry['test_accuracy_std']:.4f} | {entry['examples_per_second']:,.0f} |"
+        )
+    first = next(iter(summary.values()))
+    if "extrapolation" in first:
+        bands = first["extrapolation"]
+        lines += ["", "Accuracy by sentence length (training sentences had at most "
+                  f"{bands[0]['max_words']} words):", ""]
+        lines.append("| encoding | " + " | ".join(f"{b['factor']:g}x: {b['min_words']}-{b['max_words']} words" for b in bands) + " |")
+        lines.append("|---|" + "---:|" * len(bands))
+        for position, entry in summary.items():
+            cells = [f"{b['accuracy_mean']:.4f}" if "accuracy_mean" in b else "error" for b in entry["extrapolation"]]
+            lines.append(f"| {position} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_comparison(results):
+    """Bar chart of test accuracy (mean ± std) per encoding."""
+    from matplotlib.figure import Figure
+
+    summary = results["summary"]
+    figure = Figure(figsize=(5.5, 4), layout="constrained")
+    ax = figure.subplots()
+    names = list(summary)
+    ax.bar(names, [summary[n]["test_accuracy_mean"] for n in names], yerr=[summary[n]["test_accuracy_std"] for n in names], capsize=6, color=["#7a7a7a", "#1f77b4", "#ff7f0e"][: len(names)])
+    ax.axhline(0.5, color="black", linestyle=":", linewidth=1, label="chance")
+    ax.set(ylim=(0, 1.05), ylabel="test accuracy", title=f"Test accuracy over {results['seeds']} seeds")
+    ax.legend(loc="lower right")
+    return figure
+
+
+def plot_extrapolation(results):
+    """Accuracy against sentence length for each encoding."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.5, 4.2), layout="constrained")
+    ax = figure.subplots()
+    for position, entry in results["summary"].items():
+        bands = entry["extrapolation"]
+        x = [b["max_words"] for b in bands]
+        y = [b.get("accuracy_mean", np.nan) for b in bands]
+        (line,) = ax.plot(x, y, marker="o", label=position)
+        for b in bands:
+            if "error" in b:
+                ax.annotate("error: past the table", (b["max_words"], 0.5), color=line.get_color(), ha="right", fontsize=8)
+    trained = results["summary"][next(iter(results["summary"]))]["extrapolation"][0]["max_words"]
+    ax.axvline(trained, color="grey", linestyle="--", linewidth=1, label="longest training sentence")
+    ax.axhline(0.5, color="black", linestyle=":", linewidth=1)
+    ax.set(xlabel="longest sentence in the evaluation band (words)", ylabel="accuracy", ylim=(0.4, 1.02), title="Length extrapolation")
+    ax.legend()
+    return figure
+
+
+def write_results(results, output_dir):
+    """`comparison.md`, `comparison.json` and PNG plots in `output_dir`."""
+    io.atomic_write_json(os.path.join(output_dir, "comparison.json"), results)
+    io.atomic_write_text(os.path.join(output_dir, "comparison.md"), markdown_table(results))
+    io.atomic_save_figure(plot_comparison(results), os.path.join(output_dir, "accuracy.png"))
+    if "extrapolation" in next(iter(results["summary"].values())):
+        io.atomic_save_figure(plot_extrapolation(results), os.path.join(output_dir, "extrapolation.png"))

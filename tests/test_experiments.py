@@ -1,0 +1,107 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_posemb import experiments, models, training, viz
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(order_train_size=320, epochs=1, batch_size=32, max_words=8, max_length=16, embed_dim=16,
+            num_heads=2, ff_dim=32, num_layers=1, verbose=0, plots=False)
+
+
+def test_extrapolation_bands():
+    assert experiments.extrapolation_bands(16) == [(1.0, 5, 16), (1.5, 17, 24), (2.0, 25, 32), (4.0, 33, 64)]
+
+
+def test_summarize_hand_made_runs():
+    runs = [
+        {"position": "none", "seed": 0, "test_accuracy": 0.5, "examples_per_second": 100.0},
+        {"position": "none", "seed": 1, "test_accuracy": 0.6, "examples_per_second": 300.0},
+        {"position": "learned", "seed": 0, "test_accuracy": 0.9, "examples_per_second": 10.0},
+    ]
+    summary = experiments.summarize(runs)
+    assert summary["none"] == {"test_accuracy_mean": pytest.approx(0.55), "test_accuracy_std": pytest.approx(0.05), "examples_per_second": 200.0}
+    assert summary["learned"]["test_accuracy_std"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare")
+    config = training.TrainConfig(**TINY, output_dir=str(out))
+    results = experiments.compare_encodings(config, seeds=2, log=lambda *a: None)
+    experiments.write_results(results, str(out))
+    return results, out
+
+
+def test_comparison_runs_every_encoding_and_seed(comparison):
+    results, out = comparison
+    assert [(r["position"], r["seed"]) for r in results["runs"]] == [
+        (p, s) for p in models.POSITIONS for s in (0, 1)
+    ]
+    for position, entry in results["summary"].items():
+        accuracies = [r["test_accuracy"] for r in results["runs"] if r["position"] == position]
+        assert entry["test_accuracy_mean"] == pytest.approx(np.mean(accuracies))
+        assert entry["test_accuracy_std"] == pytest.approx(np.std(accuracies))
+    for name in ("comparison.md", "comparison.json", "accuracy.png", "extrapolation.png"):
+        assert (out / name).exists()
+    assert json.loads((out / "comparison.json").read_text())["summary"] == results["summary"]
+
+
+def test_learned_table_errors_past_max_length_and_others_extrapolate(comparison):
+    results, out = comparison
+    bands = {p: e["extrapolation"] for p, e in results["summary"].items()}
+    assert [(b["min_words"], b["max_words"]) for b in bands["learned"]] == [(5, 8), (9, 12), (13, 16), (17, 32)]
+    assert "error" in bands["learned"][3] and "[0, 16)" in bands["learned"][3]["error"]
+    assert all("accuracy_mean" in b for b in bands["learned"][:3])
+    for position in ("sinusoidal", "none"):
+        assert all(0 <= b["accuracy_mean"] <= 1 for b in bands[position])
+    table = (out / "comparison.md").read_text()
+    assert "| learned |" in table and "error" in table and "4x: 17-32 words" in table
+
+
+# demos/plot_position_embeddings.py
+
+
+def plot_demo(*args):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "demos" / "plot_position_embeddings.py"), *args],
+        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300,
+    )
+
+
+SMALL = dict(vocab_size=20, num_classes=2, max_length=24, embed_dim=8, num_heads=2, ff_dim=8, num_layers=1)
+
+
+@pytest.mark.parametrize("position", ["learned", "sinusoidal"])
+def test_plot_demo_writes_every_plot(position, tmp_path):
+    models.build_text_classifier(**SMALL, position=position).save(tmp_path / "model.keras")
+    result = plot_demo(str(tmp_path / "model.keras"), "--output-dir", str(tmp_path / "plots"))
+    assert result.returncode == 0, result.stderr
+    for name in ("heatmaps", "similarity", "offset_similarity", "pca", "spectrum"):
+        assert (tmp_path / "plots" / f"position_{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert ("nothing was learned" in result.stdout) == (position == "sinusoidal")
+
+
+def test_plot_demo_rejects_a_model_without_position_layer(tmp_path):
+    models.build_text_classifier(**SMALL, position="none").save(tmp_path / "model.keras")
+    result = plot_demo(str(tmp_path / "model.keras"))
+    assert result.returncode == 1 and "no position layer named 'position_encoding'" in result.stderr
+    missing = plot_demo(str(tmp_path / "nothing_here"))
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_offset_similarity_and_spectrum_of_known_tables():
+    n = 64
+    p = np.arange(n)[:, None]
+    table = np.hstack([np.sin(2 * np.pi * 5 * p / n), 3 * np.cos(2 * np.pi * 9 * p / n)])
+    frequencies, amplitudes = viz.spectrum(table)
+    assert np.argmax(amplitudes[:, 0]) == 5 and amplitudes[5, 0] == pytest.approx(0.5)
+    assert np.argmax(amplitudes[:, 1]) == 9 and amplitudes[9, 1] == pytest.approx(1.5)
+    assert frequencies[5] == pytest.approx(2 * np.pi * 5 / n)
+    by_offset = viz.similarity_by_offset(np.hstack([np.sin(0.3 * p), np.cos(0.3 * p)]))
+    np.testing.assert_allclose(by_offset, np.cos(0.3 * np.arange(n)), atol=1e-12)
