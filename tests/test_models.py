@@ -126,7 +126,7 @@ def test_trained_model_reloads_in_fresh_process(position, tmp_path):
     np.save(tmp_path / "ids.npy", ids)
     np.save(tmp_path / "want.npy", model.predict(ids, verbose=0))
     run_python(
-        f"""
+        """
         import numpy as np, keras, keras_posemb
         model = keras.saving.load_model("model.keras", safe_mode=True)
         got = model.predict(np.load("ids.npy"), verbose=0)

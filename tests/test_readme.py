@@ -15,6 +15,6 @@ def test_readme_usage_example_runs(tmp_path):
 
 def test_ci_runs_the_readme_test_command():
     text = README.read_text()
-    command = re.search(r"## Run the tests.*?```bash\n(.*?)\n```", text, re.S).group(1)
+    command = re.search(r"Run the tests:\n\n```bash\n(.*?)\n```", text, re.S).group(1)
     ci = (README.parent / ".ci" / "run").read_text()
     assert command in ci.splitlines()
