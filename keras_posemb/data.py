@@ -225,8 +225,7 @@ def read_class_folders(directory):
 
 def _read_local(path, text_column, label_column):
     if Path(path).is_dir():
-        texts, labels, where = read_class_folders(path)
-        return texts, labels, where
+        return read_class_folders(path)
     texts, labels, lines = read_table(path, text_column, label_column)
     return texts, labels, [f"{path}, line {line}" for line in lines]
 
@@ -252,9 +251,11 @@ def split_off(split, fraction, seed):
     """Splits `fraction` of `split` off at random: `(rest, part)`."""
     order = np.random.default_rng(seed).permutation(len(split))
     count = max(1, int(round(len(split) * fraction)))
-    part, rest = order[:count], order[count:]
-    pick = lambda idx: Split([split.texts[i] for i in idx], split.labels[idx])  # noqa: E731
-    return pick(rest), pick(part)
+    return _take(split, order[count:]), _take(split, order[:count])
+
+
+def _take(split, indices):
+    return Split([split.texts[i] for i in indices], split.labels[indices])
 
 
 def local_dataset(path, validation_file=None, test_file=None, text_column=None, label_column=None, holdout_fraction=0.1, seed=0):
