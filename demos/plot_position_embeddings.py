@@ -50,8 +50,7 @@ def main(argv=None):
         sys.exit(f"error: {model_file} does not exist; expected a .keras model or a run directory holding model.keras.")
     model = keras.saving.load_model(model_file, safe_mode=True)
     try:
-        tables, learned = viz.model_tables(model, args.length or run_length or 64)
-        paths = viz.write_position_plots(model, args.output_dir, args.length or run_length or 64)
+        paths, learned = viz.write_position_plots(model, args.output_dir, args.length or run_length or 64)
     except ValueError as error:
         sys.exit(f"error: {error}")
     if not learned:

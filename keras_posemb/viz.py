@@ -181,9 +181,10 @@ def write_position_plots(model, output_dir, length=None):
     spectrum. Raises `ValueError` when the model has no position layer.
 
     Returns:
-        The paths written.
+        `(paths, learned)`: the files written, and whether the table is a
+        learned one (a sinusoidal model has nothing learned to show).
     """
-    tables, _ = model_tables(model, length)
+    tables, learned = model_tables(model, length)
     sinusoid_frequencies = {
         title: sinusoid.channel_frequencies_and_phases(table.shape[1])[0]
         for title, table in tables.items()
@@ -200,4 +201,4 @@ def write_position_plots(model, output_dir, length=None):
     for name, figure in plots.items():
         paths.append(os.path.join(output_dir, name))
         io.atomic_save_figure(figure, paths[-1])
-    return paths
+    return paths, learned
