@@ -7,6 +7,8 @@ saved model loads with `safe_mode=True`.
 
 import keras
 
+from keras_posemb._args import check_choice, check_positive_int
+
 from keras_posemb.layers import (
     PaddingMask,
     PositionEmbedding,
@@ -20,20 +22,6 @@ POSITIONS = ("sinusoidal", "learned", "none")
 POSITION_LAYER_NAME = "position_encoding"
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(
-            f"Argument `{name}` must be a positive int; received {name}={value!r}."
-        )
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(
-            f"Argument `{name}` must be one of {choices}; received {name}={value!r}."
-        )
-
-
 def _check_dropout(dropout):
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ValueError(
@@ -42,7 +30,7 @@ def _check_dropout(dropout):
 
 
 def _check_heads(embed_dim, num_heads):
-    _check_positive_int("num_heads", num_heads)
+    check_positive_int("num_heads", num_heads)
     if embed_dim % num_heads:
         raise ValueError(
             f"Argument `num_heads` must divide the width embed_dim={embed_dim}; "
@@ -92,7 +80,7 @@ def transformer_encoder_block(
     """
     width = x.shape[-1]
     _check_heads(width, num_heads)
-    _check_positive_int("ff_dim", ff_dim)
+    check_positive_int("ff_dim", ff_dim)
     _check_dropout(dropout)
 
     def norm(part):
@@ -120,7 +108,7 @@ def transformer_encoder_block(
 
 def position_layer(position, max_length, scale_inputs=False):
     """The position layer for a `position` name, or `None` for `"none"`."""
-    _check_choice("position", position, POSITIONS)
+    check_choice("position", position, POSITIONS)
     if position == "sinusoidal":
         return SinusoidalEncoding(scale_inputs=scale_inputs, name=POSITION_LAYER_NAME)
     if position == "learned":
@@ -178,14 +166,14 @@ def build_text_classifier(
         `POSITION_LAYER_NAME`.
     """
     for arg in ("vocab_size", "max_length", "embed_dim", "ff_dim", "num_layers"):
-        _check_positive_int(arg, locals()[arg])
+        check_positive_int(arg, locals()[arg])
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(
             f"Argument `num_classes` must be an int >= 2; received num_classes={num_classes!r}."
         )
     _check_heads(embed_dim, num_heads)
     _check_dropout(dropout)
-    _check_choice("pooling", pooling, POOLING_MODES)
+    check_choice("pooling", pooling, POOLING_MODES)
     position_encoding = position_layer(position, max_length, scale_embeddings)
 
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")

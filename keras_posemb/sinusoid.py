@@ -11,16 +11,13 @@ already arranged and the layers never interleave or concatenate tensors.
 
 import numpy as np
 
+from keras_posemb._args import check_choice
+
 LAYOUTS = ("interleaved", "concatenated")
 
 
 def check_layout(layout):
-    if layout not in LAYOUTS:
-        raise ValueError(
-            f"Argument `layout` must be one of {LAYOUTS}; received "
-            f"layout={layout!r}."
-        )
-    return layout
+    return check_choice("layout", layout, LAYOUTS)
 
 
 def check_max_wavelength(max_wavelength):

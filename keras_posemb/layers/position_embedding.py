@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from keras_posemb import sinusoid
+from keras_posemb._args import check_positive_int
 from keras_posemb.layers.position_layer import PositionLayer
 
 
@@ -44,15 +45,6 @@ class SinusoidalInitializer(keras.initializers.Initializer):
 
     def get_config(self):
         return {"max_wavelength": self.max_wavelength, "layout": self.layout}
-
-
-def _check_max_length(max_length):
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= 0:
-        raise ValueError(
-            "Argument `max_length` must be a positive int; received "
-            f"max_length={max_length!r}."
-        )
-    return max_length
 
 
 def _get_initializer(initializer):
@@ -136,7 +128,7 @@ class PositionEmbedding(PositionLayer):
         super().__init__(
             scale_inputs=scale_inputs, add_to_inputs=add_to_inputs, **kwargs
         )
-        self.max_length = _check_max_length(max_length)
+        self.max_length = check_positive_int("max_length", max_length)
         self.initializer = _get_initializer(initializer)
         self.regularizer = keras.regularizers.get(regularizer)
         self.constraint = keras.constraints.get(constraint)

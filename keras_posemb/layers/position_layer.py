@@ -5,15 +5,8 @@ import math
 import keras
 from keras import ops
 
+from keras_posemb._args import check_bool
 from keras_posemb.layers._checks import guard_range, poison
-
-
-def check_bool(name, value):
-    if not isinstance(value, bool):
-        raise ValueError(
-            f"Argument `{name}` must be True or False; received {name}={value!r}."
-        )
-    return value
 
 
 def _dtype_name(x):

@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_posemb._args import check_choice
+
 MODES = ("mean", "max", "first")
 
 
@@ -33,11 +35,7 @@ class SequencePooling(keras.layers.Layer):
 
     def __init__(self, mode="mean", **kwargs):
         super().__init__(**kwargs)
-        if mode not in MODES:
-            raise ValueError(
-                f"Argument `mode` must be one of {MODES}; received mode={mode!r}."
-            )
-        self.mode = mode
+        self.mode = check_choice("mode", mode, MODES)
         self.supports_masking = True
 
     def call(self, inputs, mask=None):
