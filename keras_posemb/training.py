@@ -212,13 +212,15 @@ def train(config, extra_callbacks=()):
     }
     io.atomic_save_model(model, os.path.join(out, "model.keras"))
     io.atomic_write_text(os.path.join(out, "vocabulary.txt"), "".join(f"{token}\n" for token in vectorizer.get_vocabulary()))
+    wrote = "model.keras, vocabulary.txt, metrics.json, logs/"
     if config.plots and config.position != "none":
         viz.write_position_plots(model, out, config.max_length)
+        wrote += ", plots"
     io.atomic_write_json(os.path.join(out, "metrics.json"), metrics)
     log(
         f"\nTest accuracy {metrics['test_accuracy']:.4f}, validation accuracy {metrics['val_accuracy']:.4f}; "
         f"{timer.seconds:.1f} s of training, {metrics['examples_per_second'] or 0:.0f} examples/s.\n"
-        f"Wrote {out}/: model.keras, vocabulary.txt, metrics.json, plots, logs/.\n"
+        f"Wrote {out}/: {wrote}.\n"
         f"See training in TensorBoard: tensorboard --logdir {log_dir}"
     )
     return metrics
