@@ -64,14 +64,14 @@ def test_learned_table_errors_past_max_length_and_others_extrapolate(comparison)
     assert "| learned |" in table and "error" in table and "4x: 17-32 words" in table
 
 
-# demos/plot_position_embeddings.py
-
-
 def run_script(path, *args):
     return subprocess.run(
         [sys.executable, str(ROOT / path), *args],
         capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300,
     )
+
+
+# demos/plot_position_embeddings.py
 
 
 def plot_demo(*args):
