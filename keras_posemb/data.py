@@ -2,9 +2,9 @@
 
 Every loader returns a `TextData`: Python lists of strings and NumPy label
 arrays for the train, validation and test splits, and the class names.
-`make_pipelines` turns it into `tf.data` pipelines of token ids with a
-`TextVectorization` layer adapted on the training text (TensorFlow only; the
-models stay backend-agnostic).
+`make_vectorizer` adapts a `TextVectorization` layer on the training text
+and `make_pipeline` turns a split into a `tf.data` pipeline of token ids
+(TensorFlow only; the models stay backend-agnostic).
 """
 
 import csv
@@ -369,6 +369,8 @@ def load_dataset(dataset, *, validation_file=None, test_file=None, text_column=N
     if dataset.endswith((".tsv", ".csv")):
         raise DataError(f"--dataset {dataset!r}: no such file or directory.")
     return tfds_dataset(dataset, data_dir, download, seed=seed)
+
+
 # tf.data pipelines.
 
 
