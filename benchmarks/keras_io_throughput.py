@@ -28,7 +28,9 @@ import tensorflow as tf  # noqa: E402
 
 from keras_posemb import data, models  # noqa: E402
 
-SST2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "sst2")
+SST2 = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "sst2"
+)
 
 
 class PlainTransformerBlock(keras.layers.Layer):
@@ -72,10 +74,26 @@ def plain_model(length, vocab):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train", default=os.path.join(SST2, "train.tsv"), help="labelled .tsv/.csv training file")
-    parser.add_argument("--test", default=os.path.join(SST2, "dev.tsv"), help="labelled file for the accuracy column")
-    parser.add_argument("--length", type=int, default=200, help="padded length of the plain recipe and max_length of ours")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of each model, as in the example (the first is not timed)")
+    parser.add_argument(
+        "--train", default=os.path.join(SST2, "train.tsv"), help="labelled .tsv/.csv training file"
+    )
+    parser.add_argument(
+        "--test",
+        default=os.path.join(SST2, "dev.tsv"),
+        help="labelled file for the accuracy column",
+    )
+    parser.add_argument(
+        "--length",
+        type=int,
+        default=200,
+        help="padded length of the plain recipe and max_length of ours",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=2,
+        help="epochs of each model, as in the example (the first is not timed)",
+    )
     parser.add_argument("--vocab-size", type=int, default=20000)
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
@@ -88,14 +106,27 @@ def main():
         ids = vectorizer(tf.constant(split.texts))[:, : args.length].numpy()
         ids = np.pad(ids, [(0, 0), (0, args.length - ids.shape[1])])
         ds = tf.data.Dataset.from_tensor_slices((ids, split.labels))
-        return (ds.shuffle(len(split), seed=0) if shuffle else ds).batch(32).prefetch(tf.data.AUTOTUNE)
+        return (
+            (ds.shuffle(len(split), seed=0) if shuffle else ds).batch(32).prefetch(tf.data.AUTOTUNE)
+        )
 
     contenders = {
         "plain keras.io recipe (padded to length)": (
-            plain_model(args.length, args.vocab_size), padded(train, True), padded(loaded.test, False)
+            plain_model(args.length, args.vocab_size),
+            padded(train, True),
+            padded(loaded.test, False),
         ),
         "keras_posemb build_text_classifier": (
-            models.build_text_classifier(args.vocab_size, 2, args.length, position="learned", embed_dim=32, num_heads=2, ff_dim=32, num_layers=1),
+            models.build_text_classifier(
+                args.vocab_size,
+                2,
+                args.length,
+                position="learned",
+                embed_dim=32,
+                num_heads=2,
+                ff_dim=32,
+                num_layers=1,
+            ),
             data.make_pipeline(train, vectorizer, args.length, 32, shuffle_seed=0),
             data.make_pipeline(loaded.test, vectorizer, args.length, 32),
         ),
@@ -114,14 +145,18 @@ def main():
         f"TensorFlow {tf.__version__}, {platform.machine()}, {os.cpu_count()} CPUs, "
         f"GPUs: {len(tf.config.list_physical_devices('GPU'))}\n"
     )
-    print(f"| model | parameters | seconds per epoch (after the first) | examples/s | accuracy on {os.path.basename(args.test)} |")
+    print(
+        f"| model | parameters | seconds per epoch (after the first) | examples/s | accuracy on {os.path.basename(args.test)} |"
+    )
     print("|---|---:|---:|---:|---:|")
     rates = {}
     for name, (model, _, test) in contenders.items():
         per_epoch = float(np.mean(seconds[name][1:]))
         rates[name] = len(train) / per_epoch
         accuracy = model.evaluate(test, verbose=0, return_dict=True)["accuracy"]
-        print(f"| {name} | {model.count_params():,} | {per_epoch:.1f} | {rates[name]:,.0f} | {accuracy:.4f} |")
+        print(
+            f"| {name} | {model.count_params():,} | {per_epoch:.1f} | {rates[name]:,.0f} | {accuracy:.4f} |"
+        )
     plain, ours = rates.values()
     print(f"\nkeras_posemb / plain: {ours / plain:.2f}x the examples per second")
 

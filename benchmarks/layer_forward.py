@@ -52,7 +52,8 @@ def compiled(fn, mode):
     return tf.function(fn, jit_compile=(mode == "jit_compile"))
 
 
-def median_ms(fn, x, calls):
+def ms_per_call(fn, x, calls):
+    """Mean milliseconds per call over one block of `calls` calls."""
     start = time.perf_counter()
     for _ in range(calls):
         result = fn(x)
@@ -84,7 +85,7 @@ def main():
     timings = {key: [] for key in functions}
     for _ in range(args.rounds):
         for key, fn in functions.items():
-            timings[key].append(median_ms(fn, x, args.calls))
+            timings[key].append(ms_per_call(fn, x, args.calls))
 
     print(
         f"\nbatch {args.batch}, sequence {args.length}, width {args.width}, float32; "

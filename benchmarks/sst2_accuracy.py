@@ -13,17 +13,13 @@ standard deviation and writes comparison.json/.md to --output-dir.
 import argparse
 import os
 import platform
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import tensorflow as tf
+
+from keras_posemb import experiments
+from keras_posemb.cli.train import parse_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "demos"))
-
-import tensorflow as tf  # noqa: E402
-import train_text_classifier  # noqa: E402
-
-from keras_posemb import experiments  # noqa: E402
 
 
 def main(argv=None):
@@ -31,10 +27,9 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--sst2-dir", default=os.path.join(ROOT, "..", "shared", "data", "sst2"))
     own, rest = parser.parse_known_args(argv)
-    config = train_text_classifier.parse_args(
+    config, _ = parse_config(
         rest,
-        description=__doc__.split("\n\n")[0] + " Also takes every flag of train_text_classifier.py.",
-        epilog=__doc__.split("\n\n", 2)[2],
+        __doc__,
         extra=[
             ("--seeds", dict(type=int, default=5, help="seeds, from --seed on")),
             ("--sst2-dir", dict(default=own.sst2_dir, help="directory with train.tsv and dev.tsv")),
@@ -61,8 +56,10 @@ def main(argv=None):
     for run in results["runs"]:
         print(f"| {run['seed']} | {run['test_accuracy']:.4f} | {run['examples_per_second']:,.0f} |")
     summary = results["summary"][config.position]
-    print(f"| mean ± std | {summary['test_accuracy_mean']:.4f} ± {summary['test_accuracy_std']:.4f} | "
-          f"{summary['examples_per_second']:,.0f} |")
+    print(
+        f"| mean ± std | {summary['test_accuracy_mean']:.4f} ± {summary['test_accuracy_std']:.4f} | "
+        f"{summary['examples_per_second']:,.0f} |"
+    )
 
 
 if __name__ == "__main__":

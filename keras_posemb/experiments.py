@@ -11,27 +11,32 @@ layer's error, which the extrapolation result records as `"error"` instead of
 an accuracy. The sinusoidal encoding and `"none"` accept any length.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
-import re
 
 import numpy as np
-import tensorflow as tf
 
-from keras_posemb import data, io, models, training
+from keras_posemb import data, files, models, training
+from keras_posemb.errors import PositionRangeError
+from keras_posemb.run import Run
 
 EXTRAPOLATION_FACTORS = (1.5, 2.0, 4.0)
 
 
-def load_run(run_dir):
-    """The trained model and a `TextVectorization` with its vocabulary."""
+def _accuracy(model, pipeline):
+    """Accuracy from eager calls: each batch's length is known to the position
+    layer, which raises `PositionRangeError` past its table on every backend
+    (a compiled evaluation may only learn the length at run time)."""
     import keras
 
-    model = keras.saving.load_model(os.path.join(run_dir, "model.keras"), safe_mode=True)
-    with open(os.path.join(run_dir, "vocabulary.txt"), encoding="utf-8") as file:
-        vocabulary = file.read().splitlines()
-    # The first two entries are the padding and out-of-vocabulary tokens.
-    return model, keras.layers.TextVectorization(vocabulary=vocabulary[2:])
+    correct = total = 0
+    for ids, labels in pipeline.as_numpy_iterator():
+        probabilities = keras.ops.convert_to_numpy(model(ids, training=False))
+        correct += int(np.sum(np.argmax(probabilities, axis=-1) == labels))
+        total += len(labels)
+    return correct / total
 
 
 def extrapolation_bands(train_words, factors=EXTRAPOLATION_FACTORS):
@@ -51,7 +56,8 @@ def evaluate_extrapolation(run_dir, train_words, seed, size=1000, factors=EXTRAP
         `accuracy` (or `error`, the layer's message, when the model cannot
         encode those positions).
     """
-    model, vectorizer = load_run(run_dir)
+    run = Run(run_dir)
+    model, vectorizer = run.load_model(), run.vectorizer()
     results = []
     for factor, low, high in extrapolation_bands(train_words, factors):
         # Seeds apart from training's, so the sentences are new.
@@ -59,10 +65,9 @@ def evaluate_extrapolation(run_dir, train_words, seed, size=1000, factors=EXTRAP
         pipeline = data.make_pipeline(test, vectorizer, max_length=high, batch_size=64)
         row = {"factor": factor, "min_words": low, "max_words": high}
         try:
-            row["accuracy"] = float(model.evaluate(pipeline, verbose=0, return_dict=True)["accuracy"])
-        except (ValueError, tf.errors.InvalidArgumentError) as error:  # Past a learned table.
-            found = re.search(r"positions must lie in \[0, \d+\)[^;]*", str(error))
-            row["error"] = found.group(0) if found else str(error)
+            row["accuracy"] = _accuracy(model, pipeline)
+        except PositionRangeError as error:  # Past a learned table.
+            row["error"] = str(error)
         results.append(row)
     return results
 
@@ -89,13 +94,29 @@ def compare_encodings(config, seeds=3, positions=models.POSITIONS, extrapolate=N
         for seed in range(config.seed, config.seed + seeds):
             run_dir = os.path.join(config.output_dir, f"{position}_seed{seed}")
             log(f"Training {position}, seed {seed} -> {run_dir}")
-            run_config = dataclasses.replace(config, position=position, seed=seed, output_dir=run_dir)
+            run_config = dataclasses.replace(
+                config, position=position, seed=seed, output_dir=run_dir
+            )
             metrics = training.train(run_config)
-            run = {key: metrics[key] for key in ("position", "seed", "test_accuracy", "val_accuracy", "examples_per_second")}
+            run = {
+                key: metrics[key]
+                for key in (
+                    "position",
+                    "seed",
+                    "test_accuracy",
+                    "val_accuracy",
+                    "examples_per_second",
+                )
+            }
             if extrapolate:
                 run["extrapolation"] = evaluate_extrapolation(run_dir, config.max_words, seed)
             runs.append(run)
-    return {"config": dataclasses.asdict(config), "seeds": seeds, "runs": runs, "summary": summarize(runs)}
+    return {
+        "config": dataclasses.asdict(config),
+        "seeds": seeds,
+        "runs": runs,
+        "summary": summarize(runs),
+    }
 
 
 def summarize(runs):
@@ -135,12 +156,25 @@ def markdown_table(results):
     first = next(iter(summary.values()))
     if "extrapolation" in first:
         bands = first["extrapolation"]
-        lines += ["", "Accuracy by sentence length (training sentences had at most "
-                  f"{bands[0]['max_words']} words):", ""]
-        lines.append("| encoding | " + " | ".join(f"{b['factor']:g}x: {b['min_words']}-{b['max_words']} words" for b in bands) + " |")
+        lines += [
+            "",
+            "Accuracy by sentence length (training sentences had at most "
+            f"{bands[0]['max_words']} words):",
+            "",
+        ]
+        lines.append(
+            "| encoding | "
+            + " | ".join(
+                f"{b['factor']:g}x: {b['min_words']}-{b['max_words']} words" for b in bands
+            )
+            + " |"
+        )
         lines.append("|---|" + "---:|" * len(bands))
         for position, entry in summary.items():
-            cells = [f"{b['accuracy_mean']:.4f}" if "accuracy_mean" in b else "error" for b in entry["extrapolation"]]
+            cells = [
+                f"{b['accuracy_mean']:.4f}" if "accuracy_mean" in b else "error"
+                for b in entry["extrapolation"]
+            ]
             lines.append(f"| {position} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -153,15 +187,28 @@ def plot_comparison(results):
     figure = Figure(figsize=(5.5, 4), layout="constrained")
     ax = figure.subplots()
     names = list(summary)
-    ax.bar(names, [summary[n]["test_accuracy_mean"] for n in names], yerr=[summary[n]["test_accuracy_std"] for n in names], capsize=6, color=["#7a7a7a", "#1f77b4", "#ff7f0e"][: len(names)])
+    ax.bar(
+        names,
+        [summary[n]["test_accuracy_mean"] for n in names],
+        yerr=[summary[n]["test_accuracy_std"] for n in names],
+        capsize=6,
+        color=[f"C{i}" for i in range(len(names))],
+    )
     ax.axhline(0.5, color="black", linestyle=":", linewidth=1, label="chance")
-    ax.set(ylim=(0, 1.05), ylabel="test accuracy", title=f"Test accuracy over {results['seeds']} seeds")
+    ax.set(
+        ylim=(0, 1.05), ylabel="test accuracy", title=f"Test accuracy over {results['seeds']} seeds"
+    )
     ax.legend(loc="lower right")
     return figure
 
 
 def plot_extrapolation(results):
-    """Accuracy against sentence length for each encoding."""
+    """Accuracy against sentence length for each encoding, on the full 0-1 scale.
+
+    A band that a model cannot encode (past a learned table) has no
+    accuracy: it is marked with a cross on the x axis, in the encoding's
+    colour, with its own legend entry.
+    """
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6.5, 4.2), layout="constrained")
@@ -171,21 +218,46 @@ def plot_extrapolation(results):
         x = [b["max_words"] for b in bands]
         y = [b.get("accuracy_mean", np.nan) for b in bands]
         (line,) = ax.plot(x, y, marker="o", label=position)
-        for b in bands:
-            if "error" in b:
-                ax.annotate("error: past the table", (b["max_words"], 0.5), color=line.get_color(), ha="right", fontsize=8)
-    trained = results["summary"][next(iter(results["summary"]))]["extrapolation"][0]["max_words"]
-    ax.axvline(trained, color="grey", linestyle="--", linewidth=1, label="longest training sentence")
-    ax.axhline(0.5, color="black", linestyle=":", linewidth=1)
-    ax.set(xlabel="longest sentence in the evaluation band (words)", ylabel="accuracy", ylim=(0.4, 1.02), title="Length extrapolation")
-    ax.legend()
+        errors = [b["max_words"] for b in bands if "error" in b]
+        if errors:
+            ax.scatter(
+                errors,
+                [0] * len(errors),
+                marker="X",
+                s=90,
+                color=line.get_color(),
+                clip_on=False,
+                zorder=3,
+                label=f"{position}: error (past its table)",
+            )
+    trained = next(iter(results["summary"].values()))["extrapolation"][0]["max_words"]
+    ax.axvline(
+        trained, color="grey", linestyle="--", linewidth=1, label="longest training sentence"
+    )
+    ax.axhline(0.5, color="black", linestyle=":", linewidth=1, label="chance")
+    ax.set(
+        xlabel="longest sentence in the evaluation band (words)",
+        ylabel="accuracy",
+        ylim=(0, 1.02),
+        title="Length extrapolation",
+    )
+    ax.legend(fontsize=8)
     return figure
 
 
 def write_results(results, output_dir):
-    """`comparison.md`, `comparison.json` and PNG plots in `output_dir`."""
-    io.atomic_write_json(os.path.join(output_dir, "comparison.json"), results)
-    io.atomic_write_text(os.path.join(output_dir, "comparison.md"), markdown_table(results))
-    io.atomic_save_figure(plot_comparison(results), os.path.join(output_dir, "accuracy.png"))
+    """`comparison.md`, `comparison.json` and PNG plots in `output_dir`.
+
+    Returns:
+        The names of the files written.
+    """
+    files.atomic_write_json(os.path.join(output_dir, "comparison.json"), results)
+    files.atomic_write_text(os.path.join(output_dir, "comparison.md"), markdown_table(results))
+    files.atomic_save_figure(plot_comparison(results), os.path.join(output_dir, "accuracy.png"))
+    written = ["comparison.md", "comparison.json", "accuracy.png"]
     if "extrapolation" in next(iter(results["summary"].values())):
-        io.atomic_save_figure(plot_extrapolation(results), os.path.join(output_dir, "extrapolation.png"))
+        files.atomic_save_figure(
+            plot_extrapolation(results), os.path.join(output_dir, "extrapolation.png")
+        )
+        written.append("extrapolation.png")
+    return written

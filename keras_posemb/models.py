@@ -5,10 +5,13 @@ layers only (no `Lambda`), so `model.summary()` shows the real structure and a
 saved model loads with `safe_mode=True`.
 """
 
+from __future__ import annotations
+
+import math
+
 import keras
 
-from keras_posemb._args import check_choice, check_positive_int
-
+from keras_posemb._args import check_bool, check_choice, check_divisible, check_int, check_number
 from keras_posemb.layers import (
     PaddingMask,
     PositionEmbedding,
@@ -23,30 +26,18 @@ POSITION_LAYER_NAME = "position_encoding"
 
 
 def _check_dropout(dropout):
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(
-            f"Argument `dropout` must be a number in [0, 1); received dropout={dropout!r}."
-        )
-
-
-def _check_heads(embed_dim, num_heads):
-    check_positive_int("num_heads", num_heads)
-    if embed_dim % num_heads:
-        raise ValueError(
-            f"Argument `num_heads` must divide the width embed_dim={embed_dim}; "
-            f"received num_heads={num_heads}."
-        )
+    check_number("dropout", dropout, 0, 1, high_open=True)
 
 
 def transformer_encoder_block(
-    x,
-    padding_mask,
-    num_heads,
-    ff_dim,
-    dropout=0.1,
-    norm_first=False,
-    name="encoder_block",
-):
+    x: keras.KerasTensor,
+    padding_mask: keras.KerasTensor | None,
+    num_heads: int,
+    ff_dim: int,
+    dropout: float = 0.1,
+    norm_first: bool = False,
+    name: str = "encoder_block",
+) -> keras.KerasTensor:
     """Applies one transformer encoder block to a Keras tensor.
 
     Multi-head self-attention and a two-layer ReLU feed-forward network, each
@@ -79,8 +70,8 @@ def transformer_encoder_block(
     ```
     """
     width = x.shape[-1]
-    _check_heads(width, num_heads)
-    check_positive_int("ff_dim", ff_dim)
+    check_divisible("num_heads", num_heads, "embed_dim", width)
+    check_int("ff_dim", ff_dim)
     _check_dropout(dropout)
 
     def norm(part):
@@ -106,32 +97,32 @@ def transformer_encoder_block(
     return sublayer(sublayer(x, "attention", attention), "ff", feed_forward)
 
 
-def position_layer(position, max_length, scale_inputs=False):
+def position_layer(position: str, max_length: int) -> keras.layers.Layer | None:
     """The position layer for a `position` name, or `None` for `"none"`."""
     check_choice("position", position, POSITIONS)
     if position == "sinusoidal":
-        return SinusoidalEncoding(scale_inputs=scale_inputs, name=POSITION_LAYER_NAME)
+        return SinusoidalEncoding(name=POSITION_LAYER_NAME)
     if position == "learned":
-        return PositionEmbedding(max_length, scale_inputs=scale_inputs, name=POSITION_LAYER_NAME)
+        return PositionEmbedding(max_length, name=POSITION_LAYER_NAME)
     return None
 
 
 def build_text_classifier(
-    vocab_size,
-    num_classes,
-    max_length,
-    position="sinusoidal",
-    embed_dim=64,
-    num_heads=4,
-    ff_dim=128,
-    num_layers=2,
-    dropout=0.1,
-    pooling="mean",
-    norm_first=False,
-    scale_embeddings=True,
-    logits=False,
-    name="text_classifier",
-):
+    vocab_size: int,
+    num_classes: int,
+    max_length: int,
+    position: str = "sinusoidal",
+    embed_dim: int = 64,
+    num_heads: int = 4,
+    ff_dim: int = 128,
+    num_layers: int = 2,
+    dropout: float = 0.1,
+    pooling: str = "mean",
+    norm_first: bool = False,
+    scale_embeddings: bool = True,
+    logits: bool = False,
+    name: str = "text_classifier",
+) -> keras.Model:
     """Builds a transformer encoder text classifier.
 
     Token ids `(batch, sequence)` in, class probabilities (or logits) out.
@@ -155,9 +146,10 @@ def build_text_classifier(
         norm_first: pre-norm blocks (with a final layer normalization)
             instead of post-norm.
         scale_embeddings: multiply the token embeddings by
-            `sqrt(embed_dim)` before the position encoding is added
-            (section 3.4 of Vaswani et al.), so that token identity is not
-            drowned by the position signal at initialization.
+            `sqrt(embed_dim)` (section 3.4 of Vaswani et al.), so that token
+            identity is not drowned by the position signal at
+            initialization. Part of the token path, so it is the same for
+            every `position`, `"none"` included.
         logits: return logits instead of softmax probabilities.
         name: the model's name.
 
@@ -165,20 +157,26 @@ def build_text_classifier(
         A `keras.Model`. Its position layer, if any, is named
         `POSITION_LAYER_NAME`.
     """
-    for arg in ("vocab_size", "max_length", "embed_dim", "ff_dim", "num_layers"):
-        check_positive_int(arg, locals()[arg])
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(
-            f"Argument `num_classes` must be an int >= 2; received num_classes={num_classes!r}."
-        )
-    _check_heads(embed_dim, num_heads)
+    for name, value in [
+        ("vocab_size", vocab_size),
+        ("max_length", max_length),
+        ("embed_dim", embed_dim),
+        ("ff_dim", ff_dim),
+        ("num_layers", num_layers),
+    ]:
+        check_int(name, value)
+    check_int("num_classes", num_classes, minimum=2)
+    check_divisible("num_heads", num_heads, "embed_dim", embed_dim)
     _check_dropout(dropout)
     check_choice("pooling", pooling, POOLING_MODES)
-    position_encoding = position_layer(position, max_length, scale_embeddings)
+    check_bool("scale_embeddings", scale_embeddings)
+    position_encoding = position_layer(position, max_length)
 
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     padding_mask = PaddingMask(name="padding_mask")(token_ids)
     x = keras.layers.Embedding(vocab_size, embed_dim, name="token_embedding")(token_ids)
+    if scale_embeddings:  # The same for every position choice, "none" included.
+        x = keras.layers.Rescaling(math.sqrt(embed_dim), name="embedding_scale")(x)
     if position_encoding is not None:
         x = position_encoding(x)
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)

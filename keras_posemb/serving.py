@@ -1,9 +1,15 @@
 """Inference models that take raw strings (TensorFlow backend)."""
 
+from __future__ import annotations
+
 import keras
 
 
-def build_string_classifier(classifier, vectorizer, name="string_classifier"):
+def build_string_classifier(
+    classifier: keras.Model,
+    vectorizer: keras.layers.TextVectorization,
+    name: str = "string_classifier",
+) -> keras.Model:
     """Wraps a classifier and its adapted `TextVectorization` for serving.
 
     The returned model takes a batch of raw strings, shape `(batch,)`, and

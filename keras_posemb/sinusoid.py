@@ -9,31 +9,27 @@ decides each channel's (frequency, phase) pair, so the tables below come out
 already arranged and the layers never interleave or concatenate tensors.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
-from keras_posemb._args import check_choice
+from keras_posemb._args import check_choice, check_number
 
 LAYOUTS = ("interleaved", "concatenated")
 
 
-def check_layout(layout):
+def check_layout(layout: str) -> str:
     return check_choice("layout", layout, LAYOUTS)
 
 
-def check_max_wavelength(max_wavelength):
-    if (
-        isinstance(max_wavelength, bool)
-        or not isinstance(max_wavelength, (int, float, np.number))
-        or not max_wavelength > 0
-    ):
-        raise ValueError(
-            "Argument `max_wavelength` must be a positive number; received "
-            f"max_wavelength={max_wavelength!r}."
-        )
-    return max_wavelength
+def check_max_wavelength(max_wavelength: float) -> float:
+    # Finite: an infinite wavelength would make every channel constant.
+    return check_number("max_wavelength", max_wavelength, low=0, low_open=True)
 
 
-def channel_frequencies_and_phases(width, max_wavelength=10000, layout="interleaved"):
+def channel_frequencies_and_phases(
+    width: int, max_wavelength: float = 10000, layout: str = "interleaved"
+) -> tuple[np.ndarray, np.ndarray]:
     """Frequency and phase of each of `width` channels, in float64.
 
     Sine channel i and cosine channel i share frequency
@@ -47,22 +43,20 @@ def channel_frequencies_and_phases(width, max_wavelength=10000, layout="interlea
     check_max_wavelength(max_wavelength)
     num_sines = (width + 1) // 2
     num_cosines = width // 2
-    frequencies = float(max_wavelength) ** (
-        -2.0 * np.arange(num_sines, dtype=np.float64) / width
-    )
+    frequencies = float(max_wavelength) ** (-2.0 * np.arange(num_sines, dtype=np.float64) / width)
     if layout == "interleaved":
         channel_frequencies = frequencies[np.arange(width) // 2]
         is_cosine = np.arange(width) % 2 == 1
     else:
-        channel_frequencies = np.concatenate(
-            [frequencies, frequencies[:num_cosines]]
-        )
+        channel_frequencies = np.concatenate([frequencies, frequencies[:num_cosines]])
         is_cosine = np.arange(width) >= num_sines
     phases = np.where(is_cosine, np.pi / 2, 0.0)
     return channel_frequencies, phases
 
 
-def sinusoidal_table(length, width, max_wavelength=10000, layout="interleaved"):
+def sinusoidal_table(
+    length: int, width: int, max_wavelength: float = 10000, layout: str = "interleaved"
+) -> np.ndarray:
     """The sinusoidal encoding of positions `0 .. length - 1`, float64.
 
     Args:
@@ -76,8 +70,6 @@ def sinusoidal_table(length, width, max_wavelength=10000, layout="interleaved"):
     Returns:
         A float64 NumPy array of shape `(length, width)`.
     """
-    frequencies, phases = channel_frequencies_and_phases(
-        width, max_wavelength, layout
-    )
+    frequencies, phases = channel_frequencies_and_phases(width, max_wavelength, layout)
     positions = np.arange(length, dtype=np.float64)
     return np.sin(np.outer(positions, frequencies) + phases)

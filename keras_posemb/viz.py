@@ -4,15 +4,24 @@ The analysis functions return the arrays the plots show, so they can be
 tested on their own; the plot functions return matplotlib figures.
 """
 
-import os
+from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
-from keras_posemb import io, sinusoid
+from keras_posemb import files, sinusoid
+from keras_posemb.layers import PositionEmbedding, SinusoidalEncoding
 from keras_posemb.models import POSITION_LAYER_NAME
+from keras_posemb.run import PLOT_NAMES
 
 
-def position_table(model, length=None):
+def find_position_layer(model):
+    """The model's layer named `POSITION_LAYER_NAME`, or `None`."""
+    return next((layer for layer in model.layers if layer.name == POSITION_LAYER_NAME), None)
+
+
+def position_table(model, length: int | None = None) -> tuple[str, np.ndarray]:
     """The position table of a classifier built by `build_text_classifier`.
 
     Returns:
@@ -21,22 +30,20 @@ def position_table(model, length=None):
         table's length (and is required for a sinusoidal encoding).
 
     Raises:
-        ValueError: if the model has no layer named `POSITION_LAYER_NAME`.
+        ValueError: if the model has no position table.
     """
-    names = [layer.name for layer in model.layers]
-    if POSITION_LAYER_NAME not in names:
-        raise ValueError(
-            f"Model {model.name!r} has no position layer named "
-            f"{POSITION_LAYER_NAME!r} (was it built with position='none'?)."
-        )
-    layer = model.get_layer(POSITION_LAYER_NAME)
-    if hasattr(layer, "embeddings"):
-        table = np.asarray(layer.embeddings.numpy(), np.float64)
+    layer = find_position_layer(model)
+    if isinstance(layer, PositionEmbedding):
+        table = np.asarray(layer.get_weights()[0], np.float64)
         return "learned", table[:length] if length else table
-    if length is None:
-        raise ValueError("Argument `length` is required for a sinusoidal encoding.")
-    return "sinusoidal", sinusoid.sinusoidal_table(
-        length, layer.width, layer.max_wavelength, layer.layout
+    if isinstance(layer, SinusoidalEncoding):
+        if length is None:
+            raise ValueError("Argument `length` is required for a sinusoidal encoding.")
+        table = sinusoid.sinusoidal_table(length, layer.width, layer.max_wavelength, layer.layout)
+        return "sinusoidal", table
+    raise ValueError(
+        f"Model {model.name!r} has no position table: no layer named "
+        f"{POSITION_LAYER_NAME!r} (was it built with position='none'?)."
     )
 
 
@@ -80,12 +87,14 @@ def spectrum(table):
     return 2 * np.pi * np.fft.rfftfreq(len(table)), amplitudes
 
 
-def similarity_image(table):
-    """The cosine-similarity matrix as an RGB uint8 image `(n, n, 3)`."""
-    from matplotlib import colormaps
+def figure_to_image(figure, dpi: int = 80) -> np.ndarray:
+    """A matplotlib figure as an RGB uint8 array `(height, width, 3)`."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    similarity = (cosine_similarity(table) + 1) / 2
-    return (colormaps["viridis"](similarity)[..., :3] * 255).astype(np.uint8)
+    canvas = FigureCanvasAgg(figure)
+    figure.set_dpi(dpi)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 def _figure(columns, size=(5.5, 4.5)):
@@ -121,7 +130,9 @@ def plot_pca(tables):
     for ax, (title, table) in zip(axes, tables.items()):
         points = pca_2d(table)
         ax.plot(points[:, 0], points[:, 1], color="lightgrey", linewidth=0.8, zorder=1)
-        dots = ax.scatter(points[:, 0], points[:, 1], c=np.arange(len(points)), cmap="viridis", s=14, zorder=2)
+        dots = ax.scatter(
+            points[:, 0], points[:, 1], c=np.arange(len(points)), cmap="viridis", s=14, zorder=2
+        )
         ax.set(title=f"{title}: PCA of positions", xlabel="component 1", ylabel="component 2")
         figure.colorbar(dots, ax=ax, label="position")
     return figure
@@ -133,7 +144,11 @@ def plot_offset_similarity(tables):
     for title, table in tables.items():
         ax.plot(similarity_by_offset(table), label=title)
     ax.axhline(0, color="black", linewidth=0.6)
-    ax.set(title="Similarity of positions p and p + k, averaged over p", xlabel="offset k", ylabel="mean cosine similarity")
+    ax.set(
+        title="Similarity of positions p and p + k, averaged over p",
+        xlabel="offset k",
+        ylabel="mean cosine similarity",
+    )
     ax.legend()
     return figure
 
@@ -150,14 +165,27 @@ def plot_spectrum(tables, frequencies_by_title=None):
     for ax, (title, table) in zip(axes, tables.items()):
         frequencies, amplitudes = spectrum(table)
         image = ax.imshow(
-            amplitudes, aspect="auto", origin="lower", cmap="magma",
+            amplitudes,
+            aspect="auto",
+            origin="lower",
+            cmap="magma",
             extent=(-0.5, table.shape[1] - 0.5, 0, frequencies[-1]),
         )
         if frequencies_by_title and title in frequencies_by_title:
             channel_frequencies = frequencies_by_title[title]
-            ax.scatter(np.arange(len(channel_frequencies)), channel_frequencies, s=8, color="cyan", label="sinusoid frequency")
+            ax.scatter(
+                np.arange(len(channel_frequencies)),
+                channel_frequencies,
+                s=8,
+                color="cyan",
+                label="sinusoid frequency",
+            )
             ax.legend(loc="upper right", fontsize=8)
-        ax.set(title=f"{title}: spectrum over positions", xlabel="dimension", ylabel="frequency (radians per position)")
+        ax.set(
+            title=f"{title}: spectrum over positions",
+            xlabel="dimension",
+            ylabel="frequency (radians per position)",
+        )
         figure.colorbar(image, ax=ax, label="amplitude")
     return figure
 
@@ -171,14 +199,18 @@ def model_tables(model, length=None):
     kind, table = position_table(model, length)
     if kind == "sinusoidal":
         return {"sinusoidal (model)": table}, False
-    return {"learned (model)": table, "sinusoidal (same shape)": sinusoid.sinusoidal_table(*table.shape)}, True
+    return {
+        "learned (model)": table,
+        "sinusoidal (same shape)": sinusoid.sinusoidal_table(*table.shape),
+    }, True
 
 
-def write_position_plots(model, output_dir, length=None):
+def write_position_plots(model, output_dir, length: int | None = None) -> tuple[list[str], bool]:
     """Writes the PNGs of a classifier's position vectors to `output_dir`.
 
     Heatmaps, cosine similarity, similarity by offset, PCA trajectory and
-    spectrum. Raises `ValueError` when the model has no position layer.
+    spectrum, under the names a run directory uses (`run.PLOT_NAMES`).
+    Raises `ValueError` when the model has no position table.
 
     Returns:
         `(paths, learned)`: the files written, and whether the table is a
@@ -191,14 +223,14 @@ def write_position_plots(model, output_dir, length=None):
         if title.startswith("sinusoidal")
     }
     plots = {
-        "position_heatmaps.png": plot_tables(tables),
-        "position_similarity.png": plot_similarity(tables),
-        "position_offset_similarity.png": plot_offset_similarity(tables),
-        "position_pca.png": plot_pca(tables),
-        "position_spectrum.png": plot_spectrum(tables, sinusoid_frequencies),
+        "heatmaps": plot_tables(tables),
+        "similarity": plot_similarity(tables),
+        "offset_similarity": plot_offset_similarity(tables),
+        "pca": plot_pca(tables),
+        "spectrum": plot_spectrum(tables, sinusoid_frequencies),
     }
     paths = []
-    for name, figure in plots.items():
-        paths.append(os.path.join(output_dir, name))
-        io.atomic_save_figure(figure, paths[-1])
+    for kind, figure in plots.items():
+        paths.append(str(Path(output_dir) / PLOT_NAMES[kind]))
+        files.atomic_save_figure(figure, paths[-1])
     return paths, learned

@@ -33,11 +33,11 @@ def reference_encoding(positions, width, max_wavelength=10000.0, layout="interle
     return out
 
 
-def run_python(code, cwd):
+def run_python(code, cwd, args=()):
     """Runs `code` in a fresh Python process and returns its stdout."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", textwrap.dedent(code), *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -8,14 +8,31 @@ import numpy as np
 import pytest
 
 from keras_posemb import experiments, models, training, viz
+from keras_posemb.cli import plot as plot_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(order_train_size=320, epochs=1, batch_size=32, max_words=8, max_length=16, embed_dim=16,
-            num_heads=2, ff_dim=32, num_layers=1, verbose=0, plots=False)
+TINY = dict(
+    order_train_size=320,
+    epochs=1,
+    batch_size=32,
+    max_words=8,
+    max_length=16,
+    embed_dim=16,
+    num_heads=2,
+    ff_dim=32,
+    num_layers=1,
+    verbose=0,
+    plots=False,
+)
 
 
 def test_extrapolation_bands():
-    assert experiments.extrapolation_bands(16) == [(1.0, 5, 16), (1.5, 17, 24), (2.0, 25, 32), (4.0, 33, 64)]
+    assert experiments.extrapolation_bands(16) == [
+        (1.0, 5, 16),
+        (1.5, 17, 24),
+        (2.0, 25, 32),
+        (4.0, 33, 64),
+    ]
 
 
 def test_summarize_hand_made_runs():
@@ -25,7 +42,11 @@ def test_summarize_hand_made_runs():
         {"position": "learned", "seed": 0, "test_accuracy": 0.9, "examples_per_second": 10.0},
     ]
     summary = experiments.summarize(runs)
-    assert summary["none"] == {"test_accuracy_mean": pytest.approx(0.55), "test_accuracy_std": pytest.approx(0.05), "examples_per_second": 200.0}
+    assert summary["none"] == {
+        "test_accuracy_mean": pytest.approx(0.55),
+        "test_accuracy_std": pytest.approx(0.05),
+        "examples_per_second": 200.0,
+    }
     assert summary["learned"]["test_accuracy_std"] == 0.0
 
 
@@ -55,8 +76,16 @@ def test_comparison_runs_every_encoding_and_seed(comparison):
 def test_learned_table_errors_past_max_length_and_others_extrapolate(comparison):
     results, out = comparison
     bands = {p: e["extrapolation"] for p, e in results["summary"].items()}
-    assert [(b["min_words"], b["max_words"]) for b in bands["learned"]] == [(5, 8), (9, 12), (13, 16), (17, 32)]
-    assert "error" in bands["learned"][3] and "[0, 16)" in bands["learned"][3]["error"]
+    assert [(b["min_words"], b["max_words"]) for b in bands["learned"]] == [
+        (5, 8),
+        (9, 12),
+        (13, 16),
+        (17, 32),
+    ]
+    assert (
+        "error" in bands["learned"][3]
+        and "positions must lie in [0, 16)" in bands["learned"][3]["error"]
+    )
     assert all("accuracy_mean" in b for b in bands["learned"][:3])
     for position in ("sinusoidal", "none"):
         assert all(0 <= b["accuracy_mean"] <= 1 for b in bands[position])
@@ -64,10 +93,25 @@ def test_learned_table_errors_past_max_length_and_others_extrapolate(comparison)
     assert "| learned |" in table and "error" in table and "4x: 17-32 words" in table
 
 
+def test_extrapolation_plot_shows_the_full_range_and_marks_errors(comparison):
+    results, _ = comparison
+    ax = experiments.plot_extrapolation(results).axes[0]
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= 1
+    labels = [collection.get_label() for collection in ax.collections]
+    assert labels == ["learned: error (past its table)"]
+    crosses = ax.collections[0].get_offsets()
+    assert crosses.tolist() == [[32, 0]]  # The 4x band, 17-32 words, drawn at 0.
+    learned = next(line for line in ax.get_lines() if line.get_label() == "learned")
+    assert np.isnan(learned.get_ydata()[-1])  # No accuracy drawn where there is none.
+
+
 def run_script(path, *args):
     return subprocess.run(
         [sys.executable, str(ROOT / path), *args],
-        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=300,
     )
 
 
@@ -78,7 +122,9 @@ def plot_demo(*args):
     return run_script("demos/plot_position_embeddings.py", *args)
 
 
-SMALL = dict(vocab_size=20, num_classes=2, max_length=24, embed_dim=8, num_heads=2, ff_dim=8, num_layers=1)
+SMALL = dict(
+    vocab_size=20, num_classes=2, max_length=24, embed_dim=8, num_heads=2, ff_dim=8, num_layers=1
+)
 
 
 @pytest.mark.parametrize("position", ["learned", "sinusoidal"])
@@ -94,9 +140,28 @@ def test_plot_demo_writes_every_plot(position, tmp_path):
 def test_plot_demo_rejects_a_model_without_position_layer(tmp_path):
     models.build_text_classifier(**SMALL, position="none").save(tmp_path / "model.keras")
     result = plot_demo(str(tmp_path / "model.keras"))
-    assert result.returncode == 1 and "no position layer named 'position_encoding'" in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "no position layer named 'position_encoding'" in last
     missing = plot_demo(str(tmp_path / "nothing_here"))
-    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_plot_demo_draws_a_learned_table_whole_by_default(tmp_path, monkeypatch):
+    """A 100-row table is drawn with 100 rows, not cut at 64 positions."""
+    model = models.build_text_classifier(**{**SMALL, "max_length": 100}, position="learned")
+    model.save(tmp_path / "model.keras")
+    drawn = {}
+
+    def record(model, output_dir, length=None):
+        drawn["rows"] = len(viz.position_table(model, length)[1])
+        return [], True
+
+    monkeypatch.setattr(viz, "write_position_plots", record)
+    plot_cli.main([str(tmp_path / "model.keras"), "--output-dir", str(tmp_path / "plots")])
+    assert drawn["rows"] == 100
+    plot_cli.main([str(tmp_path / "model.keras"), "--length", "30"])
+    assert drawn["rows"] == 30
 
 
 def test_offset_similarity_and_spectrum_of_known_tables():
@@ -126,12 +191,35 @@ def test_sst2_benchmark_trains_each_seed_on_sst2_style_files(tmp_path):
     (tmp_path / "train.tsv").write_text("\n".join(["label\tsentence", *rows(256)]) + "\n")
     (tmp_path / "dev.tsv").write_text("\n".join(["label\tcontent", *rows(64)]) + "\n")
     out = tmp_path / "out"
-    flags = ["--sst2-dir", str(tmp_path), "--seeds", "2", "--output-dir", str(out), "--epochs", "1",
-             "--embed-dim", "16", "--num-heads", "2", "--ff-dim", "16", "--num-layers", "1", "--verbose", "0"]
+    flags = [
+        "--sst2-dir",
+        str(tmp_path),
+        "--seeds",
+        "2",
+        "--output-dir",
+        str(out),
+        "--epochs",
+        "1",
+        "--embed-dim",
+        "16",
+        "--num-heads",
+        "2",
+        "--ff-dim",
+        "16",
+        "--num-layers",
+        "1",
+        "--verbose",
+        "0",
+    ]
     result = run_script("benchmarks/sst2_accuracy.py", *flags)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((out / "comparison.json").read_text())
-    assert [(r["position"], r["seed"]) for r in results["runs"]] == [("sinusoidal", 0), ("sinusoidal", 1)]
-    assert all(r["test_accuracy"] == r["val_accuracy"] for r in results["runs"])  # Both are dev.tsv.
+    assert [(r["position"], r["seed"]) for r in results["runs"]] == [
+        ("sinusoidal", 0),
+        ("sinusoidal", 1),
+    ]
+    assert all(
+        r["test_accuracy"] == r["val_accuracy"] for r in results["runs"]
+    )  # Both are dev.tsv.
     mean = np.mean([r["test_accuracy"] for r in results["runs"]])
     assert f"| mean ± std | {mean:.4f} ± " in result.stdout

@@ -6,7 +6,9 @@ from reference import run_python
 from keras_posemb import models
 from keras_posemb.layers import SequencePooling
 
-SMALL = dict(vocab_size=40, num_classes=3, max_length=24, embed_dim=16, num_heads=2, ff_dim=32, num_layers=2)
+SMALL = dict(
+    vocab_size=40, num_classes=3, max_length=24, embed_dim=16, num_heads=2, ff_dim=32, num_layers=2
+)
 
 
 def token_ids(rng, batch, length, vocab=40):
@@ -108,8 +110,18 @@ def test_training_jit_and_mixed_precision(policy, jit_compile):
     keras.config.set_dtype_policy(policy)
     keras.utils.set_random_seed(0)
     ids, labels = learnable_task(np.random.default_rng(6))
-    model = models.build_text_classifier(vocab_size=20, num_classes=2, max_length=8, embed_dim=16, num_heads=2, ff_dim=32, num_layers=1)
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", jit_compile=jit_compile)
+    model = models.build_text_classifier(
+        vocab_size=20,
+        num_classes=2,
+        max_length=8,
+        embed_dim=16,
+        num_heads=2,
+        ff_dim=32,
+        num_layers=1,
+    )
+    model.compile(
+        keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", jit_compile=jit_compile
+    )
     loss = model.fit(ids, labels, epochs=8, batch_size=32, verbose=0).history["loss"]
     assert np.all(np.isfinite(loss))
     assert loss[-1] < loss[0] * 0.9
@@ -119,7 +131,17 @@ def test_training_jit_and_mixed_precision(policy, jit_compile):
 def test_trained_model_reloads_in_fresh_process(position, tmp_path):
     keras.utils.set_random_seed(0)
     ids, labels = learnable_task(np.random.default_rng(7), n=64)
-    model = models.build_text_classifier(vocab_size=20, num_classes=2, max_length=8, position=position, embed_dim=16, num_heads=2, ff_dim=32, num_layers=1, pooling="max")
+    model = models.build_text_classifier(
+        vocab_size=20,
+        num_classes=2,
+        max_length=8,
+        position=position,
+        embed_dim=16,
+        num_heads=2,
+        ff_dim=32,
+        num_layers=1,
+        pooling="max",
+    )
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(ids, labels, epochs=2, verbose=0)
     model.save(tmp_path / "model.keras")
@@ -189,3 +211,20 @@ def test_sequence_pooling_matches_numpy(mode):
 def test_sequence_pooling_bad_mode():
     with pytest.raises(ValueError, match="mode='median'"):
         SequencePooling("median")
+
+
+@pytest.mark.parametrize("position", models.POSITIONS)
+def test_embedding_scaling_is_part_of_the_token_path_for_every_position(position):
+    """Scaling by sqrt(d) equals training a table that is sqrt(d) larger,
+    whatever the position choice ("none" included)."""
+    ids = token_ids(np.random.default_rng(9), 2, 7)
+    scaled = models.build_text_classifier(**SMALL, position=position, logits=True)
+    plain = models.build_text_classifier(
+        **SMALL, position=position, logits=True, scale_embeddings=False
+    )
+    plain.set_weights(scaled.get_weights())
+    before = np.asarray(plain(ids))
+    embedding = plain.get_layer("token_embedding")
+    embedding.set_weights([embedding.get_weights()[0] * np.sqrt(SMALL["embed_dim"])])
+    np.testing.assert_allclose(plain(ids), scaled(ids), atol=1e-5)
+    assert np.abs(before - np.asarray(scaled(ids))).max() > 1e-4  # Scaling changes something.

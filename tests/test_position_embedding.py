@@ -32,15 +32,21 @@ def test_explicit_positions():
     layer = built_layer(16, 4)
     table = table_of(layer)
     x = np.zeros((2, 3, 4), "float32")
-    np.testing.assert_allclose(layer(x, positions=np.array([4, 0, 15])), np.broadcast_to(table[[4, 0, 15]], x.shape))
+    np.testing.assert_allclose(
+        layer(x, positions=np.array([4, 0, 15])), np.broadcast_to(table[[4, 0, 15]], x.shape)
+    )
     per_example = np.array([[0, 0, 1], [0, 1, 2]])
     np.testing.assert_allclose(layer(x, positions=per_example), table[per_example])
 
 
 def test_sinusoidal_initializer_matches_formula():
     layer = built_layer(300, 9, initializer="sinusoidal")
-    np.testing.assert_allclose(table_of(layer), reference_encoding(np.arange(300), 9), atol=TWO_ULP["float32"])
-    concatenated = built_layer(50, 8, initializer=SinusoidalInitializer(layout="concatenated", max_wavelength=100))
+    np.testing.assert_allclose(
+        table_of(layer), reference_encoding(np.arange(300), 9), atol=TWO_ULP["float32"]
+    )
+    concatenated = built_layer(
+        50, 8, initializer=SinusoidalInitializer(layout="concatenated", max_wavelength=100)
+    )
     np.testing.assert_allclose(
         table_of(concatenated),
         reference_encoding(np.arange(50), 8, max_wavelength=100, layout="concatenated"),
@@ -50,7 +56,10 @@ def test_sinusoidal_initializer_matches_formula():
 
 def test_initializer_regularizer_constraint_are_used():
     layer = built_layer(
-        8, 4, initializer="ones", regularizer=keras.regularizers.L2(0.5),
+        8,
+        4,
+        initializer="ones",
+        regularizer=keras.regularizers.L2(0.5),
         constraint=keras.constraints.NonNeg(),
     )
     np.testing.assert_array_equal(table_of(layer), np.ones((8, 4)))
@@ -82,7 +91,9 @@ def test_mixed_precision_values(policy):
     compute_dtype = policy.split("_")[1]
     assert layer.embeddings.dtype == "float32"
     assert keras.backend.standardize_dtype(got.dtype) == compute_dtype
-    error = np.abs(np.asarray(tf.cast(got, tf.float64))[0] - reference_encoding(np.arange(2000), 16))
+    error = np.abs(
+        np.asarray(tf.cast(got, tf.float64))[0] - reference_encoding(np.arange(2000), 16)
+    )
     assert error.max() <= TWO_ULP[compute_dtype]
 
 
@@ -91,19 +102,23 @@ def test_tf_function_matches_eager(jit_compile):
     layer = built_layer(40, 8)
     x = np.random.default_rng(1).normal(size=(2, 30, 8)).astype("float32")
     compiled = tf.function(lambda x, s: layer(x, start_index=s), jit_compile=jit_compile)
-    np.testing.assert_allclose(compiled(tf.constant(x), tf.constant(10)), layer(x, start_index=10), atol=1e-6)
+    np.testing.assert_allclose(
+        compiled(tf.constant(x), tf.constant(10)), layer(x, start_index=10), atol=1e-6
+    )
 
 
-def test_padding_mask_reaches_the_next_layer():
+def test_attention_after_the_layer_sees_the_padding_mask():
+    """Embedding(mask_zero=True) -> PositionEmbedding -> MultiHeadAttention: the
+    outputs at the real tokens are those of the sequence without its
+    padding, which holds only if attention skips the padded keys."""
     tokens = keras.Input(shape=(None,), dtype="int32")
     x = keras.layers.Embedding(50, 8, mask_zero=True)(tokens)
     x = PositionEmbedding(10)(x)
-    pooled = keras.layers.GlobalAveragePooling1D()(x)
-    model = keras.Model(tokens, [x, pooled])
-    ids = np.array([[3, 7, 0, 0], [1, 2, 3, 4]])
-    encoded, got = model(ids)
-    want = [np.asarray(encoded)[0, :2].mean(axis=0), np.asarray(encoded)[1].mean(axis=0)]
-    np.testing.assert_allclose(got, np.stack(want), atol=1e-6)
+    model = keras.Model(tokens, keras.layers.MultiHeadAttention(2, 4)(x, x))
+    alone = np.asarray(model(np.array([[3, 7, 9]])))
+    np.testing.assert_allclose(model(np.array([[3, 7, 9, 0, 0, 0]]))[:, :3], alone, atol=1e-6)
+    # Real tokens in place of the padding do change them.
+    assert np.abs(np.asarray(model(np.array([[3, 7, 9, 5, 5, 5]]))[:, :3]) - alone).max() > 1e-4
 
 
 def test_jit_compiled_training_step():

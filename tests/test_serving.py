@@ -25,8 +25,14 @@ def adapted_vectorizer(**kwargs):
 def test_exported_string_model_matches_keras_model_on_ids(position, tmp_path):
     vectorizer = adapted_vectorizer(output_sequence_length=8)
     classifier = models.build_text_classifier(
-        vectorizer.vocabulary_size(), 2, 8, position=position,
-        embed_dim=8, num_heads=2, ff_dim=16, num_layers=1,
+        vectorizer.vocabulary_size(),
+        2,
+        8,
+        position=position,
+        embed_dim=8,
+        num_heads=2,
+        ff_dim=16,
+        num_layers=1,
     )
     served = build_string_classifier(classifier, vectorizer)
     served.export(str(tmp_path / "exported"), verbose=False)

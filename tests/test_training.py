@@ -1,23 +1,20 @@
 import dataclasses
-import glob
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from google.protobuf import text_format
 from reference import run_python
-from tensorboard.plugins import projector
 
-from keras_posemb import data, io, training
+from keras_posemb import data, training
+from keras_posemb.errors import ArgumentError, RunError, TrainingError
+from keras_posemb.run import PLOT_NAMES, Run
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(order_train_size=320, epochs=2, batch_size=32, max_length=32, embed_dim=16, num_heads=2, ff_dim=32, num_layers=1, verbose=0)
+TINY = dict(
+    order_train_size=320, epochs=2, batch_size=32, max_length=32, embed_dim=16, num_heads=2,
+    ff_dim=32, num_layers=1, verbose=0,
+)  # fmt: skip
 
 
 def tiny_config(tmp_path, **changes):
@@ -28,75 +25,72 @@ def tiny_config(tmp_path, **changes):
 def learned_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("learned_run")
     config = tiny_config(out, position="learned")
-    return config, training.train(config), out
+    return config, training.train(config), Run(out)
 
 
-def tags_in(directory):
-    tags = set()
-    for path in glob.glob(os.path.join(directory, "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            tags.update(value.tag for value in event.summary.value)
-    return tags
-
-
-def test_run_writes_all_outputs(learned_run):
-    config, metrics, out = learned_run
-    for name in ("model.keras", "vocabulary.txt", "metrics.json", "position_heatmaps.png", "position_similarity.png", "position_pca.png", "position_offset_similarity.png", "position_spectrum.png"):
-        assert (out / name).exists(), name
-    for name in ("position_heatmaps.png", "position_similarity.png", "position_pca.png"):
-        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    saved = json.loads((out / "metrics.json").read_text())
-    for key in ("dataset", "position", "train_examples", "test_accuracy", "val_accuracy", "epochs", "train_seconds", "examples_per_second", "seed"):
-        assert key in saved, key
-    assert saved["dataset"] == "order" and saved["position"] == "learned" and saved["train_examples"] == 320
-    assert saved["epochs"] == 2 and saved["examples_per_second"] > 0
-    assert not (out / "backup").exists()  # Removed once training completes.
+def test_run_writes_every_output(learned_run):
+    config, metrics, run = learned_run
+    names = [Run.MODEL, Run.TEXT_MODEL, Run.VOCABULARY, Run.CLASSES, Run.SETTINGS, Run.METRICS]
+    for name in [*names, *PLOT_NAMES.values()]:
+        assert run.path(name).exists(), name
+    for name in PLOT_NAMES.values():
+        assert run.path(name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saved = run.read_metrics()
+    assert saved["dataset"] == "order" and saved["position"] == "learned"
+    assert (
+        saved["train_examples"] == 320 and saved["epochs"] == 2 and saved["backend"] == "tensorflow"
+    )
+    assert saved["examples_per_second"] > 0 and saved["class_names"] == run.read_classes()
+    assert not run.backup_dir.exists() and run.is_complete()  # Removed once all is written.
+    assert not [p for p in os.listdir(run.directory) if p.startswith(".tmp-")]
 
 
 def test_saved_model_and_vocabulary_reproduce_the_test_accuracy(learned_run):
-    config, metrics, out = learned_run
-    model = keras.saving.load_model(out / "model.keras", safe_mode=True)
-    vocabulary = (out / "vocabulary.txt").read_text().splitlines()
-    vectorizer = keras.layers.TextVectorization(vocabulary=vocabulary[2:])  # Without padding and OOV.
+    config, metrics, run = learned_run
     test = training.load_data(config).test
-    probabilities = model.predict(vectorizer(tf.constant(test.texts)), verbose=0)
+    ids = np.asarray(run.vectorizer()(test.texts))
+    probabilities = run.load_model().predict(ids, verbose=0)
     accuracy = np.mean(np.argmax(probabilities, axis=1) == test.labels)
     assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
 
 
-def test_tensorboard_scalars_histograms_and_images(learned_run):
-    _, _, out = learned_run
-    logs = out / "logs"
-    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= tags_in(logs / "train")
-    assert {"epoch_loss", "epoch_accuracy"} <= tags_in(logs / "validation")
-    assert {
-        "position_table/learned",
-        "position_table/sinusoidal",
-        "position_similarity/learned",
-        "position_similarity/sinusoidal",
-    } <= tags_in(logs / "positions")
+def test_text_model_takes_raw_strings_in_a_fresh_process(learned_run):
+    config, _, run = learned_run
+    texts = training.load_data(config).test.texts[:8] + ["the zebra chased the unicorn"]
+    ids = np.asarray(run.vectorizer()(texts))
+    want = run.load_model().predict(ids, verbose=0)
+    np.save(run.directory / "want.npy", want)
+    run_python(
+        f"""
+        import numpy as np, keras, keras_posemb
+        model = keras.saving.load_model({str(run.path(Run.TEXT_MODEL))!r}, safe_mode=True)
+        got = model.predict(np.array({texts!r}, dtype=object), verbose=0)
+        np.testing.assert_allclose(got, np.load("want.npy"), atol=1e-6)
+        """,
+        cwd=run.directory,
+    )
 
 
-def test_projector_config_points_at_tables_of_the_right_shape(learned_run):
-    config, _, out = learned_run
-    logs = out / "logs"
-    parsed = text_format.Parse((logs / "projector_config.pbtxt").read_text(), projector.ProjectorConfig())
-    assert {e.tensor_name for e in parsed.embeddings} == {"learned position table", "sinusoidal position table"}
-    model = keras.saving.load_model(out / "model.keras")
-    for embedding in parsed.embeddings:
-        table = np.loadtxt(logs / embedding.tensor_path, delimiter="\t", ndmin=2)
-        assert table.shape == tuple(embedding.tensor_shape) == (config.max_length, config.embed_dim)
-        labels = (logs / embedding.metadata_path).read_text().splitlines()
-        assert labels == [f"position {i}" for i in range(config.max_length)]
-        if embedding.tensor_name.startswith("learned"):
-            np.testing.assert_allclose(table, model.get_layer("position_encoding").get_weights()[0], rtol=1e-5, atol=1e-6)
+def test_best_epoch_is_the_first_with_the_highest_validation_accuracy(learned_run):
+    _, metrics, run = learned_run
+    curve = [entry["val_accuracy"] for entry in metrics["validation_curve"]]
+    assert len(curve) == metrics["epochs_trained"] == 2
+    assert metrics["best_epoch"] == 1 + int(np.argmax(curve))  # argmax takes the first.
+    assert metrics["val_accuracy"] == pytest.approx(max(curve), abs=1e-6)
 
 
-def test_same_seed_same_metrics(learned_run, tmp_path):
-    config, metrics, _ = learned_run
-    again = training.train(dataclasses.replace(config, output_dir=str(tmp_path)))
-    for key in ("test_accuracy", "val_accuracy", "test_loss"):
-        assert again[key] == metrics[key]
+def test_same_seed_same_metrics_in_two_processes(tmp_path):
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()] + ["--no-plots"]
+    code = """
+        import json, sys
+        from keras_posemb.cli.train import main
+        main(sys.argv[1:])
+    """
+    for name in ("a", "b"):
+        run_python(code, cwd=tmp_path, args=[*flags, f"--output-dir={tmp_path / name}"])
+    a, b = (Run(tmp_path / name).read_metrics() for name in ("a", "b"))
+    for key in ("test_accuracy", "val_accuracy", "test_loss", "validation_curve"):
+        assert a[key] == b[key], key
 
 
 class StopAfterEpoch(keras.callbacks.Callback):
@@ -109,85 +103,264 @@ class StopAfterEpoch(keras.callbacks.Callback):
             raise KeyboardInterrupt("simulated kill")
 
 
-def test_interrupted_run_resumes_and_ends_with_the_same_epochs(tmp_path):
-    config = tiny_config(tmp_path, epochs=3, position="sinusoidal", plots=False)
+def weights_of(run):
+    return [np.asarray(w) for w in run.load_model().get_weights()]
+
+
+def test_an_interrupted_run_resumes_to_exactly_what_an_uninterrupted_one_gives(tmp_path):
+    config = tiny_config(tmp_path / "killed", epochs=3, patience=0, plots=False)
     with pytest.raises(KeyboardInterrupt):
         training.train(config, extra_callbacks=[StopAfterEpoch(1)])
-    assert (tmp_path / "backup").exists() and not (tmp_path / "model.keras").exists()
-    metrics = training.train(config)
-    assert metrics["epochs"] == 3 and metrics["epochs_this_run"] == 1
-    assert not (tmp_path / "backup").exists()
-    train = training.load_data(config).train
-    vectorizer = data.make_vectorizer(train.texts, config.vocab_size)
-    steps_per_epoch = int(data.make_pipeline(train, vectorizer, config.max_length, config.batch_size).cardinality())
-    steps = keras.saving.load_model(tmp_path / "model.keras").optimizer.iterations.numpy()
-    assert steps == 3 * steps_per_epoch  # Three epochs in all, not 1 + 3.
+    run = Run(config.output_dir)
+    assert run.backup_dir.exists() and not run.path(Run.MODEL).exists()
+    resumed = training.train(config)
+    assert resumed["epochs_trained"] == 3 and resumed["epochs_this_run"] == 1
+    assert not run.backup_dir.exists()
+    whole = training.train(dataclasses.replace(config, output_dir=str(tmp_path / "whole")))
+    for key in ("test_accuracy", "val_accuracy", "test_loss", "validation_curve", "best_epoch"):
+        assert resumed[key] == whole[key], key
+    for got, want in zip(weights_of(run), weights_of(Run(tmp_path / "whole"))):
+        np.testing.assert_array_equal(got, want)
+    # The saved optimizer is the best epoch's: its steps count every epoch
+    # up to that one once, the resumed ones included.
+    steps = run.load_model().optimizer.iterations.numpy()
+    batches = data.TrainingBatches(training.load_data(config).train, run.vectorizer(), 32, 32, 0)
+    assert steps == resumed["best_epoch"] * batches.steps_per_epoch
 
 
-def test_mixed_precision_and_jit_compile(tmp_path):
-    metrics = training.train(tiny_config(tmp_path, position="sinusoidal", mixed_precision=True, jit_compile=True, epochs=1, plots=False))
+def test_patience_stops_early_and_keeps_the_best_epoch(tmp_path):
+    # Without position information the order set stays at chance: no
+    # epoch beats the first, so patience 1 stops after the second.
+    metrics = training.train(tiny_config(tmp_path, position="none", epochs=6, patience=1))
+    assert metrics["stopped_early"] and metrics["epochs_trained"] == 2
+    assert metrics["best_epoch"] == 1
+    curve = metrics["validation_curve"]
+    assert metrics["val_accuracy"] == pytest.approx(curve[0]["val_accuracy"], abs=1e-6)
+
+
+def test_a_resumed_run_still_ends_with_the_best_epoch(tmp_path):
+    config = tiny_config(tmp_path, position="none", epochs=4, patience=0, plots=False)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, extra_callbacks=[StopAfterEpoch(2)])
+    resumed = training.train(config)
+    curve = [entry["val_loss"] for entry in resumed["validation_curve"]]
+    accuracies = [entry["val_accuracy"] for entry in resumed["validation_curve"]]
+    best = resumed["best_epoch"]
+    assert best == 1 + int(np.argmax(accuracies)) and len(curve) == 4
+    validation = training.load_data(config).validation
+    pipeline = data.make_pipeline(validation, Run(tmp_path).vectorizer(), 32, 32)
+    loss = Run(tmp_path).load_model().evaluate(pipeline, verbose=0, return_dict=True)["loss"]
+    assert loss == pytest.approx(curve[best - 1], rel=1e-5)
+
+
+class PoisonWeights(keras.callbacks.Callback):
+    """Makes the classifier's weights NaN in the middle of the second epoch."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.epoch == 1 and batch == 2:
+            layer = self.model.get_layer("classifier")
+            layer.set_weights([np.full_like(w, np.nan) for w in layer.get_weights()])
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    config = tiny_config(tmp_path, epochs=3, plots=False)
+    with pytest.raises(TrainingError, match=r"loss became nan in epoch 2.*`learning_rate`"):
+        training.train(config, extra_callbacks=[PoisonWeights()])
+    state = json.loads((Run(tmp_path).backup_dir / "state.json").read_text())
+    assert state["epoch"] == 1
+
+
+def test_an_early_stopping_callback_is_not_a_nan(tmp_path):
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=100)
+    metrics = training.train(tiny_config(tmp_path, epochs=3, plots=False), extra_callbacks=[stop])
+    assert metrics["epochs_trained"] == 2 and np.isfinite(metrics["test_loss"])
+
+
+class RecordCompilation(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        layer = self.model.get_layer("encoder_block_0_attention")
+        self.seen = (self.model.jit_compile, layer.compute_dtype, layer.variable_dtype)
+
+
+def test_mixed_precision_and_jit_compile_are_really_used(tmp_path):
+    record = RecordCompilation()
+    config = tiny_config(tmp_path, mixed_precision=True, jit_compile=True, epochs=1, plots=False)
+    metrics = training.train(config, extra_callbacks=[record])
+    assert record.seen == (True, "bfloat16", "float32")
+    assert metrics["policy"] == "mixed_bfloat16" and np.isfinite(metrics["test_loss"])
+    saved = Run(tmp_path).load_model().get_layer("encoder_block_0_attention")
+    assert saved.dtype_policy.name == "mixed_bfloat16"
+
+
+def test_train_gives_back_the_process_wide_settings(tmp_path):
+    from tensorflow.python.framework import config as tf_config
+
     keras.config.set_dtype_policy("float32")
-    assert metrics["policy"] == "mixed_bfloat16" and metrics["jit_compile"] is True
-    assert np.isfinite(metrics["test_loss"])
+    assert not tf_config.is_op_determinism_enabled()
+    training.train(tiny_config(tmp_path, mixed_precision=True, epochs=1, plots=False))
+    assert keras.config.dtype_policy().name == "float32"
+    assert not tf_config.is_op_determinism_enabled()
 
 
-def test_atomic_save_keeps_the_old_file_when_saving_fails(tmp_path):
-    target = tmp_path / "model.keras"
-    target.write_bytes(b"old")
-
-    class Failing:
-        def save(self, path):
-            Path(path).write_bytes(b"partial")
-            raise OSError("disk full")
-
-    with pytest.raises(OSError):
-        io.atomic_save_model(Failing(), str(target))
-    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["model.keras"]
+# Run directories that hold another run.
 
 
-# The command line.
+def interrupted(config):
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, extra_callbacks=[StopAfterEpoch(0)])
+    return Run(config.output_dir)
 
 
-def demo(*args, env=None, cwd=ROOT):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "demos" / "train_text_classifier.py"), *args],
-        capture_output=True, text=True, cwd=cwd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}, timeout=600,
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"learning_rate": 0.01}, "learning_rate: 0.001 then, 0.01 now"),
+        (
+            {"position": "learned", "embed_dim": 8},
+            "embed_dim: 16 then, 8 now, position: 'sinusoidal' then, 'learned' now",
+        ),
+    ],
+)
+def test_a_run_is_not_resumed_with_other_settings(tmp_path, change, named):
+    config = tiny_config(tmp_path, plots=False)
+    run = interrupted(config)
+    with pytest.raises(RunError, match=rf"other settings \({named}\).*overwrite=True"):
+        training.train(dataclasses.replace(config, **change))
+    assert run.backup_dir.exists()  # Nothing was touched.
+    fresh = training.train(dataclasses.replace(config, overwrite=True, **change))
+    assert (
+        fresh["epochs_this_run"] == 2
+        and run.read_settings()["settings"]["learning_rate"] == fresh["config"]["learning_rate"]
     )
 
 
-def test_help_explains_every_flag_with_its_default():
-    result = demo("--help")
-    assert result.returncode == 0
-    text = " ".join(result.stdout.split())
-    for flag in ("--dataset", "--validation-file", "--test-file", "--data-dir", "--download", "--position", "--output-dir",
-                 "--epochs", "--batch-size", "--max-length", "--seed", "--mixed-precision", "--jit-compile", "--strategy",
-                 "--learning-rate", "--warmup-fraction"):
-        assert flag in text, flag
-    assert "(default: order)" in text and "(default: sinusoidal)" in text and "(default: 10)" in text
+def test_a_run_is_not_resumed_on_other_data(tmp_path):
+    path = tmp_path / "data.tsv"
+    body = "".join(f"{i % 2}\t{'good' if i % 2 else 'bad'} film {i}\n" for i in range(80))
+    path.write_text("label\ttext\n" + body)
+    config = tiny_config(tmp_path / "run", dataset=str(path), plots=False)
+    interrupted(config)
+    path.write_text("label\ttext\n" + body.replace("film", "movie"))
+    with pytest.raises(RunError, match=r"trained on other data"):
+        training.train(config)
 
 
-def test_bad_data_exits_with_the_reason(tmp_path):
-    bad = tmp_path / "bad.tsv"
-    bad.write_text("label\ttext\n1\tfine\n0\n")
-    result = demo("--dataset", str(bad), "--output-dir", str(tmp_path / "out"))
-    assert result.returncode == 1
-    assert "bad.tsv, line 3: expected 2 fields" in result.stderr
+def test_a_torn_checkpoint_is_detected_and_reported(tmp_path):
+    config = tiny_config(tmp_path, plots=False)
+    run = interrupted(config)
+    (weights,) = run.backup_dir.glob("epoch-*.npz")
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(RunError, match=r"is damaged or missing.*overwrite=True"):
+        training.train(config)
+    assert training.train(dataclasses.replace(config, overwrite=True))["epochs_trained"] == 2
 
 
-def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    run_python(
-        f"""
-        import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        import sys
-        sys.path.insert(0, {str(ROOT / "demos")!r})
-        import train_text_classifier
-        train_text_classifier.main([
-            "--strategy", "mirrored", "--output-dir", {str(tmp_path)!r}, "--order-train-size", "256",
-            "--epochs", "1", "--embed-dim", "16", "--num-heads", "2", "--num-layers", "1", "--verbose", "0", "--no-plots",
-        ])
-        """,
-        cwd=tmp_path,
+def test_a_kill_during_the_final_save_keeps_the_backup(tmp_path, monkeypatch):
+    config = tiny_config(tmp_path, plots=False)
+
+    def killed(self, model):
+        raise KeyboardInterrupt("killed while saving")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Run, "save_text_model", killed)
+        with pytest.raises(KeyboardInterrupt):
+            training.train(config)
+    run = Run(tmp_path)
+    assert run.backup_dir.exists() and not run.path(Run.METRICS).exists()
+    metrics = training.train(config)
+    assert metrics["epochs_this_run"] == 0 and metrics["epochs_trained"] == 2
+    assert run.is_complete()
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path):
+    """A real write failure: the file-size limit drops below the weights'
+    size after the first epoch, as a full disk would."""
+    code = f"""
+        import resource, signal, keras
+        from keras_posemb import training
+        from keras_posemb.errors import RunError
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # Fail the write, not the process.
+
+        class FillDisk(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                if epoch == 1:
+                    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
+
+        config = training.TrainConfig(**{ {**TINY, "epochs": 3}!r}, plots=False, output_dir="run")
+        try:
+            training.train(config, extra_callbacks=[FillDisk()])
+        except RunError as error:
+            print(error)
+    """
+    out = run_python(code, cwd=tmp_path)
+    assert "Could not write the checkpoint of epoch 2" in out
+    assert "the checkpoint of epoch 1 is intact" in out
+    run = Run(tmp_path / "run")
+    assert sorted(p.name for p in run.backup_dir.iterdir()) == ["epoch-1.npz", "state.json"]
+    config = training.TrainConfig(
+        **{**TINY, "epochs": 3}, plots=False, output_dir=str(run.directory)
     )
-    assert json.loads((tmp_path / "metrics.json").read_text())["replicas"] == 2
+    metrics = training.train(config)
+    assert metrics["epochs_this_run"] == 2 and metrics["epochs_trained"] == 3
+
+
+# Settings, checked before any data is read.
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"epochs": 0}, r"Argument `epochs` must be a positive int; received epochs=0\."),
+        ({"epochs": -3}, r"epochs=-3"),
+        ({"batch_size": 0}, r"batch_size=0"),
+        ({"vocab_size": 1}, r"`vocab_size` must be an int >= 3; received vocab_size=1"),
+        ({"max_length": 0}, r"max_length=0"),
+        (
+            {"embed_dim": 30, "num_heads": 4},
+            r"`num_heads` must be a divisor of embed_dim=30; received num_heads=4",
+        ),
+        ({"dropout": 1.5}, r"`dropout` must be a number in \[0, 1\); received dropout=1.5"),
+        ({"warmup_fraction": -1.0}, r"warmup_fraction=-1.0"),
+        ({"warmup_fraction": 2.0}, r"warmup_fraction=2.0"),
+        (
+            {"learning_rate": 0.0},
+            r"`learning_rate` must be a positive finite number; received learning_rate=0.0",
+        ),
+        ({"learning_rate": float("nan")}, r"learning_rate=nan"),
+        ({"order_train_size": 7}, r"order_train_size=7"),
+        ({"order_train_size": 0}, r"order_train_size=0"),
+        ({"max_words": 3}, r"max_words=3"),
+        ({"patience": -1}, r"patience=-1"),
+        ({"position": "rotary2"}, r"position='rotary2'"),
+        ({"verbose": True}, r"verbose=True"),
+        ({"encoding": "klingon"}, r"encoding='klingon'"),
+        ({"test_file": "missing.tsv", "dataset": "x.tsv"}, r"dataset='x.tsv'"),
+        ({"test_file": "t.tsv"}, r"local files only; received test_file='t.tsv'"),
+    ],
+)
+def test_bad_settings_name_the_setting_and_the_value(tmp_path, change, match):
+    config = tiny_config(tmp_path / "out", **change)
+    with pytest.raises(ArgumentError, match=match):
+        training.train(config)
+    assert not (tmp_path / "out").exists()  # Refused before anything was written.
+
+
+def test_output_dir_that_is_a_file_or_cannot_be_made(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ArgumentError, match=r"`output_dir` must be a directory or a new path"):
+        training.train(tiny_config(tmp_path / "file" / "run"))
+    with pytest.raises(
+        RunError, match=r"Cannot create the output directory /proc/keras_posemb_run"
+    ):
+        training.train(tiny_config("/proc/keras_posemb_run"))
+
+
+def test_run_names_follow_the_data_set_name():
+    config = training.TrainConfig(dataset="glue/sst2", position="learned")
+    assert config.resolved_output_dir() == os.path.join("runs", "glue_sst2_learned")
+    assert training.TrainConfig(dataset="data/train.tsv").resolved_output_dir() == os.path.join(
+        "runs", "train_sinusoidal"
+    )

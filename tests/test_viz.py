@@ -21,29 +21,43 @@ def test_similarity_of_sinusoidal_table_depends_only_on_offset(sinusoidal):
 
 def test_cosine_similarity_of_hand_made_rows():
     table = np.array([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0], [1.0, 1.0]])
-    want = np.array([[1, 0, -1, 2**-0.5], [0, 1, 0, 2**-0.5], [-1, 0, 1, -(2**-0.5)], [2**-0.5, 2**-0.5, -(2**-0.5), 1]])
+    want = np.array(
+        [
+            [1, 0, -1, 2**-0.5],
+            [0, 1, 0, 2**-0.5],
+            [-1, 0, 1, -(2**-0.5)],
+            [2**-0.5, 2**-0.5, -(2**-0.5), 1],
+        ]
+    )
     np.testing.assert_allclose(viz.cosine_similarity(table), want, atol=1e-12)
 
 
-def test_pca_is_what_numpy_svd_gives():
-    table = np.random.default_rng(0).normal(size=(30, 6)) * [5, 3, 1, 1, 0.5, 0.1]
-    centered = table - table.mean(axis=0)
-    u, s, _ = np.linalg.svd(centered, full_matrices=False)
-    want = u[:, :2] * s[:2]
+def test_pca_recovers_a_known_ellipse():
+    """Points on an ellipse with axes 5 and 2, turned and shifted in 4-D: the
+    first two components are the ellipse's own coordinates (up to sign)."""
+    angle = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    plane = np.stack([5 * np.cos(angle), 2 * np.sin(angle)], axis=1)
+    turn, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(4, 4)))
+    table = plane @ turn[:2] + [3.0, -1.0, 7.0, 0.5]
     got = viz.pca_2d(table)
-    signs = np.sign(np.sum(got * want, axis=0))
-    np.testing.assert_allclose(got * signs, want, atol=1e-10)
-    assert np.var(got[:, 0]) >= np.var(got[:, 1])
+    signs = np.sign(got[0] * plane[0] + got[10] * plane[10])
+    np.testing.assert_allclose(got * signs, plane, atol=1e-9)
 
 
 def test_plots_draw_the_arrays(sinusoidal):
-    tables = {"sinusoidal": sinusoidal, "noise": np.random.default_rng(1).normal(size=sinusoidal.shape)}
+    tables = {
+        "sinusoidal": sinusoidal,
+        "noise": np.random.default_rng(1).normal(size=sinusoidal.shape),
+    }
     heatmaps = viz.plot_tables(tables)
     drawn = [ax for ax in heatmaps.axes if ax.images]
     assert [ax.get_title() for ax in drawn] == ["sinusoidal", "noise"]
     np.testing.assert_array_equal(drawn[0].images[0].get_array(), sinusoidal)
     similarity = viz.plot_similarity(tables)
-    np.testing.assert_allclose([ax for ax in similarity.axes if ax.images][1].images[0].get_array(), viz.cosine_similarity(tables["noise"]))
+    np.testing.assert_allclose(
+        [ax for ax in similarity.axes if ax.images][1].images[0].get_array(),
+        viz.cosine_similarity(tables["noise"]),
+    )
     pca = viz.plot_pca(tables)
     offsets = [ax for ax in pca.axes if ax.collections][0].collections[0].get_offsets()
     np.testing.assert_allclose(offsets, viz.pca_2d(sinusoidal))
@@ -52,20 +66,48 @@ def test_plots_draw_the_arrays(sinusoidal):
             assert ax.get_xlabel() and ax.get_ylabel()
 
 
-def test_similarity_image():
-    image = viz.similarity_image(np.eye(5))
-    assert image.shape == (5, 5, 3) and image.dtype == np.uint8
-    assert np.all(image[0, 0] == image[1, 1]) and not np.all(image[0, 0] == image[0, 1])
+def test_figure_to_image_renders_the_figure():
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(2, 1))
+    figure.patch.set_facecolor((1.0, 0.0, 0.0))
+    image = viz.figure_to_image(figure, dpi=50)
+    assert image.shape == (50, 100, 3) and image.dtype == np.uint8
+    assert np.all(image == [255, 0, 0])
 
 
 def test_position_table_of_each_kind():
-    small = dict(vocab_size=20, num_classes=2, max_length=12, embed_dim=8, num_heads=2, ff_dim=8, num_layers=1)
+    small = dict(
+        vocab_size=20,
+        num_classes=2,
+        max_length=12,
+        embed_dim=8,
+        num_heads=2,
+        ff_dim=8,
+        num_layers=1,
+    )
     learned = models.build_text_classifier(**small, position="learned")
     kind, table = viz.position_table(learned)
     assert kind == "learned"
-    np.testing.assert_array_equal(table, learned.get_layer(models.POSITION_LAYER_NAME).get_weights()[0])
+    np.testing.assert_array_equal(
+        table, learned.get_layer(models.POSITION_LAYER_NAME).get_weights()[0]
+    )
     kind, table = viz.position_table(models.build_text_classifier(**small), length=12)
     assert kind == "sinusoidal"
     np.testing.assert_allclose(table, reference_encoding(np.arange(12), 8), atol=1e-12)
-    with pytest.raises(ValueError, match="no position layer named 'position_encoding'"):
+    with pytest.raises(ValueError, match="no position table: no layer named 'position_encoding'"):
         viz.position_table(models.build_text_classifier(**small, position="none"))
+
+
+def test_a_layer_is_told_by_its_type_not_by_its_attributes():
+    """A layer named like the position layer, with an `embeddings` table,
+    is not a learned position table."""
+    import keras
+
+    tokens = keras.Input(shape=(None,), dtype="int32")
+    embedding = keras.layers.Embedding(10, 4, name=models.POSITION_LAYER_NAME)
+    model = keras.Model(tokens, embedding(tokens))
+    assert hasattr(embedding, "embeddings")
+    with pytest.raises(ValueError, match="no position table"):
+        viz.position_table(model)
+    assert viz.find_position_layer(model) is embedding

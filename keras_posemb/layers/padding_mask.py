@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_posemb._args import check_int
+
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
 class PaddingMask(keras.layers.Layer):
@@ -26,14 +28,9 @@ class PaddingMask(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, padding_id=0, **kwargs):
+    def __init__(self, padding_id: int = 0, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(padding_id, bool) or not isinstance(padding_id, int):
-            raise ValueError(
-                "Argument `padding_id` must be an int; received "
-                f"padding_id={padding_id!r}."
-            )
-        self.padding_id = padding_id
+        self.padding_id = check_int("padding_id", padding_id, minimum=0)
 
     def call(self, token_ids):
         return ops.not_equal(token_ids, self.padding_id)

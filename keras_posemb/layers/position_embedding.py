@@ -1,8 +1,12 @@
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 from keras import ops
 
 from keras_posemb import sinusoid
-from keras_posemb._args import check_positive_int
+from keras_posemb._args import check_int
 from keras_posemb.layers.position_layer import PositionLayer
 
 
@@ -15,7 +19,7 @@ class SinusoidalInitializer(keras.initializers.Initializer):
     from the fixed one.
 
     Args:
-        max_wavelength: positive number, the 10000 of the formula.
+        max_wavelength: positive finite number, the 10000 of the formula.
         layout: `"interleaved"` or `"concatenated"`, as in
             `SinusoidalEncoding`.
 
@@ -28,7 +32,7 @@ class SinusoidalInitializer(keras.initializers.Initializer):
     ```
     """
 
-    def __init__(self, max_wavelength=10000, layout="interleaved"):
+    def __init__(self, max_wavelength: float = 10000, layout: str = "interleaved"):
         self.max_wavelength = sinusoid.check_max_wavelength(max_wavelength)
         self.layout = sinusoid.check_layout(layout)
 
@@ -38,9 +42,7 @@ class SinusoidalInitializer(keras.initializers.Initializer):
                 "SinusoidalInitializer makes (length, width) tables; received "
                 f"shape={tuple(shape)}."
             )
-        table = sinusoid.sinusoidal_table(
-            shape[0], shape[1], self.max_wavelength, self.layout
-        )
+        table = sinusoid.sinusoidal_table(shape[0], shape[1], self.max_wavelength, self.layout)
         return ops.convert_to_tensor(table, dtype or "float32")
 
     def get_config(self):
@@ -117,18 +119,16 @@ class PositionEmbedding(PositionLayer):
 
     def __init__(
         self,
-        max_length,
-        initializer="glorot_uniform",
-        regularizer=None,
-        constraint=None,
-        scale_inputs=False,
-        add_to_inputs=True,
+        max_length: int,
+        initializer: Any = "glorot_uniform",
+        regularizer: Any = None,
+        constraint: Any = None,
+        scale_inputs: bool = False,
+        add_to_inputs: bool = True,
         **kwargs,
     ):
-        super().__init__(
-            scale_inputs=scale_inputs, add_to_inputs=add_to_inputs, **kwargs
-        )
-        self.max_length = check_positive_int("max_length", max_length)
+        super().__init__(scale_inputs=scale_inputs, add_to_inputs=add_to_inputs, **kwargs)
+        self.max_length = check_int("max_length", max_length)
         self.initializer = _get_initializer(initializer)
         self.regularizer = keras.regularizers.get(regularizer)
         self.constraint = keras.constraints.get(constraint)
@@ -158,10 +158,7 @@ class PositionEmbedding(PositionLayer):
         return ops.cast(rows, dtype)
 
     def _limit_hint(self):
-        return (
-            f" (max_length={self.max_length}: start_index + sequence length "
-            "must not exceed it)"
-        )
+        return f" (max_length={self.max_length}: start_index + sequence length must not exceed it)"
 
     def get_config(self):
         config = super().get_config()

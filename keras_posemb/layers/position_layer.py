@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_posemb._args import check_bool
-from keras_posemb.layers._checks import guard_range, poison
+from keras_posemb.layers._range_guard import guard_range, poison
 
 
 def _dtype_name(x):
@@ -26,7 +26,7 @@ class PositionLayer(keras.layers.Layer):
     shape `positions.shape + (width,)`.
     """
 
-    def __init__(self, scale_inputs=False, add_to_inputs=True, **kwargs):
+    def __init__(self, scale_inputs: bool = False, add_to_inputs: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.scale_inputs = check_bool("scale_inputs", scale_inputs)
         self.add_to_inputs = check_bool("add_to_inputs", add_to_inputs)
@@ -60,9 +60,7 @@ class PositionLayer(keras.layers.Layer):
         if positions is None:
             start = self._check_start_index(start_index)
             high = start + sequence_length - 1
-            start, ok = guard_range(
-                start, start, high, 0, self.max_position, limit_message
-            )
+            start, ok = guard_range(start, start, high, 0, self.max_position, limit_message)
             encoding = self.encode_range(start, sequence_length, inputs.dtype)
         else:
             positions = self._check_positions(positions, inputs)
@@ -136,8 +134,7 @@ class PositionLayer(keras.layers.Layer):
             )
         if isinstance(start_index, int) and start_index < 0:
             raise ValueError(
-                f"{self._who()}: `start_index` must be >= 0; received "
-                f"start_index={start_index}."
+                f"{self._who()}: `start_index` must be >= 0; received start_index={start_index}."
             )
         if ops.is_tensor(start_index):
             return ops.cast(start_index, "int32")

@@ -33,7 +33,7 @@ class SequencePooling(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, mode="mean", **kwargs):
+    def __init__(self, mode: str = "mean", **kwargs):
         super().__init__(**kwargs)
         self.mode = check_choice("mode", mode, MODES)
         self.supports_masking = True

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import keras
 import numpy as np
 from keras import ops
@@ -42,7 +44,7 @@ class SinusoidalEncoding(PositionLayer):
     `(d - 1) / 2` cosines.
 
     Args:
-        max_wavelength: positive number, the 10000 of the formula. Defaults to
+        max_wavelength: positive finite number, the 10000 of the formula. Defaults to
             `10000`.
         layout: `"interleaved"` (sin on even channels, cos on odd ones, as in
             the paper) or `"concatenated"` (all sines, then all cosines, as in
@@ -84,15 +86,13 @@ class SinusoidalEncoding(PositionLayer):
 
     def __init__(
         self,
-        max_wavelength=10000,
-        layout="interleaved",
-        scale_inputs=False,
-        add_to_inputs=True,
+        max_wavelength: float = 10000,
+        layout: str = "interleaved",
+        scale_inputs: bool = False,
+        add_to_inputs: bool = True,
         **kwargs,
     ):
-        super().__init__(
-            scale_inputs=scale_inputs, add_to_inputs=add_to_inputs, **kwargs
-        )
+        super().__init__(scale_inputs=scale_inputs, add_to_inputs=add_to_inputs, **kwargs)
         self.max_wavelength = sinusoid.check_max_wavelength(max_wavelength)
         self.layout = sinusoid.check_layout(layout)
 
@@ -142,9 +142,9 @@ class SinusoidalEncoding(PositionLayer):
             return ops.take(ops.convert_to_tensor(tables[name]), index, axis=0)
 
         # sin(a + b) with a = BLOCK * high * frequency, b = low * frequency + phase.
-        encoding = rows("high_sin", high) * rows("low_cos", low) + rows(
-            "high_cos", high
-        ) * rows("low_sin", low)
+        encoding = rows("high_sin", high) * rows("low_cos", low) + rows("high_cos", high) * rows(
+            "low_sin", low
+        )
         return ops.cast(encoding, dtype)
 
     def _limit_hint(self):

@@ -1,10 +1,11 @@
-"""Value checks that raise on every execution path.
+"""Range checks of positions that raise on every execution path.
 
-`keras.ops` has no assertion op, so this is the one place in the layers that
-looks at the backend:
+Arguments are checked in `keras_posemb._args` when a layer is made; this
+module checks tensor values as the layer runs. `keras.ops` has no assertion
+op, so this is the one place in the layers that looks at the backend:
 
 - a value known when the layer runs (Python int, eager tensor, graph
-  constant) is checked in Python and raises `ValueError`;
+  constant) is checked in Python and raises `PositionRangeError`;
 - a value only known at run time of a TensorFlow graph gets a
   `tf.debugging.Assert`, which raises `InvalidArgumentError` with the same
   message and the offending values;
@@ -18,6 +19,8 @@ import re
 import keras
 import numpy as np
 from keras import ops
+
+from keras_posemb.errors import PositionRangeError
 
 
 def static_value(x):
@@ -58,11 +61,9 @@ def guard_range(tensor, low, high, lower_bound, upper_bound, message):
     if low_value is not None and high_value is not None:
         low_value, high_value = int(low_value), int(high_value)
         if not (lower_bound <= low_value and high_value < upper_bound):
-            raise ValueError(message.format(low=low_value, high=high_value))
+            raise PositionRangeError(message.format(low=low_value, high=high_value))
         return tensor, None
-    ok = ops.logical_and(
-        ops.greater_equal(low, lower_bound), ops.less(high, upper_bound)
-    )
+    ok = ops.logical_and(ops.greater_equal(low, lower_bound), ops.less(high, upper_bound))
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 

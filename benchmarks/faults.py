@@ -1,0 +1,157 @@
+"""Kill real training runs at random moments and check that nothing is lost.
+
+Each trial starts `keras-posemb-train` (a small model on the built-in data
+set) in a fresh directory and kills it with SIGKILL, then reruns the same
+command, killing it again while it is in the same kind of moment, until a
+run completes. Three kinds of moment:
+
+- `random`: at a uniformly random time of the run, start-up included;
+- `checkpoint`: while a checkpoint is being written (a temporary file
+  exists in backup/);
+- `final`: while the final files are being written (a temporary file exists
+  in the run directory).
+
+After each trial it checks that the run is complete (backup/ removed,
+metrics.json written), that model.keras loads with safe_mode and gives the
+recorded test accuracy, that every epoch was trained, that no temporary file
+is left, and that the metrics equal those of an uninterrupted run with the
+same seed to the last digit.
+
+    python benchmarks/faults.py [--trials 10] [--kills 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MOMENTS = ("random", "checkpoint", "final")
+FLAGS = [
+    "--order-train-size", "1024", "--epochs", "4", "--patience", "0", "--batch-size", "32",
+    "--max-length", "32", "--embed-dim", "16", "--num-heads", "2", "--ff-dim", "32",
+    "--num-layers", "1", "--verbose", "0",
+]  # fmt: skip
+COMPARED = ("test_accuracy", "val_accuracy", "test_loss", "best_epoch", "validation_curve")
+
+
+def train_command(output_dir):
+    return [sys.executable, "-m", "keras_posemb.cli.train", *FLAGS, "--output-dir", str(output_dir)]
+
+
+EPOCHS = int(FLAGS[FLAGS.index("--epochs") + 1])
+
+
+def in_moment(directory: Path, moment: str) -> bool:
+    """Whether the run in `directory` is writing a checkpoint, or its final files."""
+    if moment == "checkpoint":
+        return any((directory / "backup").glob(".tmp-*"))
+    try:  # The final files come once the last epoch's checkpoint is written.
+        state = json.loads((directory / "backup" / "state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return state["epoch"] == EPOCHS and any(directory.glob(".tmp-*"))
+
+
+def run_and_kill(output_dir: Path, moment: str, duration: float, rng: random.Random) -> bool:
+    """Runs the trainer, killing it at `moment`; returns whether it was killed."""
+    process = subprocess.Popen(train_command(output_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + (rng.uniform(0.5, duration) if moment == "random" else 1e9)
+    while process.poll() is None:
+        due = time.monotonic() >= deadline
+        if due or (moment != "random" and in_moment(output_dir, moment)):
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            return True
+        time.sleep(0.0005)
+    return False
+
+
+def check_run(output_dir: Path, reference: dict) -> list[str]:
+    """What is wrong with a finished run directory (nothing: an empty list)."""
+    code = (
+        "import json, sys, numpy as np\n"
+        "from keras_posemb import data\nfrom keras_posemb.run import Run\n"
+        "run = Run(sys.argv[1]); metrics = run.read_metrics()\n"
+        "model = run.load_model(); settings = run.read_settings()['settings']\n"
+        "test = data.load_dataset('order', order_train_size=settings['order_train_size'], "
+        "max_words=settings['max_words'], seed=settings['seed']).test\n"
+        "ids = np.asarray(run.vectorizer()(test.texts))[:, :settings['max_length']]\n"
+        "accuracy = float(np.mean(np.argmax(model.predict(ids, verbose=0), 1) == test.labels))\n"
+        "print(json.dumps({'accuracy': accuracy}))\n"
+    )  # fmt: skip
+    problems = []
+    if (output_dir / "backup").exists() or not (output_dir / "metrics.json").exists():
+        return ["the run is not complete"]
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    if metrics["epochs_trained"] != reference["epochs_trained"]:
+        problems.append(f"{metrics['epochs_trained']} epochs trained, not {reference['epochs_trained']}")  # fmt: skip
+    for key in COMPARED:
+        if metrics[key] != reference[key]:
+            problems.append(f"{key} differs from the uninterrupted run's")
+    leftovers = [str(p) for p in output_dir.rglob(".tmp-*")]
+    if leftovers:
+        problems.append(f"temporary files left: {leftovers}")
+    loaded = subprocess.run([sys.executable, "-c", code, str(output_dir)], capture_output=True, text=True)  # fmt: skip
+    if loaded.returncode:
+        problems.append(f"model.keras does not load: {loaded.stderr[-300:]}")
+    elif (
+        abs(json.loads(loaded.stdout.splitlines()[-1])["accuracy"] - metrics["test_accuracy"])
+        > 1e-6
+    ):
+        problems.append("the saved model does not give the recorded test accuracy")
+    return problems
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=10, help="trials per kind of moment")
+    parser.add_argument("--kills", type=int, default=2, help="kills per trial before it may finish")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+    workspace = Path(tempfile.mkdtemp(prefix="faults-"))
+    try:
+        start = time.monotonic()
+        subprocess.run(train_command(workspace / "reference"), check=True, capture_output=True)
+        duration = time.monotonic() - start
+        reference = json.loads((workspace / "reference" / "metrics.json").read_text())
+        kills, failures = {}, {}
+        for moment in MOMENTS:
+            kills[moment] = 0
+            for trial in range(args.trials):
+                output_dir = workspace / f"{moment}-{trial}"
+                for _ in range(args.kills):
+                    kills[moment] += run_and_kill(output_dir, moment, duration, rng)
+                subprocess.run(train_command(output_dir), check=True, capture_output=True)
+                problems = check_run(output_dir, reference)
+                if problems:
+                    failures[(moment, trial)] = problems
+        print(
+            f"\n{args.trials} trials per moment, up to {args.kills} SIGKILLs each; "
+            f"an uninterrupted run takes {duration:.1f} s; {platform.machine()}, {os.cpu_count()} CPUs\n"  # fmt: skip
+        )
+        print(
+            "| moment of the kill | kills | runs that ended complete and exact |\n|---|---:|---:|"
+        )
+        for moment in MOMENTS:
+            exact = args.trials - sum(failed == moment for failed, _ in failures)
+            print(f"| {moment} | {kills[moment]} | {exact} of {args.trials} |")
+        for (moment, trial), problems in failures.items():
+            print(f"FAILED: {moment} trial {trial}: {'; '.join(problems)}")
+        return 1 if failures else 0
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+"""`python demos/predict.py RUN_DIR TEXT...` is `keras-posemb-predict`: see `--help`.
+
+The command-line code lives in `keras_posemb/cli/predict.py`, so it also works
+after `pip install keras-posemb` without this repository.
+"""
+
+from keras_posemb.cli.predict import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Checkpoints that survive any kill or full disk, and the best epoch's weights.
+
+`EpochCheckpoints` replaces `keras.callbacks.BackupAndRestore`, which
+rewrites `latest.weights.h5` in place: a kill during that write leaves a torn
+file that every later run fails to open, and a write that fails inside h5py
+(a full disk) leaves an open HDF5 handle that crashes the process later.
+Here each epoch's variables (model, optimizer and the dropout layers'
+random-number states, which `save_weights` leaves out) are serialized in
+memory with NumPy, then written to a new file under a temporary name and
+renamed (`files.replacing`). Only then does `state.json`, itself replaced
+atomically, name the new file, and only then are files it no longer names
+removed. A kill at any moment leaves `state.json` naming complete files,
+whose SHA-256 it records, so a file damaged later is detected, not loaded.
+
+`state.json` also records the training curve and the best epoch (highest
+validation accuracy, the earlier epoch on ties), whose file is kept: a
+resumed run continues exactly where the killed one stopped and still ends
+with the best epoch's weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_posemb import files
+from keras_posemb.errors import RunError, Setting, TrainingError
+
+STATE = "state.json"
+MONITOR = "val_accuracy"
+
+
+def _variables(model) -> list:
+    """Every variable a resumed run needs, in a fixed order.
+
+    By position, not by path: automatic names (`seed_generator_3`,
+    `adamw_1`) change with what else the process built.
+    """
+    return [*model.variables, *model.optimizer.variables]
+
+
+def serialize(model) -> bytes:
+    """The model's and optimizer's variables as the bytes of an `.npz` file."""
+    arrays = [np.asarray(v.numpy()) for v in _variables(model)]
+    buffer = io.BytesIO()
+    np.savez(buffer, *arrays)
+    return buffer.getvalue()
+
+
+def deserialize(model, content: bytes) -> None:
+    """Assigns variables saved by `serialize` to `model` (built, compiled)."""
+    variables = _variables(model)
+    with np.load(io.BytesIO(content)) as saved:
+        arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    shapes = [tuple(v.shape) for v in variables]
+    if [a.shape for a in arrays] != shapes:
+        raise ValueError("it holds other variables than this model has")
+    for variable, array in zip(variables, arrays):
+        variable.assign(array)
+
+
+class EpochCheckpoints(keras.callbacks.Callback):
+    """Writes a resumable checkpoint after every epoch and tracks the best.
+
+    Call `restore(model)` before `fit` to resume, and `restore_best(model)`
+    after it to end with the best epoch's weights.
+
+    Args:
+        directory: the run's `backup/` folder.
+        patience: stop after this many epochs without a better validation
+            accuracy; 0 never stops early.
+    """
+
+    def __init__(self, directory: str | os.PathLike, patience: int = 0):
+        super().__init__()
+        self.directory = Path(directory)
+        self.patience = patience
+        self.state = {"epoch": 0, "history": [], "best": None, "stopped_early": False}
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run stopped early before the kill it resumes from."""
+        return self.state["stopped_early"]
+
+    @property
+    def best_epoch(self) -> int | None:
+        best = self.state["best"]
+        return best and best["epoch"]
+
+    def restore(self, model) -> int:
+        """Loads the last checkpoint into `model`; returns the epochs done (0 if none).
+
+        Raises:
+            RunError: when the checkpoint is damaged, with what to do.
+        """
+        path = self.directory / STATE
+        if not path.exists():
+            return 0
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+            entry = state["latest"]
+        except (OSError, ValueError, KeyError) as error:
+            raise self._damaged(path, error) from None
+        self._load(model, entry)
+        self.state = state
+        return state["epoch"]
+
+    def restore_best(self, model) -> None:
+        best = self.state["best"]
+        if best is not None and best != self.state.get("latest"):
+            self._load(model, best)
+
+    def _load(self, model, entry):
+        path = self.directory / entry["file"]
+        try:
+            content = path.read_bytes()
+            if hashlib.sha256(content).hexdigest() != entry["sha256"]:
+                raise ValueError("its contents differ from what was written")
+            deserialize(model, content)
+        except (OSError, ValueError) as error:
+            raise self._damaged(path, error) from None
+
+    def _damaged(self, path, reason):
+        return RunError(
+            f"The checkpoint {path} is damaged or missing ({reason}), so the run cannot "
+            "resume. Start it afresh with ", Setting("overwrite", True), " or use another ",
+            Setting("output_dir"), ".",
+        )  # fmt: skip
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {key: float(value) for key, value in (logs or {}).items()}
+        done = epoch + 1
+        if not math.isfinite(logs.get("loss", 0.0)):
+            raise TrainingError(
+                f"The training loss became {logs['loss']} in epoch {done}; the checkpoint of "
+                "the epoch before is kept. Try a lower ", Setting("learning_rate"),
+                " and start afresh with ", Setting("overwrite", True), ".",
+            )  # fmt: skip
+        entry = self._write(done, f"epoch-{done}.npz", serialize(self.model))
+        state = self.state
+        state["history"].append({"epoch": done, **logs})
+        score = logs.get(MONITOR, -math.inf)
+        if state["best"] is None or score > state["best"][MONITOR]:  # Ties keep the earlier.
+            state["best"] = {**entry, MONITOR: score}
+        state.update(epoch=done, latest=entry)
+        if self.patience and done - state["best"]["epoch"] >= self.patience:
+            state["stopped_early"] = self.model.stop_training = True
+        self._write(done, STATE, json.dumps(state, indent=2).encode("utf-8"))
+        for path in self.directory.glob("epoch-*.npz"):
+            if path.name not in (state["latest"]["file"], state["best"]["file"]):
+                path.unlink()
+
+    def _write(self, epoch, name, content):
+        """Writes `content` to `name` atomically; a failure (a full disk) stops
+        the run with one line and leaves the last checkpoint as it was."""
+        try:
+            with files.replacing(self.directory / name) as temporary:
+                Path(temporary).write_bytes(content)
+        except OSError as error:
+            kept = (
+                f"the checkpoint of epoch {epoch - 1} is intact"
+                if epoch > 1
+                else "no checkpoint was written yet"
+            )
+            raise RunError(
+                f"Could not write the checkpoint of epoch {epoch} to {self.directory} "
+                f"({error.strerror or error}); {kept}. Free some space and rerun the same "
+                "command to resume.",
+            ) from None  # fmt: skip
+        return {"epoch": epoch, "file": name, "sha256": hashlib.sha256(content).hexdigest()}

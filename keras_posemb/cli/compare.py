@@ -1,0 +1,70 @@
+"""Train every position encoding alike and compare them.
+
+Same data, model and seeds for each encoding (any data set the trainer
+accepts; every flag of keras-posemb-train works here too). Writes
+comparison.md, comparison.json, accuracy.png and, on the built-in `order`
+data set, extrapolation.png: accuracy on sentences longer than any seen in
+training (1.5x, 2x and 4x the longest).
+
+examples:
+  keras-posemb-compare --output-dir runs/compare
+  keras-posemb-compare --output-dir runs/compare_sst2 --seeds 1 \\
+      --dataset ../shared/data/sst2/train.tsv --test-file ../shared/data/sst2/dev.tsv
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from keras_posemb import cli, models
+from keras_posemb.cli.train import parse_config
+
+# Shorter sentences and table than the trainer's defaults, so that the
+# longer evaluation sentences go past both.
+DEFAULTS = {
+    "max_words": 16,
+    "max_length": 32,
+    "output_dir": "runs/compare",
+    "verbose": 2,
+    "plots": False,
+}
+
+
+def _positions(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in models.POSITIONS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list from {', '.join(models.POSITIONS)}; received {text!r}"
+        )
+    return tuple(names)
+
+
+def _main(argv):
+    extra = [
+        ("--seeds", {"type": int, "default": 3, "help": "seeds per encoding, from --seed on"}),
+        (
+            "--positions",
+            {
+                "type": _positions,
+                "default": models.POSITIONS,
+                "metavar": "A,B,...",
+                "help": f"encodings to compare, comma-separated, from {', '.join(models.POSITIONS)} (default: all)",
+            },
+        ),
+    ]
+    config, args = parse_config(argv, __doc__, DEFAULTS, extra)
+    if args.seeds < 1:
+        cli.fail(f"argument --seeds: must be a positive int; received --seeds {args.seeds}")
+    from keras_posemb import experiments
+
+    results = experiments.compare_encodings(config, seeds=args.seeds, positions=args.positions)
+    written = experiments.write_results(results, config.output_dir)
+    print("\n" + experiments.markdown_table(results))
+    print(f"Wrote {config.output_dir}/: {', '.join(written)}")
+
+
+main = cli.main_wrapper(_main)
+
+if __name__ == "__main__":
+    main()

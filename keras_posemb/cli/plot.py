@@ -1,0 +1,86 @@
+"""Plot the position vectors of a trained classifier.
+
+PATH is a saved `.keras` model or a run directory of keras-posemb-train.
+Writes PNGs to --output-dir: heatmap of the position table next to the
+sinusoidal table of the same shape, cosine similarity between positions,
+similarity by offset, a 2-D PCA trajectory, and the spectrum of each
+dimension over positions (does the learned table find periodic structure?).
+
+example:
+  keras-posemb-plot runs/order_learned --output-dir plots
+"""
+
+from __future__ import annotations
+
+import os
+
+from keras_posemb import cli
+from keras_posemb.errors import ArgumentError, Setting
+from keras_posemb.run import Run
+
+# Positions drawn for a sinusoidal model that records no length.
+DEFAULT_SINUSOIDAL_LENGTH = 64
+
+
+def load(path):
+    """The model at PATH and the positions its run trained on (or `None`)."""
+    import keras
+
+    import keras_posemb  # noqa: F401  (registers the layers for loading)
+
+    if os.path.isdir(path):
+        run = Run(path)
+        if not run.path(Run.MODEL).exists():
+            raise ArgumentError(
+                Setting("path", path),
+                f" holds no {Run.MODEL}; expected a .keras model or a run directory.",
+            )
+        settings = run.read_settings()
+        return run.load_model(), settings and settings["settings"]["max_length"]
+    if not os.path.isfile(path):
+        raise ArgumentError(
+            Setting("path", path),
+            " does not exist; expected a .keras model or a run directory holding model.keras.",
+        )
+    return keras.saving.load_model(path, safe_mode=True), None
+
+
+def _main(argv):
+    description, epilog = cli.split_docstring(__doc__)
+    parser = cli.Parser(description=description, epilog=epilog)
+    parser.add_argument("path", help="a .keras model or a run directory of keras-posemb-train")
+    parser.add_argument("--output-dir", default="plots", help="where the PNGs go")
+    parser.add_argument(
+        "--length",
+        type=int,
+        default=None,
+        help="positions to plot (default: a learned table's own length; for a sinusoidal "
+        f"encoding the run's --max-length, or {DEFAULT_SINUSOIDAL_LENGTH})",
+    )
+    args = parser.parse_args(argv)
+    if args.length is not None and args.length < 1:
+        parser.error(f"argument --length: must be a positive int; received --length {args.length}")
+    from keras_posemb import viz
+
+    model, run_length = load(args.path)
+    layer = viz.find_position_layer(model)
+    if layer is None:
+        raise ArgumentError(
+            Setting("path", args.path),
+            f" holds a model with no position layer named {viz.POSITION_LAYER_NAME!r} (was it built with position='none'?).",
+        )
+    length = args.length
+    if length is None and isinstance(layer, viz.SinusoidalEncoding):
+        length = run_length or DEFAULT_SINUSOIDAL_LENGTH
+    paths, learned = viz.write_position_plots(model, args.output_dir, length)
+    if not learned:
+        print(
+            "This model uses the fixed sinusoidal encoding: nothing was learned, so the plots show its table."
+        )
+    print("Wrote " + ", ".join(paths))
+
+
+main = cli.main_wrapper(_main)
+
+if __name__ == "__main__":
+    main()

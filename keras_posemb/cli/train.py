@@ -1,0 +1,55 @@
+"""Train the transformer text classifier with a chosen position encoding.
+
+With no arguments: the built-in `order` data set (word order decides the
+label), sinusoidal positions, offline, on CPU or GPU. Writes the model, the
+raw-text model, vocabulary, metrics.json, TensorBoard logs and plots to
+--output-dir. Rerunning an interrupted command resumes it.
+
+examples:
+  keras-posemb-train
+  keras-posemb-train --position learned
+  keras-posemb-train --dataset ../shared/data/sst2/train.tsv \\
+      --validation-file ../shared/data/sst2/dev.tsv
+  keras-posemb-train --dataset imdb_reviews --download
+"""
+
+from __future__ import annotations
+
+from keras_posemb import cli
+from keras_posemb.training import TrainConfig, train
+
+
+def parse_config(argv=None, doc: str = __doc__, defaults: dict | None = None, extra=()) -> tuple:
+    """`(TrainConfig, namespace)` from command-line flags, checked.
+
+    Args:
+        argv: the arguments (default: `sys.argv[1:]`).
+        doc: the module docstring that gives the description and epilog.
+        defaults: config defaults to change (for other commands).
+        extra: `(flag, kwargs)` arguments besides the config's.
+
+    Exits with status 2 and one `error:` line on a bad value.
+    """
+    description, epilog = cli.split_docstring(doc)
+    parser = cli.Parser(description=description, epilog=epilog)
+    for name, options in extra:
+        parser.add_argument(name, **options)
+    cli.add_config_flags(parser, TrainConfig, defaults)
+    args = parser.parse_args(argv)
+    config = cli.config_from_args(TrainConfig, args)
+    config.validate()
+    return config, args
+
+
+def _main(argv):
+    config, _ = parse_config(argv)
+    cli.probe_devices_quietly()
+    train(config)
+
+
+main = cli.main_wrapper(
+    _main, "interrupted; rerun the same command to resume from the last completed epoch."
+)
+
+if __name__ == "__main__":
+    main()

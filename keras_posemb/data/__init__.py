@@ -1,0 +1,142 @@
+"""Text classification data: the built-in `order` set, local files, tfds.
+
+Every loader returns a `TextData`: Python lists of strings and NumPy label
+arrays for the train, validation and test splits, and the class names.
+`make_vectorizer` adapts a `TextVectorization` layer on the training text
+and the pipeline functions turn a split into `tf.data` batches of token ids.
+"""
+
+from __future__ import annotations
+
+import os
+
+from keras_posemb.data.local import DataWarning, local_dataset, read_class_folders, read_table
+from keras_posemb.data.order import order_dataset
+from keras_posemb.data.pipeline import (
+    TrainingBatches,
+    bucket_lengths,
+    make_pipeline,
+    make_vectorizer,
+    token_ids,
+    vectorizer_from_vocabulary,
+)
+from keras_posemb.data.text_data import Split, TextData, dataset_name, split_off
+from keras_posemb.data.tfds import tfds_dataset
+from keras_posemb.errors import DataError, argument_error
+
+BUILT_IN = "order"
+LOCAL_SUFFIXES = (".tsv", ".csv")
+
+__all__ = [
+    "BUILT_IN",
+    "DataError",
+    "DataWarning",
+    "Split",
+    "TextData",
+    "TrainingBatches",
+    "bucket_lengths",
+    "dataset_kind",
+    "dataset_name",
+    "load_dataset",
+    "local_dataset",
+    "make_pipeline",
+    "make_vectorizer",
+    "order_dataset",
+    "read_class_folders",
+    "read_table",
+    "split_off",
+    "tfds_dataset",
+    "token_ids",
+    "vectorizer_from_vocabulary",
+]
+
+
+def dataset_kind(dataset: str) -> str:
+    """`"order"`, `"local"` (an existing file or folder) or `"tfds"`.
+
+    The name `order` always means the built-in set (`./order` reaches a
+    file of that name). A name ending in .tsv or .csv is a local file even
+    when it does not exist, so a typo is reported as a missing file.
+    """
+    if dataset == BUILT_IN:
+        return BUILT_IN
+    if os.path.exists(dataset) or dataset.lower().endswith(LOCAL_SUFFIXES):
+        return "local"
+    return "tfds"
+
+
+def check_dataset_arguments(
+    dataset: str,
+    validation_file: str | None = None,
+    test_file: str | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+) -> None:
+    """Checks, without reading any data, that the arguments fit `dataset`.
+
+    Raises:
+        ArgumentError: for a file that does not exist, or an option for
+            local files given with another kind of data set.
+    """
+    kind = dataset_kind(dataset)
+    local_only = {
+        "validation_file": validation_file,
+        "test_file": test_file,
+        "text_column": text_column,
+        "label_column": label_column,
+    }
+    for name, value in local_only.items():
+        if value is not None and kind != "local":
+            raise argument_error(
+                name, value, f"None with dataset={dataset!r}: it applies to local files only"
+            )
+    paths = {"dataset": dataset, "validation_file": validation_file, "test_file": test_file}
+    for name, path in paths.items():
+        if kind == "local" and path is not None and not os.path.exists(path):
+            raise argument_error(name, path, "an existing file or directory")
+
+
+def load_dataset(
+    dataset: str,
+    *,
+    validation_file: str | None = None,
+    test_file: str | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    encoding: str = "utf-8",
+    data_dir: str | None = None,
+    download: bool = False,
+    seed: int = 0,
+    order_train_size: int = 16000,
+    max_words: int = 24,
+) -> TextData:
+    """Loads `dataset`: `"order"`, a local file or folder, or a tfds name.
+
+    Args:
+        dataset: `"order"` (built in; validation and test get 1/8 of
+            `order_train_size` each), a `.tsv`/`.csv` file, a directory of
+            class folders, or a tensorflow-datasets name.
+        validation_file, test_file: held-out files for a local data set
+            (default: a seeded 10% of the training file each).
+        text_column, label_column, encoding: how to read local files.
+        data_dir, download: where tensorflow-datasets keeps its data, and
+            whether it may download.
+        seed: seeds the held-out splits and the `order` generator.
+        order_train_size, max_words: size and longest sentence of `order`.
+    """
+    check_dataset_arguments(dataset, validation_file, test_file, text_column, label_column)
+    kind = dataset_kind(dataset)
+    if kind == BUILT_IN:
+        held_out = max(2, order_train_size // 16 * 2)
+        return order_dataset(order_train_size, held_out, held_out, max_words=max_words, seed=seed)
+    if kind == "local":
+        return local_dataset(
+            dataset,
+            validation_file,
+            test_file,
+            text_column,
+            label_column,
+            seed=seed,
+            encoding=encoding,
+        )
+    return tfds_dataset(dataset, data_dir, download, seed=seed)

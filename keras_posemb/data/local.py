@@ -1,0 +1,278 @@
+"""Local data: a `.tsv`/`.csv` file with a header row, or class folders.
+
+Every problem in a file is reported with the file name and line: a row with
+too few or too many fields, an empty text or label, bytes that are not in
+the file's encoding, a quote that is never closed. Nothing is silently cut,
+guessed or skipped, except blank lines and hidden files and folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from keras_posemb.data.text_data import Split, TextData, dataset_name, split_off
+from keras_posemb.errors import DataError, Setting
+
+TEXT_COLUMNS = ("text", "sentence", "content", "review", "document", "description", "body")
+LABEL_COLUMNS = ("label", "labels", "class", "sentiment", "target", "category")
+DELIMITERS = {".tsv": "\t", ".csv": ","}
+FILE_TYPES = "a .tsv or .csv file with a header row, or a directory with one subdirectory of .txt files per class"
+# How much of a bad row an error message quotes.
+PREVIEW_CHARACTERS = 80
+
+
+class DataWarning(UserWarning):
+    """Data that loads but looks wrong (e.g. a label column holding text)."""
+
+
+def _preview(value):
+    text = repr(value)
+    if len(text) <= PREVIEW_CHARACTERS:
+        return text
+    return text[:PREVIEW_CHARACTERS] + f"... ({len(text):,} characters)"
+
+
+def read_text_file(path: Path, encoding: str = "utf-8") -> str:
+    """The file's text; a UTF-8 byte-order mark is dropped.
+
+    Raises:
+        DataError: naming the line of the first byte that is not in
+            `encoding`.
+    """
+    raw = path.read_bytes()
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}, line {line}: byte {raw[error.start : error.start + 1]!r} is not valid "
+            f"{error.encoding} ({error.reason}). Save the file as UTF-8, or pass ",
+            Setting("encoding"),
+            " with its encoding (for example latin-1).",
+        ) from None
+
+
+@contextlib.contextmanager
+def _no_field_size_limit():
+    """Lets the csv module read fields of any size (its default stops at 128 KiB)."""
+    previous = csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _rows(text, delimiter, path):
+    """Yields `(first_line, row)` for each non-blank row."""
+    # Tokenized .tsv files (SST-2, CR) hold bare quotes: tabs never quote.
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True
+    )
+    first_line = 1
+    with _no_field_size_limit():
+        try:
+            for row in reader:
+                if row:
+                    yield first_line, reader.line_num, row
+                first_line = reader.line_num + 1
+        except csv.Error as error:
+            raise DataError(f"{path}, line {first_line}: {_quote_hint(str(error))}") from None
+
+
+def _quote_hint(message):
+    if "end of data" in message:
+        return "a quoted field starts here and is never closed."
+    return f"malformed quoting ({message}); quote fields that hold a comma or a quote."
+
+
+def _pick_column(header, wanted, choices, path, role):
+    if wanted is not None:
+        if wanted not in header:
+            raise DataError(f"{path}: no {role} column {wanted!r}; the header has {header}.")
+        return header.index(wanted)
+    lowered = [name.strip().lower() for name in header]
+    for name in choices:
+        if name in lowered:
+            return lowered.index(name)
+    raise DataError(
+        f"{path}: cannot find the {role} column; the header has {header}. Name it one of "
+        f"{list(choices)} or pass ",
+        Setting(f"{role}_column"),
+        ".",
+    )
+
+
+def read_table(
+    path: str | os.PathLike,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    encoding: str = "utf-8",
+) -> tuple[list[str], list[str], list[str]]:
+    """Reads a `.tsv` or `.csv` file with a header row.
+
+    Returns:
+        `(texts, raw_labels, places)`: labels are still strings; places say
+        "file, line N" for error messages.
+
+    Raises:
+        DataError: naming the file and line of a malformed row (too few or
+            too many fields, empty text or label, bad quoting or bytes).
+    """
+    path = Path(path)
+    delimiter = DELIMITERS.get(path.suffix.lower())
+    if delimiter is None:
+        raise DataError(
+            f"{path}: cannot tell the format from {path.suffix or 'no suffix'!r}; expected {FILE_TYPES}."
+        )
+    rows = _rows(read_text_file(path, encoding), delimiter, path)
+    header = next(rows, None)
+    if header is None:
+        raise DataError(f"{path}: the file is empty; expected a header row.")
+    header = header[2]
+    text_index = _pick_column(header, text_column, TEXT_COLUMNS, path, "text")
+    label_index = _pick_column(header, label_column, LABEL_COLUMNS, path, "label")
+    texts, labels, places = [], [], []
+    for first, last, row in rows:
+        place = f"{path}, line {first}"
+        if len(row) != len(header):
+            spans = (
+                f" (the row runs on to line {last}: is a quote left open?)" if last > first else ""
+            )
+            raise DataError(
+                f"{place}: expected {len(header)} fields, found {len(row)}{spans}: {_preview(row)}."
+            )
+        text, label = row[text_index].strip(), row[label_index].strip()
+        if not text:
+            raise DataError(f"{place}: empty text.")
+        if not label:
+            raise DataError(f"{place}: empty label.")
+        texts.append(text)
+        labels.append(label)
+        places.append(place)
+    if not texts:
+        raise DataError(f"{path}: no data rows after the header.")
+    return texts, labels, places
+
+
+def _visible(entries):
+    # Hidden entries (.ipynb_checkpoints/, .DS_Store) are never data.
+    return sorted(entry for entry in entries if not entry.name.startswith("."))
+
+
+def read_class_folders(
+    directory: str | os.PathLike, encoding: str = "utf-8"
+) -> tuple[list[str], list[str], list[str]]:
+    """Reads `directory/<class>/*.txt` (the text_dataset_from_directory layout).
+
+    Hidden folders and files are ignored.
+
+    Returns:
+        `(texts, raw_labels, file_names)`.
+    """
+    directory = Path(directory)
+    classes = [entry for entry in _visible(directory.iterdir()) if entry.is_dir()]
+    if len(classes) < 2:
+        raise DataError(
+            f"{directory}: expected one subdirectory per class (at least 2); found {[c.name for c in classes]}."
+        )
+    texts, labels, names = [], [], []
+    for folder in classes:
+        files = _visible(folder.glob("*.txt"))
+        if not files:
+            raise DataError(f"{folder}: no .txt files in this class folder.")
+        for file in files:
+            text = read_text_file(file, encoding).strip()
+            if not text:
+                raise DataError(f"{file}: empty text.")
+            texts.append(text)
+            labels.append(folder.name)
+            names.append(str(file))
+    return texts, labels, names
+
+
+def _read_local(path, text_column, label_column, encoding):
+    if Path(path).is_dir():
+        return read_class_folders(path, encoding)
+    return read_table(path, text_column, label_column, encoding)
+
+
+def _class_names(raw_labels, path):
+    names = sorted(set(raw_labels))
+    if all(name.lstrip("-").isdigit() for name in names):
+        names = sorted(names, key=int)
+    if len(names) < 2:
+        raise DataError(f"{path}: expected at least 2 classes in the training data; found {names}.")
+    _warn_if_labels_look_like_text(raw_labels, names, path)
+    return names
+
+
+def _warn_if_labels_look_like_text(raw_labels, names, path):
+    """Many classes seen only once: usually text in the label column."""
+    counts = np.unique(raw_labels, return_counts=True)[1]
+    singletons = int(np.sum(counts == 1))
+    if len(names) > 100 or (len(names) > 5 and singletons > len(names) / 2):
+        warnings.warn(
+            f"{path}: the label column has {len(names)} classes, {singletons} of them seen "
+            f"once (e.g. {_preview(names[0])}); is it the right column, and are fields with "
+            "a delimiter inside quoted?",
+            DataWarning,
+            stacklevel=4,
+        )
+
+
+def _encode_labels(raw_labels, places, class_names):
+    index = {name: i for i, name in enumerate(class_names)}
+    for label, place in zip(raw_labels, places):
+        if label not in index:
+            raise DataError(
+                f"{place}: unknown label {label!r}; the training data has {class_names}."
+            )
+    return np.array([index[label] for label in raw_labels], "int64")
+
+
+def local_dataset(
+    path: str | os.PathLike,
+    validation_file: str | os.PathLike | None = None,
+    test_file: str | os.PathLike | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    holdout_fraction: float = 0.1,
+    seed: int = 0,
+    encoding: str = "utf-8",
+) -> TextData:
+    """A `.tsv`/`.csv` file or a class-per-folder directory.
+
+    Validation and test come from their own files when given; otherwise
+    each is split off the training data with a seeded `holdout_fraction`.
+    Labels may be strings or integers; class names are the training labels,
+    sorted (numerically when they are all integers).
+    """
+    texts, raw, places = _read_local(path, text_column, label_column, encoding)
+    class_names = _class_names(raw, path)
+    train = Split(texts, _encode_labels(raw, places, class_names))
+
+    def held_out(file, offset):
+        nonlocal train
+        if file is not None:
+            texts, raw, places = _read_local(file, text_column, label_column, encoding)
+            return Split(texts, _encode_labels(raw, places, class_names))
+        if len(train) < 3:
+            raise DataError(
+                f"{path}: {len(train)} examples are too few to hold out validation and test examples from."
+            )
+        train, part = split_off(train, holdout_fraction, seed + offset)
+        return part
+
+    test = held_out(test_file, 1)
+    validation = held_out(validation_file, 2)
+    return TextData(dataset_name(str(path)), train, validation, test, class_names)

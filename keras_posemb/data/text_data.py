@@ -1,0 +1,53 @@
+"""The form every data loader returns: texts and labels per split."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Split:
+    """Texts and their integer labels (indices into `TextData.class_names`)."""
+
+    texts: list[str]
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def take(self, indices) -> Split:
+        return Split([self.texts[i] for i in indices], self.labels[indices])
+
+
+@dataclasses.dataclass
+class TextData:
+    """A text classification data set: three splits and the class names."""
+
+    name: str
+    train: Split
+    validation: Split
+    test: Split
+    class_names: list[str]
+
+
+def split_off(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """Splits a seeded random `fraction` (at least one example) off `split`.
+
+    Returns:
+        `(rest, part)`.
+    """
+    order = np.random.default_rng(seed).permutation(len(split))
+    count = max(1, int(round(len(split) * fraction)))
+    return split.take(order[count:]), split.take(order[:count])
+
+
+def dataset_name(dataset: str) -> str:
+    """The short name that runs and metrics use: `data/train.tsv` -> `train`,
+    `glue/sst2` -> `glue_sst2`."""
+    if os.path.exists(dataset) or Path(dataset).suffix.lower() in (".tsv", ".csv"):
+        return Path(dataset.rstrip("/")).stem
+    return dataset.replace("/", "_")

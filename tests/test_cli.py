@@ -1,0 +1,210 @@
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from reference import run_python
+
+from keras_posemb.cli import compare, predict, train
+from keras_posemb.run import Run
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_FLAGS = [
+    "--order-train-size", "320", "--epochs", "2", "--batch-size", "32", "--max-length", "32",
+    "--embed-dim", "16", "--num-heads", "2", "--ff-dim", "32", "--num-layers", "1", "--verbose", "0",
+]  # fmt: skip
+
+
+def run_main(main, argv, capsys):
+    """`(exit status, stdout, stderr)` of a command's `main(argv)`."""
+    try:
+        main(argv)
+        status = 0
+    except SystemExit as exit:
+        status = exit.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli_run")
+    train.main([*TINY_FLAGS, "--position", "learned", "--output-dir", str(out), "--no-plots"])
+    return out
+
+
+def test_help_shows_every_flag_with_its_default_once(capsys):
+    status, out, _ = run_main(train.main, ["--help"], capsys)
+    assert status == 0
+    text = " ".join(out.split())
+    for flag in ("--dataset", "--validation-file", "--test-file", "--data-dir", "--download",
+                 "--position", "--output-dir", "--overwrite", "--epochs", "--patience",
+                 "--batch-size", "--max-length", "--seed", "--mixed-precision", "--jit-compile",
+                 "--strategy", "--learning-rate", "--warmup-fraction", "--encoding", "--debug"):  # fmt: skip
+        assert flag in text, flag
+    assert "(default: order)" in text and "(default: 10)" in text
+    assert "(default: --norm-first)" in text
+    assert text.count("(default:") == len(
+        [line for line in out.splitlines() if "(default:" in line]
+    )
+    assert "default: a seeded 10% of the training file)" in text
+    assert "(default: a seeded 10% of the training file) (default" not in text
+    # The examples keep their line breaks.
+    assert "\n  keras-posemb-train --position learned\n" in out
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--batch-size", "0"], "--batch-size must be a positive int; received --batch-size 0"),
+        (["--vocab-size", "1"], "--vocab-size must be an int >= 3; received --vocab-size 1"),
+        (["--max-length", "0"], "received --max-length 0"),
+        (
+            ["--embed-dim", "30", "--num-heads", "4"],
+            "--num-heads must be a divisor of embed_dim=30; received --num-heads 4",
+        ),
+        (["--dropout", "1.5"], "--dropout must be a number in [0, 1); received --dropout 1.5"),
+        (["--epochs", "-3"], "received --epochs -3"),
+        (["--epochs", "0"], "received --epochs 0"),
+        (["--warmup-fraction", "2.0"], "received --warmup-fraction 2.0"),
+        (["--order-train-size", "3"], "received --order-train-size 3"),
+        (["--epochs", "many"], "argument --epochs: invalid int value: 'many'"),
+        (["--position", "sideways"], "argument --position: invalid choice: 'sideways'"),
+        (["--test-file", "t.tsv"], "applies to local files only; received --test-file t.tsv"),
+        (
+            ["--dataset", "missing.tsv"],
+            "--dataset must be an existing file or directory; received --dataset missing.tsv",
+        ),
+    ],
+)
+def test_every_bad_flag_is_one_error_line_with_status_2(flags, expected, capsys, tmp_path):
+    status, out, err = run_main(train.main, [*flags, "--output-dir", str(tmp_path / "run")], capsys)
+    assert status == 2 and err.count("\n") == 1 and err.startswith("error: ")
+    assert expected in err, err
+    assert not (tmp_path / "run").exists()  # Nothing read or written.
+
+
+def test_missing_validation_file_and_a_file_as_output_dir(capsys, tmp_path):
+    data = tmp_path / "data.tsv"
+    data.write_text("label\ttext\n" + "".join(f"{i % 2}\tt {i}\n" for i in range(20)))
+    status, _, err = run_main(
+        train.main, ["--dataset", str(data), "--validation-file", "gone.tsv"], capsys
+    )
+    assert status == 2 and "received --validation-file gone.tsv" in err
+    status, _, err = run_main(train.main, ["--output-dir", str(data)], capsys)
+    assert status == 2 and "--output-dir must be a directory or a new path" in err
+
+
+def test_bad_data_is_one_line_with_file_and_line(capsys, tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("label\ttext\n1\tfine\n0\n")
+    status, _, err = run_main(
+        train.main, ["--dataset", str(bad), "--output-dir", str(tmp_path / "o")], capsys
+    )
+    assert status == 2 and err.startswith("error: ") and err.count("\n") == 1
+    assert "bad.tsv, line 3: expected 2 fields, found 1" in err
+
+
+def test_debug_shows_the_traceback(capsys, tmp_path):
+    status, _, err = run_main(train.main, ["--epochs", "0", "--debug"], capsys)
+    assert (
+        status == 2 and "Traceback" in err and err.rstrip().splitlines()[-1].startswith("error: ")
+    )
+
+
+def test_another_run_in_the_directory_is_refused_in_flags(finished_run, capsys):
+    flags = [*TINY_FLAGS, "--position", "learned", "--output-dir", str(finished_run), "--no-plots"]
+    status, _, err = run_main(train.main, [*flags, "--learning-rate", "0.01"], capsys)
+    assert status == 2 and "learning_rate: 0.001 then, 0.01 now" in err
+    assert "Start afresh there with --overwrite" in err and "or use another --output-dir" in err
+
+
+def test_predict_prints_class_names_with_probabilities(finished_run, capsys):
+    texts = ["the dog chased the cat", "the cat chased the dog"]
+    status, out, _ = run_main(predict.main, [str(finished_run), *texts], capsys)
+    assert status == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and all(
+        "larger actor" in line and "smaller actor" in line for line in lines
+    )
+    status, out, _ = run_main(predict.main, [str(finished_run), *texts, "--json"], capsys)
+    records = json.loads(out)
+    assert [r["text"] for r in records] == texts
+    for record in records:
+        assert set(record["probabilities"]) == {"larger actor", "smaller actor"}
+        assert sum(record["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+        assert record["label"] == max(record["probabilities"], key=record["probabilities"].get)
+
+
+def test_predict_refuses_what_is_not_a_finished_run(tmp_path, capsys):
+    status, _, err = run_main(predict.main, [str(tmp_path), "text"], capsys)
+    assert status == 2 and "is not a finished run" in err
+
+
+def test_compare_trains_the_chosen_encodings(tmp_path, capsys):
+    flags = [*TINY_FLAGS, "--epochs", "1", "--max-words", "8", "--max-length", "16"]
+    argv = [*flags, "--positions", "none,learned", "--seeds", "1", "--output-dir", str(tmp_path)]
+    status, out, _ = run_main(compare.main, argv, capsys)
+    assert status == 0 and "| none |" in out and "| learned |" in out and "sinusoidal" not in out
+    results = json.loads((tmp_path / "comparison.json").read_text())
+    assert [run["position"] for run in results["runs"]] == ["none", "learned"]
+    status, _, err = run_main(compare.main, ["--positions", "none,diagonal"], capsys)
+    assert status == 2 and "expected a comma-separated list" in err
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    run_python(
+        f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from keras_posemb.cli.train import main
+        main({[*TINY_FLAGS, "--epochs", "1", "--strategy", "mirrored", "--no-plots", "--output-dir", str(tmp_path)]!r})
+        """,
+        cwd=tmp_path,
+    )
+    assert Run(tmp_path).read_metrics()["replicas"] == 2
+
+
+def test_console_scripts_work_after_a_plain_install_outside_the_source_tree(tmp_path):
+    """`pip install .` into a new virtual environment; the heavy dependencies
+    are shared with this one (a .pth file) so that nothing is downloaded."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    (Path(site) / "shared_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", str(ROOT)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-2000:]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
+    out = tmp_path / "X"
+    trained = subprocess.run(
+        [str(venv / "bin" / "keras-posemb-train"), *TINY_FLAGS, "--epochs", "1", "--output-dir", str(out)],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    located = subprocess.run(
+        [str(python), "-c", "import keras_posemb; print(keras_posemb.__file__)"],
+        capture_output=True, text=True, cwd=tmp_path, env=env,
+    ).stdout  # fmt: skip
+    assert located.startswith(site) and not located.startswith(str(ROOT))
+    assert Run(out).is_complete()
+    for script in ("keras-posemb-plot", "keras-posemb-compare", "keras-posemb-predict"):
+        helped = subprocess.run(
+            [str(venv / "bin" / script), "--help"], capture_output=True, env=env
+        )
+        assert helped.returncode == 0, script
+    predicted = subprocess.run(
+        [str(venv / "bin" / "keras-posemb-predict"), str(out), "the dog chased the cat"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert predicted.returncode == 0 and "larger actor" in predicted.stdout

@@ -1,0 +1,187 @@
+import warnings
+
+import pytest
+
+from keras_posemb import data
+from keras_posemb.errors import ArgumentError
+
+
+def write(path, text, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding) if isinstance(text, str) else text)
+    return str(path)
+
+
+def rows(count, template="{i}\tsentence number {i}"):
+    return "".join(template.format(i=i, label=i % 2) + "\n" for i in range(count))
+
+
+def test_tsv_with_common_column_names_and_integer_labels(tmp_path):
+    train = write(tmp_path / "train.tsv", "label\tsentence\n" + rows(40, "{label}\tsentence {i}"))
+    test = write(tmp_path / "dev.tsv", "label\tcontent\n1\ta good film\n0\ta bad film\n")
+    loaded = data.local_dataset(train, test_file=test, seed=0)
+    assert loaded.name == "train" and loaded.class_names == ["0", "1"]
+    assert loaded.test.texts == ["a good film", "a bad film"]
+    assert loaded.test.labels.tolist() == [1, 0]
+    assert len(loaded.train) + len(loaded.validation) == 40 and len(loaded.validation) == 4
+    assert set(loaded.train.texts).isdisjoint(loaded.validation.texts)
+    again = data.local_dataset(train, test_file=test, seed=0)
+    assert again.validation.texts == loaded.validation.texts
+
+
+def test_csv_with_string_labels_quotes_and_named_columns(tmp_path):
+    body = "".join(
+        f'{i},"text, with comma {i}",{"sports" if i % 3 else "world"}\n' for i in range(30)
+    )
+    path = write(tmp_path / "news.csv", "id,body_text,topic\n" + body)
+    loaded = data.local_dataset(path, text_column="body_text", label_column="topic", seed=1)
+    assert loaded.class_names == ["sports", "world"]
+    everything = loaded.train.texts + loaded.validation.texts + loaded.test.texts
+    assert sorted(everything) == sorted(f"text, with comma {i}" for i in range(30))
+    for text, label in zip(loaded.train.texts, loaded.train.labels):
+        i = int(text.rsplit(" ", 1)[1])
+        assert loaded.class_names[label] == ("sports" if i % 3 else "world")
+
+
+@pytest.mark.parametrize(
+    "name, content, match",
+    [
+        ("bad.tsv", "label\ttext\n1\tfine\n0\n", r"bad.tsv, line 3: expected 2 fields, found 1"),
+        (
+            "bad.tsv",
+            "label\ttext\n1\tfine\n1\tgood part\tsecond half\n",
+            r"bad.tsv, line 3: expected 2 fields, found 3",
+        ),
+        (
+            "bad.csv",
+            "text,label\nfine,1\ngreat, fun movie,1\n",
+            r"bad.csv, line 3: expected 2 fields, found 3",
+        ),
+        ("bad.tsv", "label\ttext\n1\tfine\n0\t  \n", r"bad.tsv, line 3: empty text"),
+        ("bad.tsv", "label\ttext\n1\tfine\n\tno label\n", r"bad.tsv, line 3: empty label"),
+        ("bad.tsv", "score\twords\n1\tfine\n", r"cannot find the text column.*`text_column`"),
+        ("bad.tsv", "", r"empty"),
+        ("bad.tsv", "label\ttext\n", r"no data rows"),
+    ],
+)
+def test_malformed_rows_name_file_and_line(tmp_path, name, content, match):
+    with pytest.raises(data.DataError, match=match):
+        data.local_dataset(write(tmp_path / name, content))
+
+
+def test_label_column_of_text_is_worth_a_warning(tmp_path):
+    body = "".join(f"sentence {i},label text {i}\n" for i in range(40))
+    path = write(tmp_path / "swapped.csv", "label,text\n" + body)
+    with pytest.warns(data.DataWarning, match=r"swapped.csv: the label column has 40 classes, 40"):
+        data.local_dataset(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data.local_dataset(
+            write(tmp_path / "fine.tsv", "label\ttext\n" + rows(40, "{label}\tt {i}"))
+        )
+
+
+def test_hidden_folders_and_files_are_not_classes_or_examples(tmp_path):
+    for name in ("neg", "pos", ".ipynb_checkpoints"):
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            write(tmp_path / name / f"{i}.txt", f"{name} review {i}\n")
+    write(tmp_path / "pos" / ".hidden.txt", "not an example")
+    loaded = data.local_dataset(str(tmp_path), seed=0)
+    assert loaded.class_names == ["neg", "pos"]
+    everything = loaded.train.texts + loaded.validation.texts + loaded.test.texts
+    assert len(everything) == 20 and "not an example" not in everything
+    for split in (loaded.train, loaded.validation, loaded.test):
+        for text, label in zip(split.texts, split.labels):
+            assert text.startswith(loaded.class_names[label])
+
+
+def test_class_folder_without_text_files(tmp_path):
+    (tmp_path / "neg").mkdir()
+    (tmp_path / "pos").mkdir()
+    write(tmp_path / "neg" / "0.txt", "text")
+    with pytest.raises(data.DataError, match=r"pos: no .txt files"):
+        data.local_dataset(str(tmp_path))
+
+
+def test_byte_order_mark_is_accepted(tmp_path):
+    path = write(tmp_path / "bom.tsv", "\ufefflabel\ttext\n" + rows(20, "{label}\tt {i}"))
+    assert data.local_dataset(path).class_names == ["0", "1"]
+
+
+def test_bytes_that_are_not_utf8_name_the_line_and_the_way_out(tmp_path):
+    content = ("label\ttext\n1\tfine\n0\tcaf\u00e9 au lait\n" + rows(10, "{label}\tt {i}")).encode(
+        "latin-1"
+    )
+    path = write(tmp_path / "latin.tsv", content)
+    with pytest.raises(
+        data.DataError, match=r"latin.tsv, line 3: byte b'\\xe9' is not valid utf-8.*`encoding`"
+    ):
+        data.local_dataset(path)
+    loaded = data.local_dataset(path, encoding="latin-1", seed=0)
+    assert "café au lait" in loaded.train.texts + loaded.validation.texts + loaded.test.texts
+
+
+def test_fields_longer_than_the_csv_module_default_are_read(tmp_path):
+    long_text = "word " * 60_000  # 300,000 characters; csv stops at 131,072.
+    path = write(tmp_path / "long.csv", f"text,label\n{long_text},1\n" + rows(10, "t {i},{label}"))
+    loaded = data.local_dataset(path, seed=0)
+    everything = loaded.train.texts + loaded.validation.texts + loaded.test.texts
+    assert long_text.strip() in everything
+
+
+def test_unclosed_quote_names_the_line_it_opens_on_and_quotes_little(tmp_path):
+    body = (
+        rows(3, "fine {i},{label}") + '"this quote never closes,1\n' + rows(500, "more {i},{label}")
+    )
+    path = write(tmp_path / "quote.csv", "text,label\n" + body)
+    with pytest.raises(data.DataError) as caught:
+        data.local_dataset(path)
+    message = str(caught.value)
+    assert "quote.csv, line 5" in message and "quote" in message and len(message) < 300
+
+
+def test_quote_closed_rows_later_says_where_the_row_started(tmp_path):
+    body = 'fine,1\n"opens here,1\nok,0\nand" closes,1\n' + rows(10, "t {i},{label}")
+    path = write(tmp_path / "late.csv", "text,label\n" + body)
+    with pytest.raises(data.DataError, match=r"late.csv, line 3: "):
+        data.local_dataset(path)
+
+
+@pytest.mark.parametrize("name", ["reviews.txt", "reviews"])
+def test_files_of_unknown_format_are_not_guessed(tmp_path, name):
+    path = write(tmp_path / name, "a plain text file, with a comma\n")
+    with pytest.raises(
+        data.DataError, match=r"cannot tell the format.*expected a .tsv or .csv file"
+    ):
+        data.local_dataset(path)
+
+
+def test_unknown_label_in_test_file(tmp_path):
+    train = write(tmp_path / "train.tsv", "label\ttext\n" + rows(10, "{label}\tt {i}"))
+    test = write(tmp_path / "test.tsv", "label\ttext\n1\tok\n7\tnew class\n")
+    with pytest.raises(data.DataError, match=r"test.tsv, line 3: unknown label '7'"):
+        data.local_dataset(train, test_file=test)
+
+
+def test_too_few_examples_to_hold_out(tmp_path):
+    path = write(tmp_path / "tiny.tsv", "label\ttext\n0\ta\n1\tb\n")
+    with pytest.raises(data.DataError, match=r"tiny.tsv: 2 examples are too few"):
+        data.local_dataset(path)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (
+            {"dataset": "does/not/exist.tsv"},
+            r"`dataset` must be an existing file or directory; received dataset='does/not/exist.tsv'",
+        ),
+        (
+            {"dataset": "order", "test_file": "x.tsv"},
+            r"local files only; received test_file='x.tsv'",
+        ),
+    ],
+)
+def test_dataset_arguments_are_checked_before_reading(kwargs, match):
+    with pytest.raises(ArgumentError, match=match):
+        data.load_dataset(**kwargs)

@@ -1,0 +1,57 @@
+"""The package's shape: module names, typing marker, licence and changelog."""
+
+import importlib.util
+import inspect
+import pkgutil
+import sys
+from pathlib import Path
+
+import keras_posemb
+from keras_posemb import cli, data, layers, models, training
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_no_module_shadows_the_standard_library_or_an_installed_package():
+    for module in pkgutil.walk_packages(keras_posemb.__path__, "keras_posemb."):
+        name = module.name.rsplit(".", 1)[1]
+        assert name not in sys.stdlib_module_names, module.name
+        assert name.startswith("_") or importlib.util.find_spec(name) is None, module.name
+
+
+def test_typed_package_with_licence_and_changelog():
+    assert (Path(keras_posemb.__file__).parent / "py.typed").exists()
+    assert (
+        "Apache License" in (ROOT / "LICENSE").read_text()
+        and "Version 2.0" in (ROOT / "LICENSE").read_text()
+    )
+    assert f"## {keras_posemb.__version__}" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def public_callables():
+    for module in (keras_posemb, layers, data, models, training):
+        for name in getattr(module, "__all__", [n for n in dir(module) if not n.startswith("_")]):
+            value = getattr(module, name)
+            if inspect.isclass(value) and value.__module__.startswith("keras_posemb"):
+                yield f"{value.__module__}.{name}", value.__init__
+            elif inspect.isfunction(value) and value.__module__.startswith("keras_posemb"):
+                yield f"{value.__module__}.{name}", value
+
+
+def test_the_public_api_has_type_hints():
+    missing = []
+    for name, function in public_callables():
+        parameters = inspect.signature(function).parameters.values()
+        for parameter in parameters:
+            if parameter.name in ("self", "kwargs", "args"):
+                continue
+            if parameter.annotation is inspect.Parameter.empty:
+                missing.append(f"{name}({parameter.name})")
+    assert not missing, missing
+
+
+def test_cli_flags_come_from_the_config():
+    parser = cli.Parser()
+    cli.add_config_flags(parser, training.TrainConfig)
+    flags = {action.dest for action in parser._actions} - {"help", "debug"}
+    assert flags == {field for field in training.TrainConfig.__dataclass_fields__}
