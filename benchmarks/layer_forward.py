@@ -1,108 +1,203 @@
-"""Forward time of the position layers against a bare `x + table` add.
+"""Forward time of each position layer against the bare operation it adds,
+under the active Keras backend (set KERAS_BACKEND).
 
-Times, in one process and interleaved round by round, the forward pass of
-SinusoidalEncoding and PositionEmbedding (both returning `inputs + encoding`),
-the bare add of a precomputed table, and keras_hub's SinePositionEncoding and
-PositionEmbedding followed by the add when keras_hub is installed. Each is run
-eagerly, under `tf.function`, and under `tf.function(jit_compile=True)`.
+Three groups, each against its own baseline, all timed in one process and
+interleaved round by round:
 
-    python benchmarks/layer_forward.py [--batch 32 --length 512 --width 256]
+- absolute layers on embeddings `(batch, sequence, width)`: SinusoidalEncoding
+  and PositionEmbedding (returning `inputs + encoding`) against the bare add
+  of a precomputed table, and keras_hub's SinePositionEncoding and
+  PositionEmbedding followed by the add;
+- rotary on queries `(batch, sequence, heads, head_dim)`: RotaryEmbedding
+  against the bare rotation with precomputed cosines and sines, and
+  keras_hub's RotaryEmbedding;
+- attention biases on scores `(batch, heads, sequence, sequence)`: AlibiBias
+  and RelativePositionBias against the bare add of a precomputed bias, and
+  keras_hub's AlibiBias (causal only, so a different bias at the same cost).
 
-Prints a markdown table of median milliseconds per call and the ratio to the
-bare add in the same mode.
+keras_hub's layers are left out when it is not installed. Each runs in the
+backend's modes: TensorFlow eager, `tf.function` and XLA; JAX op by op and
+`jax.jit`; PyTorch eager and `torch.compile`.
+
+    KERAS_BACKEND=jax python benchmarks/layer_forward.py [--batch 32 --length 512 --width 256]
+
+Prints a markdown table per group of the median, over rounds, of the
+milliseconds per call in a round, and the ratio to the group's baseline in
+the same mode.
 """
+
+from __future__ import annotations
 
 import argparse
 import os
 import platform
-import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+from _timing import ms_per_call, synchronize
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import keras_posemb  # noqa: E402
+import keras_posemb
+from keras_posemb.layers.rotary_embedding import rotary_frequencies
 
 
-def candidates(width, length):
-    table = tf.constant(keras_posemb.sinusoidal_table(length, width), tf.float32)
-    sinusoidal = keras_posemb.SinusoidalEncoding()
-    learned = keras_posemb.PositionEmbedding(length)
-    found = {
-        "bare add x + table": lambda x: x + table,
-        "SinusoidalEncoding": sinusoidal,
-        "PositionEmbedding": learned,
-    }
+def keras_hub_layers():
     try:
         import keras_hub
     except ImportError:
         print("keras_hub is not installed: its layers are left out.")
-        return found
-    hub_sine = keras_hub.layers.SinePositionEncoding()
-    hub_learned = keras_hub.layers.PositionEmbedding(length)
-    found["keras_hub SinePositionEncoding + add"] = lambda x: x + hub_sine(x)
-    found["keras_hub PositionEmbedding + add"] = lambda x: x + hub_learned(x)
-    return found
+        return None
+    return keras_hub.layers
 
 
-def compiled(fn, mode):
-    if mode == "eager":
-        return fn
-    return tf.function(fn, jit_compile=(mode == "jit_compile"))
+def absolute_group(args, hub):
+    x = keras.random.normal((args.batch, args.length, args.width), seed=0)
+    table = keras.ops.convert_to_tensor(
+        keras_posemb.sinusoidal_table(args.length, args.width), "float32"
+    )
+    functions = {
+        "bare add x + table": lambda x: x + table,
+        "SinusoidalEncoding": keras_posemb.SinusoidalEncoding(),
+        "PositionEmbedding": keras_posemb.PositionEmbedding(args.length),
+    }
+    if hub is not None:
+        sine, learned = hub.SinePositionEncoding(), hub.PositionEmbedding(args.length)
+        functions["keras_hub SinePositionEncoding + add"] = lambda x: x + sine(x)
+        functions["keras_hub PositionEmbedding + add"] = lambda x: x + learned(x)
+    return x, functions
 
 
-def ms_per_call(fn, x, calls):
-    """Mean milliseconds per call over one block of `calls` calls."""
-    start = time.perf_counter()
-    for _ in range(calls):
-        result = fn(x)
-    result.numpy()  # Waits for the last call.
-    return (time.perf_counter() - start) / calls * 1000
+def rotary_group(args, hub):
+    head_dim = args.width // args.heads
+    x = keras.random.normal((args.batch, args.length, args.heads, head_dim), seed=1)
+    angles = np.outer(np.arange(args.length), rotary_frequencies(head_dim))
+    cos = keras.ops.convert_to_tensor(np.cos(angles)[:, None, :], "float32")
+    sin = keras.ops.convert_to_tensor(np.sin(angles)[:, None, :], "float32")
+    half = head_dim // 2
+
+    def bare_rotation(x):
+        first, second = x[..., :half], x[..., half:]
+        return keras.ops.concatenate([first * cos - second * sin, second * cos + first * sin], -1)
+
+    functions = {
+        "bare rotation, precomputed": bare_rotation,
+        "RotaryEmbedding": keras_posemb.RotaryEmbedding(),
+    }
+    if hub is not None:
+        functions["keras_hub RotaryEmbedding"] = hub.RotaryEmbedding()
+    return x, functions
 
 
-def main():
+def bias_group(args, hub):
+    length = args.bias_length
+    scores = keras.random.normal((args.batch, args.heads, length, length), seed=2)
+    distance = np.abs(np.subtract.outer(np.arange(length), np.arange(length)))
+    bias = keras.ops.convert_to_tensor(
+        -keras_posemb.layers.alibi_slopes(args.heads)[:, None, None] * distance, "float32"
+    )
+    t5 = keras_posemb.RelativePositionBias(args.heads, embeddings_initializer="random_normal")
+    functions = {
+        "bare add scores + bias": lambda s: s + bias,
+        "AlibiBias": keras_posemb.AlibiBias(),
+        "RelativePositionBias (T5)": t5,
+    }
+    if hub is not None:
+        functions["keras_hub AlibiBias (causal)"] = hub.AlibiBias()
+    return scores, functions
+
+
+def modes():
+    """`{mode: compile(function)}` for the active backend."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return {
+            "eager": lambda f: f,
+            "tf.function": lambda f: tf.function(f),
+            "XLA": lambda f: tf.function(f, jit_compile=True),
+        }
+    if backend == "jax":
+        import jax
+
+        return {"op by op": lambda f: f, "jax.jit": jax.jit}
+    import torch
+
+    return {"eager": lambda f: f, "torch.compile": torch.compile}
+
+
+def median_over_rounds(timings):
+    """`{key: median}` of the per-round timings."""
+    return {key: float(np.median(values)) for key, values in timings.items()}
+
+
+def time_group(x, functions, compilers, rounds, calls):
+    """`{(name, mode): median ms}`; checks that the fixed encodings agree first."""
+    compiled = {
+        (name, mode): compile_(function)
+        for name, function in functions.items()
+        for mode, compile_ in compilers.items()
+    }
+    for function in compiled.values():
+        synchronize(function(x))  # Traces and compiles before timing.
+    timings = {key: [] for key in compiled}
+    for _ in range(rounds):
+        for key, function in compiled.items():
+            timings[key].append(ms_per_call(function, x, calls))
+    return median_over_rounds(timings)
+
+
+def print_table(title, functions, compilers, medians):
+    print(f"\n{title}\n")
+    print("| layer | " + " | ".join(f"{m} ms | {m} / bare" for m in compilers) + " |")
+    print("|---|" + "---:|" * (2 * len(compilers)))
+    baseline = next(iter(functions))
+    for name in functions:
+        cells = []
+        for mode in compilers:
+            ms = medians[(name, mode)]
+            cells += [f"{ms:.3f}", f"{ms / medians[(baseline, mode)]:.2f}x"]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def check_agreement(x, functions):
+    """The fixed encodings compute what their baseline computes."""
+    names = list(functions)
+    want = keras.ops.convert_to_numpy(functions[names[0]](x))
+    for name in names[1:]:
+        if name in ("SinusoidalEncoding", "RotaryEmbedding", "AlibiBias"):
+            got = keras.ops.convert_to_numpy(functions[name](x))
+            np.testing.assert_allclose(got, want, atol=1e-4, err_msg=name)
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--length", type=int, default=512)
     parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument(
+        "--bias-length", type=int, default=256, help="sequence length of the scores"
+    )
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=20, help="calls per timing")
-    args = parser.parse_args()
-
-    x = tf.random.normal((args.batch, args.length, args.width))
-    modes = ["eager", "tf.function", "jit_compile"]
-    functions = {
-        (name, mode): compiled(fn, mode)
-        for name, fn in candidates(args.width, args.length).items()
-        for mode in modes
-    }
-    reference = functions[("bare add x + table", "eager")](x).numpy()
-    for (name, mode), fn in functions.items():
-        result = fn(x)  # Also traces and compiles before timing.
-        if "Embedding" not in name:  # Learned tables start random.
-            np.testing.assert_allclose(result, reference, atol=1e-4, err_msg=f"{name} {mode}")
-    timings = {key: [] for key in functions}
-    for _ in range(args.rounds):
-        for key, fn in functions.items():
-            timings[key].append(ms_per_call(fn, x, args.calls))
-
+    args = parser.parse_args(argv)
+    hub = keras_hub_layers()
+    compilers = modes()
     print(
-        f"\nbatch {args.batch}, sequence {args.length}, width {args.width}, float32; "
-        f"TensorFlow {tf.__version__}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, GPUs: {len(tf.config.list_physical_devices('GPU'))}; "
-        f"median of {args.rounds} rounds x {args.calls} calls\n"
+        f"\nKeras {keras.__version__}, backend {keras.backend.backend()}, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; float32; median "
+        f"of {args.rounds} rounds x {args.calls} calls"
     )
-    print("| layer | " + " | ".join(f"{m} ms | {m} / add" for m in modes) + " |")
-    print("|---|" + "---:|" * (2 * len(modes)))
-    names = dict.fromkeys(name for name, _ in functions)
-    for name in names:
-        cells = []
-        for mode in modes:
-            ms = np.median(timings[(name, mode)])
-            base = np.median(timings[("bare add x + table", mode)])
-            cells += [f"{ms:.3f}", f"{ms / base:.2f}x"]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    groups = {
+        f"Absolute, on embeddings ({args.batch}, {args.length}, {args.width})": absolute_group,
+        f"Rotary, on queries ({args.batch}, {args.length}, {args.heads}, {args.width // args.heads})": rotary_group,
+        f"Biases, on scores ({args.batch}, {args.heads}, {args.bias_length}, {args.bias_length})": bias_group,
+    }
+    for title, make in groups.items():
+        x, functions = make(args, hub)
+        check_agreement(x, functions)
+        medians = time_group(x, functions, compilers, args.rounds, args.calls)
+        print_table(title, functions, compilers, medians)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,11 @@
 
 from keras_posemb.errors import PositionRangeError
 from keras_posemb.layers import (
+    AlibiBias,
+    PositionalAttention,
     PositionEmbedding,
+    RelativePositionBias,
+    RotaryEmbedding,
     SinusoidalEncoding,
     SinusoidalInitializer,
 )
@@ -11,8 +15,12 @@ from keras_posemb.sinusoid import sinusoidal_table
 __version__ = "0.2.0"
 
 __all__ = [
+    "AlibiBias",
     "PositionEmbedding",
     "PositionRangeError",
+    "PositionalAttention",
+    "RelativePositionBias",
+    "RotaryEmbedding",
     "SinusoidalEncoding",
     "SinusoidalInitializer",
     "sinusoidal_table",

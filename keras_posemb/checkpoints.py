@@ -34,6 +34,7 @@ from keras_posemb import files
 from keras_posemb.errors import RunError, Setting, TrainingError
 
 STATE = "state.json"
+TORCH_RANDOM_STATE = "torch_random_state"
 MONITOR = "val_accuracy"
 
 
@@ -47,10 +48,16 @@ def _variables(model) -> list:
 
 
 def serialize(model) -> bytes:
-    """The model's and optimizer's variables as the bytes of an `.npz` file."""
+    """The model's and optimizer's variables as the bytes of an `.npz` file,
+    with PyTorch's global random state, which its unseeded dropout uses."""
     arrays = [np.asarray(v.numpy()) for v in _variables(model)]
+    extra = {}
+    if keras.backend.backend() == "torch":
+        import torch
+
+        extra[TORCH_RANDOM_STATE] = torch.get_rng_state().numpy()
     buffer = io.BytesIO()
-    np.savez(buffer, *arrays)
+    np.savez(buffer, *arrays, **extra)
     return buffer.getvalue()
 
 
@@ -58,12 +65,16 @@ def deserialize(model, content: bytes) -> None:
     """Assigns variables saved by `serialize` to `model` (built, compiled)."""
     variables = _variables(model)
     with np.load(io.BytesIO(content)) as saved:
-        arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    shapes = [tuple(v.shape) for v in variables]
-    if [a.shape for a in arrays] != shapes:
+        arrays = [saved[f"arr_{i}"] for i in range(len(variables)) if f"arr_{i}" in saved.files]
+        random_state = saved[TORCH_RANDOM_STATE] if TORCH_RANDOM_STATE in saved.files else None
+    if [a.shape for a in arrays] != [tuple(v.shape) for v in variables]:
         raise ValueError("it holds other variables than this model has")
     for variable, array in zip(variables, arrays):
         variable.assign(array)
+    if random_state is not None and keras.backend.backend() == "torch":
+        import torch
+
+        torch.set_rng_state(torch.from_numpy(random_state))
 
 
 class EpochCheckpoints(keras.callbacks.Callback):
@@ -150,7 +161,8 @@ class EpochCheckpoints(keras.callbacks.Callback):
         if state["best"] is None or score > state["best"][MONITOR]:  # Ties keep the earlier.
             state["best"] = {**entry, MONITOR: score}
         state.update(epoch=done, latest=entry)
-        if self.patience and done - state["best"]["epoch"] >= self.patience:
+        waited = done - state["best"]["epoch"]
+        if self.patience and waited >= self.patience and done < self.params.get("epochs", math.inf):
             state["stopped_early"] = self.model.stop_training = True
         self._write(done, STATE, json.dumps(state, indent=2).encode("utf-8"))
         for path in self.directory.glob("epoch-*.npz"):

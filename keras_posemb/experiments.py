@@ -22,7 +22,7 @@ from keras_posemb import data, files, models, training
 from keras_posemb.errors import PositionRangeError
 from keras_posemb.run import Run
 
-EXTRAPOLATION_FACTORS = (1.5, 2.0, 4.0)
+EXTRAPOLATION_FACTORS = (1.5, 2.0, 4.0, 8.0)
 
 
 def _accuracy(model, pipeline):

@@ -14,15 +14,26 @@ import keras
 from keras_posemb._args import check_bool, check_choice, check_divisible, check_int, check_number
 from keras_posemb.layers import (
     PaddingMask,
+    PositionalAttention,
     PositionEmbedding,
+    Scale,
     SequencePooling,
     SinusoidalEncoding,
 )
 from keras_posemb.layers.sequence_pooling import MODES as POOLING_MODES
 
-POSITIONS = ("sinusoidal", "learned", "none")
-# Tools (plots, TensorBoard) find the position table by this layer name.
+# Absolute encodings are added to the token embeddings; relative ones live
+# inside attention (`PositionalAttention`).
+ABSOLUTE_POSITIONS = ("sinusoidal", "learned")
+RELATIVE_POSITIONS = ("rotary", "alibi", "t5")
+POSITIONS = (*ABSOLUTE_POSITIONS, *RELATIVE_POSITIONS, "none")
+# Tools (plots, TensorBoard) find the absolute position table by this
+# layer name, and the relative positions in the blocks' attention layers.
 POSITION_LAYER_NAME = "position_encoding"
+
+
+def attention_layer_name(block: int) -> str:
+    return f"encoder_block_{block}_attention"
 
 
 def _check_dropout(dropout):
@@ -37,14 +48,16 @@ def transformer_encoder_block(
     dropout: float = 0.1,
     norm_first: bool = False,
     name: str = "encoder_block",
+    position: str = "none",
 ) -> keras.KerasTensor:
     """Applies one transformer encoder block to a Keras tensor.
 
-    Multi-head self-attention and a two-layer ReLU feed-forward network, each
-    with dropout, a residual connection and layer normalization: after the
-    residual (post-norm, as in Vaswani et al.) or before each sub-layer
-    (pre-norm, `norm_first=True`). Attention never looks at padded
-    positions, so the outputs at real positions do not depend on them.
+    Multi-head self-attention (`PositionalAttention`) and a two-layer ReLU
+    feed-forward network, each with dropout, a residual connection and layer
+    normalization: after the residual (post-norm, as in Vaswani et al.) or
+    before each sub-layer (pre-norm, `norm_first=True`). Attention never
+    looks at padded positions, so the outputs at real positions do not
+    depend on them.
 
     Args:
         x: Keras tensor `(batch, sequence, width)`.
@@ -56,6 +69,8 @@ def transformer_encoder_block(
             feed-forward network.
         norm_first: pre-norm instead of post-norm.
         name: prefix of the block's layer names.
+        position: relative position information inside attention:
+            `"rotary"`, `"alibi"`, `"t5"`, or `"none"`.
 
     Returns:
         Keras tensor of the same shape as `x`.
@@ -73,6 +88,7 @@ def transformer_encoder_block(
     check_divisible("num_heads", num_heads, "embed_dim", width)
     check_int("ff_dim", ff_dim)
     _check_dropout(dropout)
+    check_choice("position", position, (*RELATIVE_POSITIONS, "none"))
 
     def norm(part):
         return keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}_{part}_norm")
@@ -83,9 +99,9 @@ def transformer_encoder_block(
         return norm(part)(keras.layers.Add(name=f"{name}_{part}_residual")([x, apply(x)]))
 
     def attention(y):
-        y = keras.layers.MultiHeadAttention(
-            num_heads, width // num_heads, dropout=dropout, name=f"{name}_attention"
-        )(y, y, value_mask=padding_mask)
+        y = PositionalAttention(
+            num_heads, width // num_heads, position, dropout=dropout, name=f"{name}_attention"
+        )(y, padding_mask=padding_mask)
         return keras.layers.Dropout(dropout, name=f"{name}_attention_dropout")(y)
 
     def feed_forward(y):
@@ -98,7 +114,8 @@ def transformer_encoder_block(
 
 
 def position_layer(position: str, max_length: int) -> keras.layers.Layer | None:
-    """The position layer for a `position` name, or `None` for `"none"`."""
+    """The absolute position layer for a `position` name, or `None` (for
+    relative positions and `"none"`)."""
     check_choice("position", position, POSITIONS)
     if position == "sinusoidal":
         return SinusoidalEncoding(name=POSITION_LAYER_NAME)
@@ -136,7 +153,9 @@ def build_text_classifier(
         num_classes: number of classes (2 or more).
         max_length: longest sequence the learned table covers (the
             sinusoidal encoding has no such limit).
-        position: `"sinusoidal"`, `"learned"` or `"none"`.
+        position: `"sinusoidal"` or `"learned"` (added to the token
+            embeddings), `"rotary"`, `"alibi"` or `"t5"` (inside every
+            attention layer), or `"none"`.
         embed_dim: token embedding width.
         num_heads: attention heads per block; must divide `embed_dim`.
         ff_dim: feed-forward hidden width.
@@ -176,13 +195,21 @@ def build_text_classifier(
     padding_mask = PaddingMask(name="padding_mask")(token_ids)
     x = keras.layers.Embedding(vocab_size, embed_dim, name="token_embedding")(token_ids)
     if scale_embeddings:  # The same for every position choice, "none" included.
-        x = keras.layers.Rescaling(math.sqrt(embed_dim), name="embedding_scale")(x)
+        x = Scale(math.sqrt(embed_dim), name="embedding_scale")(x)
     if position_encoding is not None:
         x = position_encoding(x)
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     for index in range(num_layers):
+        relative = position if position in RELATIVE_POSITIONS else "none"
         x = transformer_encoder_block(
-            x, padding_mask, num_heads, ff_dim, dropout, norm_first, f"encoder_block_{index}"
+            x,
+            padding_mask,
+            num_heads,
+            ff_dim,
+            dropout,
+            norm_first,
+            f"encoder_block_{index}",
+            relative,
         )
     if norm_first:
         x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)

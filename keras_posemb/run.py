@@ -32,6 +32,8 @@ PLOT_NAMES = {
     "offset_similarity": "position_offset_similarity.png",
     "pca": "position_pca.png",
     "spectrum": "position_spectrum.png",
+    "bias_by_offset": "position_bias_by_offset.png",
+    "rotary": "position_rotary.png",
 }
 
 

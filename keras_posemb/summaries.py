@@ -30,7 +30,11 @@ class PositionSummaries(keras.callbacks.Callback):
     - histograms `position_table/<kind>` of the model's table and of the
       sinusoidal table of the same shape (`kind` is learned or sinusoidal);
     - images `position_similarity/<kind>`: cosine similarity between
-      positions, drawn with axes and a colour bar as in the PNG plots.
+      positions, drawn with axes and a colour bar as in the PNG plots;
+    - for ALiBi and T5, images `position_bias/<kind>` of the first block's
+      bias by offset, one curve per head, and for T5 a histogram
+      `position_bias/t5` of its learned table; for rotary positions, an
+      image `rotary_wavelengths` (once: they are fixed).
 
     The trainer writes the Embedding Projector files with
     `write_projector` once the best epoch's weights are back in the model.
@@ -47,6 +51,7 @@ class PositionSummaries(keras.callbacks.Callback):
         self.length = length
         self.width = width
         self._writer = None
+        self._rotary_written = False
 
     def on_epoch_end(self, epoch, logs=None):
         import tensorflow as tf
@@ -58,7 +63,28 @@ class PositionSummaries(keras.callbacks.Callback):
                 tf.summary.histogram(f"position_table/{kind}", table)
                 image = viz.figure_to_image(viz.plot_similarity({kind: table}))
                 tf.summary.image(f"position_similarity/{kind}", image[None])
+            self._relative_summaries(epoch)
         self._writer.flush()
+
+    def _relative_summaries(self, epoch):
+        import tensorflow as tf
+
+        kind = viz.position_kind(self.model)
+        if kind in ("alibi", "t5"):
+            offsets, bias = viz.bias_by_offset(self.model, self.length)
+            figure = viz.plot_bias_by_offset(
+                offsets, bias, f"{kind} bias, first block, epoch {epoch + 1}"
+            )
+            tf.summary.image(f"position_bias/{kind}", viz.figure_to_image(figure)[None])
+        if kind == "t5":
+            table = viz.find_relative_attention(self.model).bias.get_weights()[0]
+            tf.summary.histogram("position_bias/t5", table)
+        if kind == "rotary" and not self._rotary_written:
+            self._rotary_written = True
+            image = viz.figure_to_image(
+                viz.plot_rotary(viz.rotary_wavelengths(self.model), self.length)
+            )
+            tf.summary.image("rotary_wavelengths", image[None])
 
     def on_train_end(self, logs=None):
         if self._writer is not None:

@@ -124,7 +124,7 @@ class TrainConfig:
         "random seed: the same seed and settings give the same metrics on CPU, interrupted or not",
     )
     mixed_precision: bool = setting(False, "mixed precision: float16 on GPU, bfloat16 on CPU")
-    jit_compile: bool = setting(False, "compile training with XLA")
+    jit_compile: bool = setting(False, "compile training with XLA (JAX always compiles)")
     strategy: str = setting(
         "default",
         "'default': one device; 'mirrored': data parallel over all local GPUs",
@@ -302,6 +302,9 @@ class Distribution:
         elif self.backend == "jax":
             self._distribution = keras.distribution.DataParallel()
             self.replicas = len(self._distribution.device_mesh.devices.ravel())
+        # JAX splits each batch evenly over its devices; TensorFlow splits
+        # uneven batches itself.
+        self.batch_multiple = self.replicas if self._distribution is not None else 1
 
     @contextlib.contextmanager
     def scope(self):
@@ -467,7 +470,7 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
         _record_settings(run, config, data_fingerprint(dataset))
         _warn_if_test_picks_the_epoch(config, log)
         with distribution.scope():
-            session = _Session(config, run, dataset, distribution.replicas, log)
+            session = _Session(config, run, dataset, distribution, log)
             session.fit(extra_callbacks)
             metrics = session.evaluate()
             session.save_outputs()
@@ -490,16 +493,19 @@ def _warn_if_test_picks_the_epoch(config, log):
 class _Session:
     """One call of `train`: the data pipelines, the model and its checkpoints."""
 
-    def __init__(self, config, run, dataset, replicas, log):
+    def __init__(self, config, run, dataset, distribution, log):
         self.config, self.run, self.dataset, self.log = config, run, dataset, log
         self.vectorizer = data_lib.make_vectorizer(dataset.train.texts, config.vocab_size)
-        batch_size = config.batch_size * replicas
+        batch_size = config.batch_size * distribution.replicas
+        multiple = distribution.batch_multiple
         self.held_out = {
-            name: data_lib.make_pipeline(split, self.vectorizer, config.max_length, batch_size)
+            name: data_lib.make_pipeline(
+                split, self.vectorizer, config.max_length, batch_size, multiple
+            )
             for name, split in [("validation", dataset.validation), ("test", dataset.test)]
         }
         self.batches = data_lib.TrainingBatches(
-            dataset.train, self.vectorizer, config.max_length, batch_size, config.seed
+            dataset.train, self.vectorizer, config.max_length, batch_size, config.seed, multiple
         )
         log(
             f"Data {dataset.name}: {len(dataset.train)} train, {len(dataset.validation)} "
@@ -512,9 +518,12 @@ class _Session:
         schedule = learning_rate_schedule(config, self.batches.steps_per_epoch)
         self.model.compile(
             optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
-            loss="sparse_categorical_crossentropy",
+            # Divided by the sample weights' sum: rows that only pad a batch
+            # for data parallelism (weight 0) do not dilute it.
+            loss=keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight"),
             metrics=["accuracy"],
-            jit_compile=config.jit_compile,
+            # JAX runs op by op otherwise, many times slower: it always compiles.
+            jit_compile=config.jit_compile or keras.backend.backend() == "jax",
         )
         # Built now, so that a checkpoint restores the optimizer's state too.
         self.model.optimizer.build(self.model.trainable_variables)
@@ -592,7 +601,7 @@ class _Session:
         config = self.config
         tables = summaries.position_tables(model, config.max_length, config.embed_dim)
         summaries.write_projector(str(run.logs_dir), tables)
-        if self.config.plots and viz.find_position_layer(model) is not None:
+        if self.config.plots and viz.position_kind(model) != "none":
             viz.write_position_plots(model, run.directory, self.config.max_length)
 
 

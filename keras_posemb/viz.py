@@ -11,14 +11,70 @@ from pathlib import Path
 import numpy as np
 
 from keras_posemb import files, sinusoid
-from keras_posemb.layers import PositionEmbedding, SinusoidalEncoding
+from keras_posemb.layers import (
+    AlibiBias,
+    PositionalAttention,
+    PositionEmbedding,
+    RelativePositionBias,
+    SinusoidalEncoding,
+)
 from keras_posemb.models import POSITION_LAYER_NAME
 from keras_posemb.run import PLOT_NAMES
 
 
 def find_position_layer(model):
-    """The model's layer named `POSITION_LAYER_NAME`, or `None`."""
+    """The model's absolute position layer (named `POSITION_LAYER_NAME`), or `None`."""
     return next((layer for layer in model.layers if layer.name == POSITION_LAYER_NAME), None)
+
+
+def find_relative_attention(model):
+    """The model's first `PositionalAttention` with relative positions, or `None`."""
+    layers = [layer for layer in model.layers if isinstance(layer, PositionalAttention)]
+    return next((layer for layer in layers if layer.position != "none"), None)
+
+
+def position_kind(model) -> str:
+    """How a classifier encodes positions: one of `models.POSITIONS`."""
+    layer = find_position_layer(model)
+    if isinstance(layer, PositionEmbedding):
+        return "learned"
+    if isinstance(layer, SinusoidalEncoding):
+        return "sinusoidal"
+    attention = find_relative_attention(model)
+    return attention.position if attention is not None else "none"
+
+
+def bias_by_offset(model, max_offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ALiBi or T5 bias of the first attention layer, by offset.
+
+    Returns:
+        `(offsets, bias)`: offsets `key - query` from `-max_offset` to
+        `max_offset`, and the bias of each head, `(heads, offsets)`.
+
+    Raises:
+        ValueError: if the model has no ALiBi or T5 bias.
+    """
+    attention = find_relative_attention(model)
+    if attention is None or not isinstance(attention.bias, (AlibiBias, RelativePositionBias)):
+        raise ValueError(f"Model {model.name!r} has no ALiBi or T5 attention bias.")
+    from keras import ops
+
+    query = ops.convert_to_tensor([max_offset], "int32")
+    keys = ops.arange(2 * max_offset + 1, dtype="int32")
+    bias = np.asarray(ops.convert_to_numpy(attention.bias.bias(query, keys)), np.float64)
+    return np.arange(-max_offset, max_offset + 1), bias[:, 0, :]
+
+
+def rotary_wavelengths(model) -> np.ndarray:
+    """Positions per full turn of each rotary feature pair of the first attention layer."""
+    from keras_posemb.layers.rotary_embedding import rotary_frequencies
+
+    attention = find_relative_attention(model)
+    if attention is None or attention.rotary is None:
+        raise ValueError(f"Model {model.name!r} has no rotary attention.")
+    rotary = attention.rotary
+    frequencies = rotary_frequencies(rotary.width, rotary.max_wavelength, rotary.scaling_factor)
+    return 2 * np.pi / frequencies
 
 
 def position_table(model, length: int | None = None) -> tuple[str, np.ndarray]:
@@ -190,6 +246,39 @@ def plot_spectrum(tables, frequencies_by_title=None):
     return figure
 
 
+def plot_bias_by_offset(offsets, bias, title):
+    """One curve per head: the attention bias against the offset `key - query`."""
+    figure, (ax,) = _figure(1, size=(6.5, 4.2))
+    for head, curve in enumerate(bias):
+        ax.plot(offsets, curve, label=f"head {head}", linewidth=1.2)
+    ax.axvline(0, color="grey", linewidth=0.6)
+    ax.set(title=title, xlabel="offset key - query (positions)", ylabel="bias added to the logit")
+    ax.legend(fontsize=7, ncol=2)
+    return figure
+
+
+def plot_rotary(wavelengths, max_offset=64):
+    """Wavelength of each feature pair, and cos(offset * angle) that a
+    query-key pair at that offset gets from it."""
+    figure, (left, right) = _figure(2)
+    left.semilogy(np.arange(len(wavelengths)), wavelengths, marker="o", markersize=3)
+    left.set(
+        title="rotary: wavelength per feature pair", xlabel="pair i", ylabel="positions per turn"
+    )
+    offsets = np.arange(max_offset + 1)
+    image = right.imshow(
+        np.cos(np.outer(offsets, 2 * np.pi / wavelengths)),
+        aspect="auto",
+        cmap="RdBu_r",
+        vmin=-1,
+        vmax=1,
+        origin="lower",
+    )
+    right.set(title="cos(offset x angle) per pair", xlabel="pair i", ylabel="offset (positions)")
+    figure.colorbar(image, ax=right, label="cosine")
+    return figure
+
+
 def model_tables(model, length=None):
     """`{title: table}` to plot for a classifier, and whether it is learned.
 
@@ -206,31 +295,45 @@ def model_tables(model, length=None):
 
 
 def write_position_plots(model, output_dir, length: int | None = None) -> tuple[list[str], bool]:
-    """Writes the PNGs of a classifier's position vectors to `output_dir`.
+    """Writes the PNGs of a classifier's position information to `output_dir`.
 
-    Heatmaps, cosine similarity, similarity by offset, PCA trajectory and
-    spectrum, under the names a run directory uses (`run.PLOT_NAMES`).
-    Raises `ValueError` when the model has no position table.
+    An absolute table: heatmaps, cosine similarity, similarity by offset,
+    PCA trajectory and spectrum. ALiBi and T5: the bias by offset per head.
+    Rotary: the wavelength per feature pair. Files are named as in a run
+    directory (`run.PLOT_NAMES`). Raises `ValueError` when the model has no
+    position information.
 
     Returns:
-        `(paths, learned)`: the files written, and whether the table is a
-        learned one (a sinusoidal model has nothing learned to show).
+        `(paths, learned)`: the files written, and whether what they show
+        was learned (a learned table or a T5 bias).
     """
-    tables, learned = model_tables(model, length)
+    kind = position_kind(model)
+    if kind in ("alibi", "t5"):
+        offsets, bias = bias_by_offset(model, length or 64)
+        title = "T5 bias (learned)" if kind == "t5" else "ALiBi bias (fixed slopes)"
+        plots = {"bias_by_offset": plot_bias_by_offset(offsets, bias, f"{title}, first block")}
+    elif kind == "rotary":
+        plots = {"rotary": plot_rotary(rotary_wavelengths(model), length or 64)}
+    else:
+        plots = _table_plots(model, length)
+    paths = []
+    for name, figure in plots.items():
+        paths.append(str(Path(output_dir) / PLOT_NAMES[name]))
+        files.atomic_save_figure(figure, paths[-1])
+    return paths, kind in ("learned", "t5")
+
+
+def _table_plots(model, length):
+    tables, _ = model_tables(model, length)
     sinusoid_frequencies = {
         title: sinusoid.channel_frequencies_and_phases(table.shape[1])[0]
         for title, table in tables.items()
         if title.startswith("sinusoidal")
     }
-    plots = {
+    return {
         "heatmaps": plot_tables(tables),
         "similarity": plot_similarity(tables),
         "offset_similarity": plot_offset_similarity(tables),
         "pca": plot_pca(tables),
         "spectrum": plot_spectrum(tables, sinusoid_frequencies),
     }
-    paths = []
-    for kind, figure in plots.items():
-        paths.append(str(Path(output_dir) / PLOT_NAMES[kind]))
-        files.atomic_save_figure(figure, paths[-1])
-    return paths, learned

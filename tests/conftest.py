@@ -1,9 +1,35 @@
+"""Tests run under the Keras backend that KERAS_BACKEND selects.
+
+`tests/backends.py` runs the whole suite under TensorFlow and the tests
+marked `all_backends` under JAX and PyTorch. A test marked
+`backends("jax", ...)` runs only under those backends.
+"""
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+
+BACKEND = keras.backend.backend()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "all_backends: runs under every Keras backend")
+    config.addinivalue_line("markers", "backends(*names): runs only under these Keras backends")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        marker = item.get_closest_marker("backends")
+        if marker is not None and BACKEND not in marker.args:
+            needs = " or ".join(marker.args)
+            item.add_marker(pytest.mark.skip(reason=f"needs the {needs} backend, not {BACKEND}"))
+
+
+def pytest_report_header(config):
+    return f"Keras {keras.__version__}, backend {BACKEND}"
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
 """Independent float64 references and helpers for the tests."""
 
+import math
 import os
 import subprocess
 import sys
@@ -33,9 +34,19 @@ def reference_encoding(positions, width, max_wavelength=10000.0, layout="interle
     return out
 
 
-def run_python(code, cwd, args=()):
-    """Runs `code` in a fresh Python process and returns its stdout."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+def installed_backends():
+    """The Keras backends this environment can run."""
+    import importlib.util
+
+    return [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b) is not None]
+
+
+def run_python(code, cwd, args=(), backend=None, env=None):
+    """Runs `code` in a fresh Python process (under `backend`, if given, with
+    `env` added to the environment) and returns its stdout."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
+    if backend is not None:
+        env["KERAS_BACKEND"] = backend
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
         cwd=cwd,
@@ -46,3 +57,71 @@ def run_python(code, cwd, args=()):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+def to_numpy(x, dtype=np.float64):
+    """A tensor of any backend (bfloat16 included) as a NumPy array."""
+    import keras
+
+    if keras.backend.standardize_dtype(x.dtype) in ("bfloat16", "float16"):
+        x = keras.ops.cast(x, "float32")  # Exact: every value fits.
+    return np.asarray(keras.ops.convert_to_numpy(x), dtype=dtype)
+
+
+def compiled(function):
+    """`function` compiled the way the active backend compiles: tf.function
+    with XLA, jax.jit, or torch.compile (tracing only, no code generation)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function, jit_compile=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(function)
+    import torch
+
+    return torch.compile(function, backend="aot_eager")
+
+
+def reference_rotation(x, positions, layout="half", max_wavelength=10000.0, scaling_factor=1.0):
+    """RoPE in float64, pair by pair: x `(..., sequence, d)`, positions `(sequence,)`.
+
+    Pair i (features i and i + d/2 in the half layout, 2i and 2i + 1 in the
+    interleaved one) turns by (p / scaling_factor) / max_wavelength^(2i/d).
+    """
+    x = np.asarray(x, np.float64)
+    d = x.shape[-1]
+    out = np.empty_like(x)
+    for i in range(d // 2):
+        angle = np.asarray(positions, np.float64) / scaling_factor / max_wavelength ** (2 * i / d)
+        cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
+        a, b = (i, i + d // 2) if layout == "half" else (2 * i, 2 * i + 1)
+        first, second = x[..., a : a + 1], x[..., b : b + 1]
+        out[..., a : a + 1] = first * cos - second * sin
+        out[..., b : b + 1] = second * cos + first * sin
+    return out
+
+
+def reference_t5_bucket(offset, num_buckets=32, max_distance=128, bidirectional=True):
+    """T5's bucket of the offset `key - query`, from the paper's code, for one int."""
+    bucket = 0
+    n = -offset
+    if bidirectional:
+        num_buckets //= 2
+        if n < 0:
+            bucket += num_buckets
+        n = abs(n)
+    else:
+        n = max(n, 0)
+    max_exact = num_buckets // 2
+    if n < max_exact:
+        return bucket + n
+    large = max_exact + int(
+        math.log(n / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact)
+        + 1e-9  # Exact arithmetic: 0.75 * 8 is 6, not 5.999...
+    )
+    return bucket + min(large, num_buckets - 1)

@@ -122,6 +122,7 @@ def test_another_run_in_the_directory_is_refused_in_flags(finished_run, capsys):
     assert "Start afresh there with --overwrite" in err and "or use another --output-dir" in err
 
 
+@pytest.mark.all_backends
 def test_predict_prints_class_names_with_probabilities(finished_run, capsys):
     texts = ["the dog chased the cat", "the cat chased the dog"]
     status, out, _ = run_main(predict.main, [str(finished_run), *texts], capsys)
@@ -167,6 +168,24 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
         cwd=tmp_path,
     )
     assert Run(tmp_path).read_metrics()["replicas"] == 2
+
+
+@pytest.mark.all_backends
+@pytest.mark.backends("jax")
+def test_data_parallel_over_two_host_devices_under_jax(tmp_path):
+    """Batches of any size (33 per device here) are padded for the split."""
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    flags = [*TINY_FLAGS, "--batch-size", "33", "--epochs", "1", "--strategy", "mirrored"]
+    run_python(
+        f"""
+        from keras_posemb.cli.train import main
+        main({[*flags, "--no-plots", "--output-dir", str(tmp_path)]!r})
+        """,
+        cwd=tmp_path,
+        env=env,
+    )
+    metrics = Run(tmp_path).read_metrics()
+    assert metrics["replicas"] == 2 and metrics["train_examples"] == 320
 
 
 def test_console_scripts_work_after_a_plain_install_outside_the_source_tree(tmp_path):

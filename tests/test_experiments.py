@@ -9,6 +9,7 @@ import pytest
 
 from keras_posemb import experiments, models, training, viz
 from keras_posemb.cli import plot as plot_cli
+from keras_posemb.run import PLOT_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(
@@ -32,6 +33,7 @@ def test_extrapolation_bands():
         (1.5, 17, 24),
         (2.0, 25, 32),
         (4.0, 33, 64),
+        (8.0, 65, 128),
     ]
 
 
@@ -50,11 +52,17 @@ def test_summarize_hand_made_runs():
     assert summary["learned"]["test_accuracy_std"] == 0.0
 
 
+# One of each kind: none, absolute, relative.
+COMPARED = ("none", "learned", "alibi")
+
+
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory):
     out = tmp_path_factory.mktemp("compare")
     config = training.TrainConfig(**TINY, output_dir=str(out))
-    results = experiments.compare_encodings(config, seeds=2, log=lambda *a: None)
+    results = experiments.compare_encodings(
+        config, seeds=2, positions=COMPARED, log=lambda *a: None
+    )
     experiments.write_results(results, str(out))
     return results, out
 
@@ -62,7 +70,7 @@ def comparison(tmp_path_factory):
 def test_comparison_runs_every_encoding_and_seed(comparison):
     results, out = comparison
     assert [(r["position"], r["seed"]) for r in results["runs"]] == [
-        (p, s) for p in models.POSITIONS for s in (0, 1)
+        (p, s) for p in COMPARED for s in (0, 1)
     ]
     for position, entry in results["summary"].items():
         accuracies = [r["test_accuracy"] for r in results["runs"] if r["position"] == position]
@@ -81,13 +89,12 @@ def test_learned_table_errors_past_max_length_and_others_extrapolate(comparison)
         (9, 12),
         (13, 16),
         (17, 32),
+        (33, 64),
     ]
-    assert (
-        "error" in bands["learned"][3]
-        and "positions must lie in [0, 16)" in bands["learned"][3]["error"]
-    )
+    for band in bands["learned"][3:]:
+        assert "positions must lie in [0, 16)" in band["error"]
     assert all("accuracy_mean" in b for b in bands["learned"][:3])
-    for position in ("sinusoidal", "none"):
+    for position in ("alibi", "none"):
         assert all(0 <= b["accuracy_mean"] <= 1 for b in bands[position])
     table = (out / "comparison.md").read_text()
     assert "| learned |" in table and "error" in table and "4x: 17-32 words" in table
@@ -100,7 +107,7 @@ def test_extrapolation_plot_shows_the_full_range_and_marks_errors(comparison):
     labels = [collection.get_label() for collection in ax.collections]
     assert labels == ["learned: error (past its table)"]
     crosses = ax.collections[0].get_offsets()
-    assert crosses.tolist() == [[32, 0]]  # The 4x band, 17-32 words, drawn at 0.
+    assert crosses.tolist() == [[32, 0], [64, 0]]  # The 4x and 8x bands, drawn at 0.
     learned = next(line for line in ax.get_lines() if line.get_label() == "learned")
     assert np.isnan(learned.get_ydata()[-1])  # No accuracy drawn where there is none.
 
@@ -127,14 +134,26 @@ SMALL = dict(
 )
 
 
-@pytest.mark.parametrize("position", ["learned", "sinusoidal"])
-def test_plot_demo_writes_every_plot(position, tmp_path):
+PLOTS = {
+    "learned": ["heatmaps", "similarity", "offset_similarity", "pca", "spectrum"],
+    "sinusoidal": ["heatmaps", "similarity", "offset_similarity", "pca", "spectrum"],
+    "rotary": ["rotary"],
+    "alibi": ["bias_by_offset"],
+    "t5": ["bias_by_offset"],
+}
+
+
+@pytest.mark.parametrize("position", PLOTS)
+def test_plot_demo_writes_every_plot_of_the_kind(position, tmp_path):
     models.build_text_classifier(**SMALL, position=position).save(tmp_path / "model.keras")
     result = plot_demo(str(tmp_path / "model.keras"), "--output-dir", str(tmp_path / "plots"))
     assert result.returncode == 0, result.stderr
-    for name in ("heatmaps", "similarity", "offset_similarity", "pca", "spectrum"):
-        assert (tmp_path / "plots" / f"position_{name}.png").read_bytes()[:4] == b"\x89PNG"
-    assert ("nothing was learned" in result.stdout) == (position == "sinusoidal")
+    written = sorted(path.name for path in (tmp_path / "plots").iterdir())
+    assert written == sorted(PLOT_NAMES[kind] for kind in PLOTS[position])
+    for name in written:
+        assert (tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG"
+    learned = position in ("learned", "t5")
+    assert ("nothing was learned" in result.stdout) == (not learned)
 
 
 def test_plot_demo_rejects_a_model_without_position_layer(tmp_path):
@@ -142,7 +161,7 @@ def test_plot_demo_rejects_a_model_without_position_layer(tmp_path):
     result = plot_demo(str(tmp_path / "model.keras"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and "no position layer named 'position_encoding'" in last
+    assert last.startswith("error: ") and "no position information" in last
     missing = plot_demo(str(tmp_path / "nothing_here"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 

@@ -1,18 +1,18 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from reference import TWO_ULP, reference_encoding
+from reference import TWO_ULP, compiled, reference_encoding, to_numpy
 
-from keras_posemb import SinusoidalEncoding
+from keras_posemb import PositionRangeError, SinusoidalEncoding
 
+pytestmark = pytest.mark.all_backends
 F32 = TWO_ULP["float32"]
 
 
 def encoding_of(layer, batch, length, width, dtype="float32", **call_kwargs):
     """The encoding alone: the layer applied to zeros."""
     zeros = np.zeros((batch, length, width), dtype)
-    return np.asarray(layer(zeros, **call_kwargs), dtype=np.float64)
+    return to_numpy(layer(zeros, **call_kwargs))
 
 
 @pytest.mark.parametrize("layout", ["interleaved", "concatenated"])
@@ -54,7 +54,7 @@ def test_rank_four_inputs_broadcast():
 
 @pytest.mark.parametrize("as_tensor", [False, True])
 def test_start_index(as_tensor):
-    start = tf.constant(1000) if as_tensor else 1000
+    start = keras.ops.convert_to_tensor(1000, "int32") if as_tensor else 1000
     got = encoding_of(SinusoidalEncoding(), 1, 20, 10, start_index=start)[0]
     np.testing.assert_allclose(got, reference_encoding(np.arange(1000, 1020), 10), atol=F32)
 
@@ -134,12 +134,11 @@ def test_mixed_precision_values(policy, layout):
     got = layer(np.zeros((1, len(positions), 32), "float32"), positions=positions)
     compute_dtype = policy.split("_")[1]
     assert keras.backend.standardize_dtype(got.dtype) == compute_dtype
-    error = np.abs(
-        np.asarray(tf.cast(got, tf.float64)) - reference_encoding(positions, 32, layout=layout)
-    )
+    error = np.abs(to_numpy(got) - reference_encoding(positions, 32, layout=layout))
     assert error.max() <= TWO_ULP[compute_dtype], error.max()
 
 
+@pytest.mark.backends("tensorflow", "torch")  # JAX computes in float32 unless x64 is on.
 def test_float64_layer_is_more_precise_than_float32():
     layer = SinusoidalEncoding(dtype="float64")
     positions = np.arange(0, 100_001, 13)
@@ -150,8 +149,22 @@ def test_float64_layer_is_more_precise_than_float32():
 # Execution paths and masks.
 
 
+def test_compiled_matches_eager():
+    layer = SinusoidalEncoding()
+    x = np.random.default_rng(1).normal(size=(2, 30, 8)).astype("float32")
+    eager = to_numpy(layer(x, start_index=4))
+    function = compiled(lambda x, s: layer(x, start_index=s))
+    start = keras.ops.convert_to_tensor(4, "int32")
+    np.testing.assert_allclose(
+        to_numpy(function(keras.ops.convert_to_tensor(x), start)), eager, atol=1e-6
+    )
+
+
+@pytest.mark.backends("tensorflow")
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_tf_function_matches_eager(jit_compile):
+    import tensorflow as tf
+
     layer = SinusoidalEncoding()
     x = np.random.default_rng(1).normal(size=(2, 30, 8)).astype("float32")
     eager = layer(x, start_index=4)
@@ -161,7 +174,10 @@ def test_tf_function_matches_eager(jit_compile):
     np.testing.assert_allclose(compiled, eager, atol=1e-6)
 
 
+@pytest.mark.backends("tensorflow")
 def test_unknown_sequence_length_in_graph():
+    import tensorflow as tf
+
     layer = SinusoidalEncoding()
     fn = tf.function(layer, input_signature=[tf.TensorSpec((None, None, 6), tf.float32)])
     for length in (3, 17):
@@ -178,10 +194,12 @@ def test_attention_after_the_layer_sees_the_padding_mask():
     x = keras.layers.Embedding(50, 8, mask_zero=True)(tokens)
     x = SinusoidalEncoding()(x)
     model = keras.Model(tokens, keras.layers.MultiHeadAttention(2, 4)(x, x))
-    alone = np.asarray(model(np.array([[3, 7, 9]])))
-    np.testing.assert_allclose(model(np.array([[3, 7, 9, 0, 0, 0]]))[:, :3], alone, atol=1e-6)
+    alone = to_numpy(model(np.array([[3, 7, 9]])))
+    np.testing.assert_allclose(
+        to_numpy(model(np.array([[3, 7, 9, 0, 0, 0]])))[:, :3], alone, atol=1e-6
+    )
     # Real tokens in place of the padding do change them.
-    assert np.abs(np.asarray(model(np.array([[3, 7, 9, 5, 5, 5]]))[:, :3]) - alone).max() > 1e-4
+    assert np.abs(to_numpy(model(np.array([[3, 7, 9, 5, 5, 5]])))[:, :3] - alone).max() > 1e-4
 
 
 def test_jit_compiled_training_step():
@@ -227,7 +245,7 @@ def test_bad_arguments(kwargs, match):
     [
         (np.zeros((4, 8), "float32"), "rank >= 3"),
         (np.zeros((2, 4, 8), "int32"), "inputs.dtype=int32"),
-        (tf.constant([[["a"]]]), "inputs.dtype=string"),
+        (np.array([[["a"]]]), "inputs.dtype=string"),
     ],
 )
 def test_bad_inputs(inputs, match):
@@ -248,7 +266,7 @@ def test_feature_width_must_match_build():
         ({"start_index": -1}, "start_index=-1"),
         ({"start_index": 1.5}, "start_index=1.5"),
         ({"start_index": True}, "start_index=True"),
-        ({"start_index": tf.constant(-3)}, "smallest position -3"),
+        ({"start_index": np.int32(-3)}, "smallest position -3"),
         ({"positions": np.array([0.0, 1.0, 2.0])}, "dtype float"),
         ({"positions": np.zeros((1, 1, 3), "int32")}, r"shape \(1, 1, 3\)"),
         (
@@ -267,7 +285,10 @@ def test_bad_call_arguments(call_kwargs, match):
         SinusoidalEncoding()(x, **call_kwargs)
 
 
+@pytest.mark.backends("tensorflow")
 def test_run_time_errors_in_graph_and_nan_under_xla():
+    import tensorflow as tf
+
     layer = SinusoidalEncoding()
     x = tf.zeros((1, 4, 8))
     graph = tf.function(lambda x, s: layer(x, start_index=s))
@@ -277,3 +298,36 @@ def test_run_time_errors_in_graph_and_nan_under_xla():
     xla = tf.function(lambda x, s: layer(x, start_index=s), jit_compile=True)
     assert np.isnan(xla(x, tf.constant(-2))).all()
     assert np.isfinite(xla(x, tf.constant(2))).all()
+
+
+def test_a_negative_start_tensor_is_out_of_range_on_every_backend():
+    start = keras.ops.convert_to_tensor(-3, "int32")
+    with pytest.raises(PositionRangeError, match="smallest position -3"):
+        SinusoidalEncoding()(np.zeros((1, 4, 8), "float32"), start_index=start)
+
+
+@pytest.mark.backends("jax")
+def test_jax_jit_raises_for_static_positions_and_gives_nan_for_traced_ones():
+    import jax
+
+    layer = SinusoidalEncoding()
+    x = np.zeros((1, 4, 8), "float32")
+    static = jax.jit(lambda x: layer(x, start_index=262_142))
+    with pytest.raises(PositionRangeError, match="largest position 262145"):
+        static(x)
+    traced = jax.jit(lambda x, s: layer(x, start_index=s))
+    assert np.isnan(to_numpy(traced(x, -2))).all()
+    np.testing.assert_allclose(
+        to_numpy(traced(x, 2))[0], reference_encoding(np.arange(2, 6), 8), atol=F32
+    )
+
+
+@pytest.mark.backends("torch")
+def test_torch_compile_raises_for_out_of_range_positions():
+    import torch
+
+    layer = SinusoidalEncoding()
+    function = torch.compile(lambda x, s: layer(x, start_index=s), backend="aot_eager")
+    x = torch.zeros(1, 4, 8)
+    with pytest.raises(PositionRangeError, match="smallest position -2"):
+        function(x, torch.tensor(-2))

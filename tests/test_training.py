@@ -28,32 +28,38 @@ def learned_run(tmp_path_factory):
     return config, training.train(config), Run(out)
 
 
+@pytest.mark.all_backends
 def test_run_writes_every_output(learned_run):
     config, metrics, run = learned_run
-    names = [Run.MODEL, Run.TEXT_MODEL, Run.VOCABULARY, Run.CLASSES, Run.SETTINGS, Run.METRICS]
-    for name in [*names, *PLOT_NAMES.values()]:
+    names = [Run.MODEL, Run.VOCABULARY, Run.CLASSES, Run.SETTINGS, Run.METRICS]
+    # The raw-text model runs TextVectorization: TensorFlow only.
+    assert run.path(Run.TEXT_MODEL).exists() == (keras.backend.backend() == "tensorflow")
+    table_plots = ["heatmaps", "similarity", "offset_similarity", "pca", "spectrum"]
+    for name in [*names, *(PLOT_NAMES[kind] for kind in table_plots)]:
         assert run.path(name).exists(), name
-    for name in PLOT_NAMES.values():
-        assert run.path(name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for kind in table_plots:
+        assert run.plot_path(kind).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not run.plot_path("bias_by_offset").exists()  # Only for ALiBi and T5.
     saved = run.read_metrics()
+    assert saved["backend"] == keras.backend.backend()
     assert saved["dataset"] == "order" and saved["position"] == "learned"
-    assert (
-        saved["train_examples"] == 320 and saved["epochs"] == 2 and saved["backend"] == "tensorflow"
-    )
+    assert saved["train_examples"] == 320 and saved["epochs"] == 2
     assert saved["examples_per_second"] > 0 and saved["class_names"] == run.read_classes()
     assert not run.backup_dir.exists() and run.is_complete()  # Removed once all is written.
     assert not [p for p in os.listdir(run.directory) if p.startswith(".tmp-")]
 
 
+@pytest.mark.all_backends
 def test_saved_model_and_vocabulary_reproduce_the_test_accuracy(learned_run):
     config, metrics, run = learned_run
     test = training.load_data(config).test
     ids = np.asarray(run.vectorizer()(test.texts))
-    probabilities = run.load_model().predict(ids, verbose=0)
+    probabilities = keras.ops.convert_to_numpy(run.load_model().predict(ids, verbose=0))
     accuracy = np.mean(np.argmax(probabilities, axis=1) == test.labels)
     assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
 
 
+@pytest.mark.backends("tensorflow")
 def test_text_model_takes_raw_strings_in_a_fresh_process(learned_run):
     config, _, run = learned_run
     texts = training.load_data(config).test.texts[:8] + ["the zebra chased the unicorn"]
@@ -71,6 +77,7 @@ def test_text_model_takes_raw_strings_in_a_fresh_process(learned_run):
     )
 
 
+@pytest.mark.all_backends
 def test_best_epoch_is_the_first_with_the_highest_validation_accuracy(learned_run):
     _, metrics, run = learned_run
     curve = [entry["val_accuracy"] for entry in metrics["validation_curve"]]
@@ -104,10 +111,14 @@ class StopAfterEpoch(keras.callbacks.Callback):
 
 
 def weights_of(run):
-    return [np.asarray(w) for w in run.load_model().get_weights()]
+    return run.load_model().get_weights()
 
 
-def test_an_interrupted_run_resumes_to_exactly_what_an_uninterrupted_one_gives(tmp_path):
+@pytest.mark.all_backends
+def test_an_interrupted_run_resumes_to_what_an_uninterrupted_one_gives(tmp_path):
+    """Exactly on TensorFlow and JAX; on PyTorch to float32 round-off (its
+    CPU kernels do not give bit-equal results after a restore)."""
+    exact = keras.backend.backend() != "torch"
     config = tiny_config(tmp_path / "killed", epochs=3, patience=0, plots=False)
     with pytest.raises(KeyboardInterrupt):
         training.train(config, extra_callbacks=[StopAfterEpoch(1)])
@@ -117,10 +128,11 @@ def test_an_interrupted_run_resumes_to_exactly_what_an_uninterrupted_one_gives(t
     assert resumed["epochs_trained"] == 3 and resumed["epochs_this_run"] == 1
     assert not run.backup_dir.exists()
     whole = training.train(dataclasses.replace(config, output_dir=str(tmp_path / "whole")))
-    for key in ("test_accuracy", "val_accuracy", "test_loss", "validation_curve", "best_epoch"):
-        assert resumed[key] == whole[key], key
+    assert resumed["best_epoch"] == whole["best_epoch"]
+    for key in ("test_accuracy", "val_accuracy", "test_loss"):
+        assert resumed[key] == (whole[key] if exact else pytest.approx(whole[key], abs=1e-3)), key
     for got, want in zip(weights_of(run), weights_of(Run(tmp_path / "whole"))):
-        np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(got, want, rtol=0 if exact else 1e-3, atol=0 if exact else 1e-4)
     # The saved optimizer is the best epoch's: its steps count every epoch
     # up to that one once, the resumed ones included.
     steps = run.load_model().optimizer.iterations.numpy()
@@ -165,6 +177,7 @@ class PoisonWeights(keras.callbacks.Callback):
             layer.set_weights([np.full_like(w, np.nan) for w in layer.get_weights()])
 
 
+@pytest.mark.all_backends
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     config = tiny_config(tmp_path, epochs=3, plots=False)
     with pytest.raises(TrainingError, match=r"loss became nan in epoch 2.*`learning_rate`"):
@@ -185,6 +198,7 @@ class RecordCompilation(keras.callbacks.Callback):
         self.seen = (self.model.jit_compile, layer.compute_dtype, layer.variable_dtype)
 
 
+@pytest.mark.all_backends
 def test_mixed_precision_and_jit_compile_are_really_used(tmp_path):
     record = RecordCompilation()
     config = tiny_config(tmp_path, mixed_precision=True, jit_compile=True, epochs=1, plots=False)
@@ -195,6 +209,7 @@ def test_mixed_precision_and_jit_compile_are_really_used(tmp_path):
     assert saved.dtype_policy.name == "mixed_bfloat16"
 
 
+@pytest.mark.all_backends
 def test_train_gives_back_the_process_wide_settings(tmp_path):
     from tensorflow.python.framework import config as tf_config
 
@@ -364,3 +379,24 @@ def test_run_names_follow_the_data_set_name():
     assert training.TrainConfig(dataset="data/train.tsv").resolved_output_dir() == os.path.join(
         "runs", "train_sinusoidal"
     )
+
+
+def event_tags(directory):
+    import tensorflow as tf
+
+    tags = set()
+    for path in directory.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+@pytest.mark.parametrize("position, plot, tags", [
+    ("t5", "bias_by_offset", {"position_bias/t5"}),
+    ("rotary", "rotary", {"rotary_wavelengths"}),
+])  # fmt: skip
+def test_a_relative_run_writes_the_plots_and_summaries_of_its_kind(tmp_path, position, plot, tags):
+    training.train(tiny_config(tmp_path, position=position, epochs=1))
+    run = Run(tmp_path)
+    assert run.plot_path(plot).exists() and not run.plot_path("heatmaps").exists()
+    assert tags | {"position_table/sinusoidal"} <= event_tags(run.logs_dir / "positions")

@@ -4,6 +4,8 @@ from reference import reference_encoding
 
 from keras_posemb import models, viz
 
+pytestmark = pytest.mark.all_backends
+
 
 @pytest.fixture(scope="module")
 def sinusoidal():
@@ -111,3 +113,44 @@ def test_a_layer_is_told_by_its_type_not_by_its_attributes():
     with pytest.raises(ValueError, match="no position table"):
         viz.position_table(model)
     assert viz.find_position_layer(model) is embedding
+
+
+SMALL = dict(
+    vocab_size=20, num_classes=2, max_length=12, embed_dim=8, num_heads=2, ff_dim=8, num_layers=2
+)
+
+
+@pytest.mark.parametrize("position", models.POSITIONS)
+def test_position_kind_of_each_classifier(position):
+    assert viz.position_kind(models.build_text_classifier(**SMALL, position=position)) == position
+
+
+def test_alibi_bias_by_offset_is_the_papers_penalty():
+    model = models.build_text_classifier(**SMALL, position="alibi")
+    offsets, bias = viz.bias_by_offset(model, 5)
+    np.testing.assert_array_equal(offsets, np.arange(-5, 6))
+    # Two heads: slopes 2^-4 and 2^-8.
+    np.testing.assert_allclose(
+        bias, [-(2.0**-4) * np.abs(offsets), -(2.0**-8) * np.abs(offsets)], atol=1e-7
+    )
+
+
+def test_t5_bias_by_offset_reads_the_first_blocks_table():
+    from reference import reference_t5_bucket
+
+    model = models.build_text_classifier(**SMALL, position="t5")
+    attention = viz.find_relative_attention(model)
+    assert attention.name == models.attention_layer_name(0)
+    table = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
+    attention.bias.set_weights([table])
+    offsets, bias = viz.bias_by_offset(model, 40)
+    want = np.array([[table[reference_t5_bucket(int(o)), h] for o in offsets] for h in range(2)])
+    np.testing.assert_allclose(bias, want, atol=1e-7)
+    with pytest.raises(ValueError, match="no ALiBi or T5"):
+        viz.bias_by_offset(models.build_text_classifier(**SMALL, position="rotary"), 4)
+
+
+def test_rotary_wavelengths():
+    model = models.build_text_classifier(**SMALL, position="rotary")
+    # Heads of 4 features: pairs 0 and 1 turn by 10000^0 and 10000^-0.5 per position.
+    np.testing.assert_allclose(viz.rotary_wavelengths(model), [2 * np.pi, 2 * np.pi * 100])

@@ -124,17 +124,17 @@ def probe_devices_quietly() -> None:
 
     A CUDA build of TensorFlow on a machine without a GPU driver logs
     "E0000 ... failed call to cuInit" on its first device query, which is
-    not an error for a CPU run; the trainer says which devices it uses. A
-    level chosen with TF_CPP_MIN_LOG_LEVEL is respected.
+    not an error for a CPU run; the trainer says which devices it uses.
+    TensorFlow runs the input pipeline on every Keras backend, so this is
+    done on every backend. A level chosen with TF_CPP_MIN_LOG_LEVEL is
+    respected.
     """
-    import keras
-
-    if keras.backend.backend() != "tensorflow" or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
         return
     import tensorflow as tf
 
     with native_stderr_silenced():
-        tf.config.list_physical_devices()
+        tf.config.list_logical_devices()  # Creates the devices: CUDA is probed now.
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

@@ -18,8 +18,8 @@ from keras_posemb import cli
 from keras_posemb.errors import ArgumentError, Setting
 from keras_posemb.run import Run
 
-# Positions drawn for a sinusoidal model that records no length.
-DEFAULT_SINUSOIDAL_LENGTH = 64
+# Positions (or offsets) drawn for a model that records no length.
+DEFAULT_LENGTH = 64
 
 
 def load(path):
@@ -54,8 +54,8 @@ def _main(argv):
         "--length",
         type=int,
         default=None,
-        help="positions to plot (default: a learned table's own length; for a sinusoidal "
-        f"encoding the run's --max-length, or {DEFAULT_SINUSOIDAL_LENGTH})",
+        help="positions (or offsets, for relative positions) to plot (default: a learned "
+        f"table's own length; otherwise the run's --max-length, or {DEFAULT_LENGTH})",
     )
     args = parser.parse_args(argv)
     if args.length is not None and args.length < 1:
@@ -63,20 +63,18 @@ def _main(argv):
     from keras_posemb import viz
 
     model, run_length = load(args.path)
-    layer = viz.find_position_layer(model)
-    if layer is None:
+    kind = viz.position_kind(model)
+    if kind == "none":
         raise ArgumentError(
             Setting("path", args.path),
-            f" holds a model with no position layer named {viz.POSITION_LAYER_NAME!r} (was it built with position='none'?).",
+            " holds a model with no position information (built with position='none'?).",
         )
     length = args.length
-    if length is None and isinstance(layer, viz.SinusoidalEncoding):
-        length = run_length or DEFAULT_SINUSOIDAL_LENGTH
+    if length is None and kind != "learned":  # A learned table is drawn whole.
+        length = run_length or DEFAULT_LENGTH
     paths, learned = viz.write_position_plots(model, args.output_dir, length)
     if not learned:
-        print(
-            "This model uses the fixed sinusoidal encoding: nothing was learned, so the plots show its table."
-        )
+        print(f"This model's {kind} positions are fixed: nothing was learned; the plots show them.")
     print("Wrote " + ", ".join(paths))
 
 

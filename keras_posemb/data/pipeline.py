@@ -70,15 +70,22 @@ class _Batcher:
     becomes a batch, and the partly filled ones follow at the end. The
     number of batches therefore depends on how many texts fall in each
     bucket, never on their order.
+
+    With `multiple` > 1 every batch is padded to a multiple of that many
+    rows (JAX's data parallelism splits a batch evenly over its devices):
+    the extra rows are all padding with sample weight 0, so they count in
+    no loss or metric, and batches are `(ids, labels, weights)`.
     """
 
-    def __init__(self, split: Split, vectorizer, max_length: int, batch_size: int):
+    def __init__(
+        self, split: Split, vectorizer, max_length: int, batch_size: int, multiple: int = 1
+    ):
         self.rows = token_ids(split.texts, vectorizer, max_length)
         self.labels = np.asarray(split.labels, np.int64)
         self.lengths = bucket_lengths(max_length)
         lengths = np.array([len(row) for row in self.rows])
         self.buckets = np.searchsorted(self.lengths, lengths)
-        self.batch_size = batch_size
+        self.batch_size, self.multiple = batch_size, multiple
         counts = np.bincount(self.buckets, minlength=len(self.lengths))
         self.batch_count = int(sum(-(-count // batch_size) for count in counts))
 
@@ -98,10 +105,17 @@ class _Batcher:
                 yield self._padded(bucket, length)
 
     def _padded(self, indices, length):
-        ids = np.zeros((len(indices), length), np.int64)
+        rows = -(-len(indices) // self.multiple) * self.multiple
+        ids = np.zeros((rows, length), np.int64)
         for row, index in zip(ids, indices):
             row[: len(self.rows[index])] = self.rows[index]
-        return ids, self.labels[indices]
+        labels = np.zeros(rows, np.int64)
+        labels[: len(indices)] = self.labels[indices]
+        if self.multiple == 1:
+            return ids, labels
+        weights = np.zeros(rows, np.float32)
+        weights[: len(indices)] = 1
+        return ids, labels, weights
 
     def dataset(self, orders, count):
         """A `tf.data.Dataset` of the batches of each order in `orders()`."""
@@ -115,6 +129,8 @@ class _Batcher:
             tf.TensorSpec((None, None), tf.int64, name="token_ids"),
             tf.TensorSpec((None,), tf.int64, name="labels"),
         )
+        if self.multiple > 1:
+            signature += (tf.TensorSpec((None,), tf.float32, name="weights"),)
         batches = tf.data.Dataset.from_generator(generate, output_signature=signature)
         batches = batches.apply(tf.data.experimental.assert_cardinality(count))
         # Replicas on one machine split each batch; there are no files to shard.
@@ -123,9 +139,12 @@ class _Batcher:
         return batches.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def make_pipeline(split: Split, vectorizer: Vectorizer, max_length: int, batch_size: int):
-    """Batches of `(token_ids, labels)`, in order within each length bucket."""
-    batcher = _Batcher(split, vectorizer, max_length, batch_size)
+def make_pipeline(
+    split: Split, vectorizer: Vectorizer, max_length: int, batch_size: int, multiple: int = 1
+):
+    """Batches of `(token_ids, labels)`, in order within each length bucket;
+    `multiple` as in `TrainingBatches`."""
+    batcher = _Batcher(split, vectorizer, max_length, batch_size, multiple)
     return batcher.dataset(lambda: [range(len(batcher))], batcher.batch_count)
 
 
@@ -134,7 +153,9 @@ class TrainingBatches:
 
     Epoch `e` is shuffled by a generator seeded with `(seed, e)` alone, so a
     run resumed at epoch `e` sees the batches an uninterrupted run would
-    have.
+    have. With `multiple` > 1, every batch is padded to a multiple of that
+    many rows with rows of sample weight 0 (for JAX's data parallelism),
+    and batches are `(ids, labels, weights)`.
 
     Attributes:
         steps_per_epoch: batches per epoch; pass it to `fit`, since
@@ -142,9 +163,15 @@ class TrainingBatches:
     """
 
     def __init__(
-        self, split: Split, vectorizer: Vectorizer, max_length: int, batch_size: int, seed: int
+        self,
+        split: Split,
+        vectorizer: Vectorizer,
+        max_length: int,
+        batch_size: int,
+        seed: int,
+        multiple: int = 1,
     ):
-        self._batcher = _Batcher(split, vectorizer, max_length, batch_size)
+        self._batcher = _Batcher(split, vectorizer, max_length, batch_size, multiple)
         self._seed = seed
         self.steps_per_epoch = self._batcher.batch_count
 

@@ -1,15 +1,30 @@
+from keras_posemb.layers.alibi_bias import AlibiBias, alibi_slopes
 from keras_posemb.layers.padding_mask import PaddingMask
 from keras_posemb.layers.position_embedding import (
     PositionEmbedding,
     SinusoidalInitializer,
 )
+from keras_posemb.layers.positional_attention import PositionalAttention
+from keras_posemb.layers.relative_position_bias import (
+    RelativePositionBias,
+    relative_position_buckets,
+)
+from keras_posemb.layers.rotary_embedding import RotaryEmbedding
+from keras_posemb.layers.scale import Scale
 from keras_posemb.layers.sequence_pooling import SequencePooling
 from keras_posemb.layers.sinusoidal_encoding import SinusoidalEncoding
 
 __all__ = [
+    "AlibiBias",
     "PaddingMask",
     "PositionEmbedding",
+    "PositionalAttention",
+    "RelativePositionBias",
+    "RotaryEmbedding",
+    "Scale",
     "SequencePooling",
     "SinusoidalEncoding",
     "SinusoidalInitializer",
+    "alibi_slopes",
+    "relative_position_buckets",
 ]

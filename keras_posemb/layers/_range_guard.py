@@ -24,18 +24,23 @@ from keras_posemb.errors import PositionRangeError
 
 
 def static_value(x):
-    """`x` as a NumPy value if it is known now, else `None`."""
+    """`x` as a NumPy value if it is known now, else `None`.
+
+    Known: Python and NumPy values, eager tensors, TensorFlow graph
+    constants. Unknown: Keras symbolic tensors, JAX tracers and symbolic
+    dimensions, TensorFlow graph tensors, tensors traced by torch.compile.
+    """
     if isinstance(x, (int, np.integer, np.ndarray, list, tuple)):
         return np.asarray(x)
+    if isinstance(x, keras.KerasTensor):
+        return None
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        if isinstance(x, keras.KerasTensor):
-            return None
         return tf.get_static_value(x)
     try:
-        return ops.convert_to_numpy(x)
-    except Exception:  # A traced value (jax.jit, torch.compile).
+        return np.asarray(ops.convert_to_numpy(x))
+    except Exception:  # A traced value (jax.jit, torch.compile), a symbolic dimension.
         return None
 
 

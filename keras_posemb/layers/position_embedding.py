@@ -148,14 +148,16 @@ class PositionEmbedding(PositionLayer):
         )
 
     def encode(self, positions, dtype):
-        return ops.cast(ops.take(self.embeddings, positions, axis=0), dtype)
+        table = ops.convert_to_tensor(self.embeddings)
+        return ops.cast(ops.take(table, positions, axis=0), dtype)
 
     def encode_range(self, start, length, dtype):
         if not isinstance(start, int):
             # XLA needs slice starts at compile time; a gather takes tensors.
             return super().encode_range(start, length, dtype)
-        rows = ops.slice(self.embeddings, [start, 0], [length, self.width])
-        return ops.cast(rows, dtype)
+        # The variable's value, not the variable: JAX refuses to slice it.
+        table = ops.convert_to_tensor(self.embeddings)
+        return ops.cast(ops.slice(table, [start, 0], [length, self.width]), dtype)
 
     def _limit_hint(self):
         return f" (max_length={self.max_length}: start_index + sequence length must not exceed it)"

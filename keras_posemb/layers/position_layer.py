@@ -1,23 +1,19 @@
-"""Input handling shared by the position layers."""
+"""The base of the layers that add an absolute position encoding."""
+
+from __future__ import annotations
 
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_posemb._args import check_bool
-from keras_posemb.layers._range_guard import guard_range, poison
+from keras_posemb.layers._positions import PositionArguments, dtype_name
+from keras_posemb.layers._range_guard import poison
 
 
-def _dtype_name(x):
-    return keras.backend.standardize_dtype(x.dtype)
-
-
-def _is_integer(x):
-    return "int" in _dtype_name(x)
-
-
-class PositionLayer(keras.layers.Layer):
+class PositionLayer(PositionArguments, keras.layers.Layer):
     """Base class: validates inputs and positions, then adds the encoding.
 
     Subclasses set `max_position` (one more than the largest position they
@@ -39,6 +35,13 @@ class PositionLayer(keras.layers.Layer):
         self.supports_masking = True
         self.width = None
 
+    def __call__(self, inputs, *args, **kwargs):
+        # Before Keras converts NumPy inputs: a string array has no tensor
+        # form on JAX or PyTorch, and the error would not be this layer's.
+        if isinstance(inputs, np.ndarray):
+            self._check_inputs_dtype(inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
     def build(self, input_shape):
         self._check_shape(input_shape)
         if input_shape[-1] is None:
@@ -51,28 +54,18 @@ class PositionLayer(keras.layers.Layer):
 
     def call(self, inputs, start_index=0, positions=None):
         self._check_inputs(inputs)
-        sequence_length = ops.shape(inputs)[-2]
-        limit_message = (
-            f"{self._who()}: positions must lie in [0, {self.max_position})"
-            f"{self._limit_hint()}; received smallest position {{low}} and "
-            "largest position {high}."
-        )
-        if positions is None:
-            start = self._check_start_index(start_index)
-            high = start + sequence_length - 1
-            start, ok = guard_range(start, start, high, 0, self.max_position, limit_message)
-            encoding = self.encode_range(start, sequence_length, inputs.dtype)
-        else:
-            positions = self._check_positions(positions, inputs)
-            positions, ok = guard_range(
-                positions,
-                ops.min(positions),
-                ops.max(positions),
-                0,
-                self.max_position,
-                limit_message,
+        dtype = keras.backend.standardize_dtype(inputs.dtype)
+        length = ops.shape(inputs)[-2]
+        start, positions, ok = self.resolve_positions(start_index, positions, length, inputs.shape)
+        if positions is not None and len(positions.shape) == 2 and len(inputs.shape) != 3:
+            raise ValueError(
+                f"{self._who()}: `positions` of shape (batch, sequence) needs "
+                f"`inputs` of rank 3; received inputs.shape={tuple(inputs.shape)}."
             )
-            encoding = self.encode(positions, inputs.dtype)
+        if positions is None:
+            encoding = self.encode_range(start, length, dtype)
+        else:
+            encoding = self.encode(positions, dtype)
         encoding = poison(encoding, ok)
         for _ in range(len(inputs.shape) - len(encoding.shape)):
             encoding = ops.expand_dims(encoding, axis=-3)
@@ -82,6 +75,11 @@ class PositionLayer(keras.layers.Layer):
             inputs = inputs * ops.cast(math.sqrt(self.width), inputs.dtype)
         return inputs + encoding
 
+    def compute_output_shape(self, input_shape):
+        # Given, so that Keras need not trace `call` on symbolic shapes
+        # (JAX's symbolic sequence length cannot be range-checked).
+        return tuple(input_shape)
+
     def encode_range(self, start, length, dtype):
         """Encodings of positions `start .. start + length - 1`.
 
@@ -89,12 +87,6 @@ class PositionLayer(keras.layers.Layer):
         path than a gather.
         """
         return self.encode(ops.arange(length, dtype="int32") + start, dtype)
-
-    def _limit_hint(self):
-        return ""
-
-    def _who(self):
-        return f"{type(self).__name__} {self.name!r}"
 
     def _check_shape(self, shape):
         if len(shape) < 3:
@@ -104,13 +96,16 @@ class PositionLayer(keras.layers.Layer):
                 f"{tuple(shape)} of rank {len(shape)}."
             )
 
-    def _check_inputs(self, inputs):
-        if "float" not in _dtype_name(inputs):
+    def _check_inputs_dtype(self, inputs):
+        if "float" not in dtype_name(inputs):
             raise ValueError(
                 f"{self._who()} expects floating-point `inputs` (token "
-                f"embeddings); received inputs.dtype={_dtype_name(inputs)}. "
+                f"embeddings); received inputs.dtype={dtype_name(inputs)}. "
                 "Embed integer token ids first, e.g. with keras.layers.Embedding."
             )
+
+    def _check_inputs(self, inputs):
+        self._check_inputs_dtype(inputs)
         self._check_shape(inputs.shape)
         if inputs.shape[-1] is not None and inputs.shape[-1] != self.width:
             raise ValueError(
@@ -118,51 +113,6 @@ class PositionLayer(keras.layers.Layer):
                 f"features; received inputs.shape={tuple(inputs.shape)} "
                 f"with {inputs.shape[-1]} features."
             )
-
-    def _check_start_index(self, start_index):
-        if isinstance(start_index, bool) or not (
-            isinstance(start_index, int)
-            or (
-                ops.is_tensor(start_index)
-                and _is_integer(start_index)
-                and len(start_index.shape) == 0
-            )
-        ):
-            raise ValueError(
-                f"{self._who()}: `start_index` must be a non-negative int or "
-                f"scalar integer tensor; received start_index={start_index!r}."
-            )
-        if isinstance(start_index, int) and start_index < 0:
-            raise ValueError(
-                f"{self._who()}: `start_index` must be >= 0; received start_index={start_index}."
-            )
-        if ops.is_tensor(start_index):
-            return ops.cast(start_index, "int32")
-        return start_index
-
-    def _check_positions(self, positions, inputs):
-        positions = ops.convert_to_tensor(positions)
-        rank = len(positions.shape)
-        if not _is_integer(positions) or rank not in (1, 2):
-            raise ValueError(
-                f"{self._who()}: `positions` must be an integer tensor of shape "
-                "(sequence,) or (batch, sequence); received dtype "
-                f"{_dtype_name(positions)} and shape {tuple(positions.shape)}."
-            )
-        if rank == 2 and len(inputs.shape) != 3:
-            raise ValueError(
-                f"{self._who()}: `positions` of shape (batch, sequence) needs "
-                f"`inputs` of rank 3; received inputs.shape={tuple(inputs.shape)}."
-            )
-        expected = inputs.shape[-2:-1] if rank == 1 else inputs.shape[:2]
-        for got, want in zip(positions.shape, expected):
-            if got is not None and want is not None and got != want:
-                raise ValueError(
-                    f"{self._who()}: `positions` of shape "
-                    f"{tuple(positions.shape)} do not match inputs.shape="
-                    f"{tuple(inputs.shape)}."
-                )
-        return ops.cast(positions, "int32")
 
     def get_config(self):
         config = super().get_config()

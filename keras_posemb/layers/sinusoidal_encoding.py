@@ -1,21 +1,10 @@
 from __future__ import annotations
 
 import keras
-import numpy as np
-from keras import ops
 
 from keras_posemb import sinusoid
+from keras_posemb.layers._angles import MAX_POSITION, AngleTable
 from keras_posemb.layers.position_layer import PositionLayer
-
-# Positions are split as p = BLOCK * high + low. Both parts index a small
-# table computed in float64, and sin(a + b) = sin a cos b + cos a sin b joins
-# them: float32 error stays near one unit in the last place, where float32
-# angles `p * frequency` are off by about 6e-3 at position 100,000.
-BLOCK = 512
-MAX_POSITION = BLOCK * BLOCK
-# Contiguous positions known when tracing are read from a cached table of up
-# to this many rows, so a compiled call costs no more than the add itself.
-MAX_CACHED_ROWS = 16384
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
@@ -101,51 +90,13 @@ class SinusoidalEncoding(PositionLayer):
         frequencies, phases = sinusoid.channel_frequencies_and_phases(
             self.width, self.max_wavelength, self.layout
         )
-        offsets = np.arange(BLOCK, dtype=np.float64)
-        low_angles = np.outer(offsets, frequencies) + phases
-        high_angles = np.outer(offsets * BLOCK, frequencies)
-        # Rows indexed by the low and high part of a position, kept in NumPy
-        # (a layer with no weights) and turned into constants when traced.
-        tables = {
-            "low_sin": np.sin(low_angles),
-            "low_cos": np.cos(low_angles),
-            "high_sin": np.sin(high_angles),
-            "high_cos": np.cos(high_angles),
-        }
-        self._tables = {
-            dtype: {name: t.astype(dtype) for name, t in tables.items()}
-            for dtype in ("float32", "float64")
-        }
-        self._cached_rows = {}
+        self._angles = AngleTable(frequencies, phases)
 
     def encode_range(self, start, length, dtype):
-        end = start + length
-        if not isinstance(end, int) or end > MAX_CACHED_ROWS:
-            return super().encode_range(start, length, dtype)
-        table_dtype = "float64" if dtype == "float64" else "float32"
-        cached = self._cached_rows.get(table_dtype)
-        if cached is None or len(cached) < end:
-            # Grow to the next power of two: few rebuilds as inputs lengthen.
-            rows = min(MAX_CACHED_ROWS, 1 << (end - 1).bit_length())
-            cached = sinusoid.sinusoidal_table(
-                rows, self.width, self.max_wavelength, self.layout
-            ).astype(table_dtype)
-            self._cached_rows[table_dtype] = cached
-        return ops.cast(ops.convert_to_tensor(cached[start:end]), dtype)
+        return self._angles.contiguous(start, length, dtype)
 
     def encode(self, positions, dtype):
-        tables = self._tables["float64" if dtype == "float64" else "float32"]
-        high = ops.floor_divide(positions, BLOCK)
-        low = positions - high * BLOCK
-
-        def rows(name, index):
-            return ops.take(ops.convert_to_tensor(tables[name]), index, axis=0)
-
-        # sin(a + b) with a = BLOCK * high * frequency, b = low * frequency + phase.
-        encoding = rows("high_sin", high) * rows("low_cos", low) + rows("high_cos", high) * rows(
-            "low_sin", low
-        )
-        return ops.cast(encoding, dtype)
+        return self._angles.gather(positions, dtype)
 
     def _limit_hint(self):
         return " (the largest position the sinusoidal tables cover)"

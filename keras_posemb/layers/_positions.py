@@ -1,0 +1,114 @@
+"""The `start_index` and `positions` call arguments, checked on every backend.
+
+Every layer that encodes positions (absolute, rotary, ALiBi, T5) takes the
+same two call arguments with the same rules and errors: `start_index` (the
+position of the first token, for cached decoding) or explicit `positions`
+of shape `(sequence,)` or `(batch, sequence)` (to skip left padding).
+Positions outside `[0, max_position)` raise `PositionRangeError` whenever
+they are known as the layer runs; see `_range_guard` for the other paths.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_posemb.layers._range_guard import guard_range
+
+# The bound checked for layers without a largest position (int32 positions).
+NO_LIMIT = 2**31 - 1
+
+
+def dtype_name(x) -> str:
+    dtype = x.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "USO":
+        return "string"  # As TensorFlow names it; other backends have no string tensors.
+    return keras.backend.standardize_dtype(dtype)
+
+
+def is_integer(x) -> bool:
+    return "int" in dtype_name(x)
+
+
+class PositionArguments:
+    """Mixed into a `keras.layers.Layer` that takes positions.
+
+    The layer sets `max_position` (one more than the largest position it
+    can encode; `None` for no limit) and may override `_limit_hint`.
+    """
+
+    max_position = None
+
+    def _who(self) -> str:
+        return f"{type(self).__name__} {self.name!r}"
+
+    def _limit_hint(self) -> str:
+        return ""
+
+    def resolve_positions(self, start_index, positions, length, shape, name="inputs"):
+        """The positions of `length` tokens, checked.
+
+        Args:
+            start_index: the `start_index` call argument.
+            positions: the `positions` call argument, or `None`.
+            length: the sequence length (int or scalar tensor).
+            shape: the static shape of the tensor the positions belong to,
+                batch first, for the error messages and shape checks.
+            name: that tensor's argument name, for the messages.
+
+        Returns:
+            `(start, positions, ok)`: either `start` (int or int32 scalar
+            tensor) with `positions=None`, meaning `start .. start + length
+            - 1`, or `positions` as an int32 tensor; `ok` is `None` when the
+            range was checked in Python, else a boolean tensor for `poison`.
+        """
+        limit = self.max_position or NO_LIMIT
+        message = (
+            f"{self._who()}: positions must lie in [0, {limit})"
+            f"{self._limit_hint()}; received smallest position {{low}} and "
+            "largest position {high}."
+        )
+        if positions is None:
+            start = self._check_start_index(start_index)
+            start, ok = guard_range(start, start, start + length - 1, 0, limit, message)
+            return start, None, ok
+        positions = self._check_positions(positions, length, shape, name)
+        positions, ok = guard_range(
+            positions, ops.min(positions), ops.max(positions), 0, limit, message
+        )
+        return None, positions, ok
+
+    def _check_start_index(self, start_index):
+        is_scalar_tensor = (
+            ops.is_tensor(start_index) and is_integer(start_index) and len(start_index.shape) == 0
+        )
+        if isinstance(start_index, bool) or not (isinstance(start_index, int) or is_scalar_tensor):
+            raise ValueError(
+                f"{self._who()}: `start_index` must be a non-negative int or "
+                f"scalar integer tensor; received start_index={start_index!r}."
+            )
+        if isinstance(start_index, int) and start_index < 0:
+            raise ValueError(
+                f"{self._who()}: `start_index` must be >= 0; received start_index={start_index}."
+            )
+        return ops.cast(start_index, "int32") if is_scalar_tensor else start_index
+
+    def _check_positions(self, positions, length, shape, name):
+        positions = ops.convert_to_tensor(positions)
+        rank = len(positions.shape)
+        if not is_integer(positions) or rank not in (1, 2):
+            raise ValueError(
+                f"{self._who()}: `positions` must be an integer tensor of shape "
+                "(sequence,) or (batch, sequence); received dtype "
+                f"{dtype_name(positions)} and shape {tuple(positions.shape)}."
+            )
+        static_length = length if isinstance(length, int) else None
+        expected = (static_length,) if rank == 1 else (shape[0], static_length)
+        for got, want in zip(positions.shape, expected):
+            if got is not None and want is not None and got != want:
+                raise ValueError(
+                    f"{self._who()}: `positions` of shape {tuple(positions.shape)} do not "
+                    f"match {name}.shape={tuple(shape)}."
+                )
+        return ops.cast(positions, "int32")

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_posemb._args import check_bool, check_number
+from keras_posemb.layers._attention_bias import AttentionBias
+
+
+def alibi_slopes(num_heads: int, alibi_bias_max: float = 8) -> np.ndarray:
+    """The slope of each head, float64 (Press et al., 2022, section 3).
+
+    For a power-of-two head count `n`, head `h` gets
+    `2^(-alibi_bias_max * (h + 1) / n)`: a geometric sequence from
+    `2^(-alibi_bias_max / n)` to `2^-alibi_bias_max`. Otherwise the slopes of
+    the closest smaller power of two come first, followed by every other
+    slope of twice that count, as in the paper's code.
+    """
+    closest = 2 ** math.floor(math.log2(num_heads))
+
+    def geometric(count):
+        return 2.0 ** (-alibi_bias_max * np.arange(1, count + 1) / count)
+
+    slopes = geometric(closest)
+    if closest < num_heads:
+        slopes = np.concatenate([slopes, geometric(2 * closest)[0::2][: num_heads - closest]])
+    return slopes
+
+
+@keras.saving.register_keras_serializable(package="keras_posemb")
+class AlibiBias(AttentionBias):
+    """ALiBi: a linear penalty on attention logits, by distance, per head.
+
+    Adds `bias[h, i, j] = -m_h * |i - j|` to the scores of query `i` and key
+    `j` (the bidirectional form, for encoders), or the causal form
+    `-m_h * (i - j)` (keys after the query are masked anyway). Each head
+    `h` has its own slope `m_h` (`alibi_slopes`): steep heads attend
+    locally, shallow ones far. The bias depends on the distance only, so a
+    model trained on short sequences can run on longer ones ("Train Short,
+    Test Long"). keras_hub's `AlibiBias` is the causal form only, and with
+    `j - (key_length - 1)` it depends on where the key is, not on its
+    distance to the query: wrong for an encoder. The layer has no weights;
+    the bias is computed in float32 and rounded once to the scores' dtype.
+
+    Args:
+        alibi_bias_max: positive finite number, the 8 of the paper: the
+            steepest slope is `2^-alibi_bias_max`. Defaults to `8`.
+        bidirectional: `True` for `-m |i - j|` (encoders), `False` for the
+            causal `-m (i - j)`. Defaults to `True`.
+        **kwargs: other keyword arguments of `keras.layers.Layer`.
+
+    Call arguments:
+        attention_scores: float tensor `(batch, heads, query, key)`.
+        start_index: position of the first query (cached decoding: the
+            keys are at positions `0 .. key - 1`). Defaults to `0`.
+        positions: optional integer tensor `(query,)` or `(batch, query)`
+            with the positions of the queries and of the keys alike
+            (self-attention, `query == key`), e.g. to skip left padding.
+
+    Returns:
+        `attention_scores + bias`.
+
+    Example:
+
+    ```python
+    scores = keras.ops.einsum("bqhd,bkhd->bhqk", query, key) / 8.0
+    scores = keras_posemb.AlibiBias()(scores)
+    ```
+
+    References:
+        - [Press et al., 2022](https://arxiv.org/abs/2108.12409)
+    """
+
+    def __init__(self, alibi_bias_max: float = 8, bidirectional: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.alibi_bias_max = check_number("alibi_bias_max", alibi_bias_max, low=0, low_open=True)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.slopes = alibi_slopes(self.num_heads, self.alibi_bias_max)
+
+    def bias(self, query_positions, key_positions):
+        distance = ops.cast(
+            ops.expand_dims(query_positions, -1) - ops.expand_dims(key_positions, -2), "float32"
+        )
+        if self.bidirectional:
+            distance = ops.abs(distance)
+        slopes = ops.convert_to_tensor(self.slopes.astype("float32"))
+        # (..., query, key) -> (..., heads, query, key)
+        return -ops.reshape(slopes, (-1, 1, 1)) * ops.expand_dims(distance, -3)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"alibi_bias_max": self.alibi_bias_max, "bidirectional": self.bidirectional})
+        return config

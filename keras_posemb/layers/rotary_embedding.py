@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_posemb import sinusoid
+from keras_posemb._args import check_choice, check_int, check_number
+from keras_posemb.layers._angles import MAX_POSITION, AngleTable
+from keras_posemb.layers._positions import PositionArguments, dtype_name
+from keras_posemb.layers._range_guard import poison
+
+LAYOUTS = ("half", "interleaved")
+
+
+def rotary_frequencies(width: int, max_wavelength: float = 10000, scaling_factor: float = 1.0):
+    """The angle per position of each of the `width / 2` feature pairs, float64:
+    `max_wavelength^(-2i / width) / scaling_factor`."""
+    exponents = -2.0 * np.arange(width // 2, dtype=np.float64) / width
+    return float(max_wavelength) ** exponents / float(scaling_factor)
+
+
+@keras.saving.register_keras_serializable(package="keras_posemb")
+class RotaryEmbedding(PositionArguments, keras.layers.Layer):
+    """Rotary position embedding (RoPE): rotates feature pairs by position.
+
+    Queries and keys rotated this way have dot products that depend only on
+    how far apart their positions are: the rotation of position `m` and that
+    of position `n` combine to a rotation by `n - m`. So attention sees
+    relative positions, with nothing added to the token embeddings. Pair `i`
+    of a `d`-wide feature axis is rotated by the angle
+
+        theta(p, i) = (p / scaling_factor) / max_wavelength^(2i / d).
+
+    `layout="half"` pairs feature `i` with feature `i + d/2` (GPT-NeoX,
+    LLaMA, keras_hub); `layout="interleaved"` pairs `2i` with `2i + 1` (the
+    RoFormer paper, GPT-J). The sines and cosines are exact to about one unit
+    in the last place of float32 for every position below 262,144, as in
+    `SinusoidalEncoding` (positions split as `512 h + l`, angle addition over
+    tables computed in float64), and are rounded once to the compute dtype
+    under mixed precision. The layer has no weights.
+
+    Args:
+        max_wavelength: positive finite number, the 10000 of the formula.
+            Defaults to `10000`.
+        scaling_factor: positive finite number that divides positions
+            (position interpolation for longer contexts). Defaults to `1.0`.
+        layout: `"half"` or `"interleaved"`. Defaults to `"half"`.
+        sequence_axis: the axis of `inputs` that holds positions (not the
+            batch axis 0). Defaults to `1`.
+        feature_axis: the axis that holds the features to rotate; its size
+            must be even. Defaults to `-1`.
+        **kwargs: other keyword arguments of `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: float tensor such as `(batch, sequence, features)` or
+            `(batch, sequence, heads, head_dim)`.
+        start_index: non-negative int or scalar integer tensor, the position
+            of the first token (for cached decoding). Defaults to `0`.
+        positions: optional integer tensor of shape `(sequence,)` or
+            `(batch, sequence)` with explicit positions. Replaces
+            `start_index` when given.
+
+    Example:
+
+    ```python
+    rotary = keras_posemb.RotaryEmbedding()
+    query = rotary(query)  # (batch, sequence, heads, head_dim)
+    key = rotary(key)
+    scores = keras.ops.einsum("bqhd,bkhd->bhqk", query, key)
+    ```
+
+    References:
+        - [Su et al., 2021](https://arxiv.org/abs/2104.09864)
+    """
+
+    max_position = MAX_POSITION
+
+    def __init__(
+        self,
+        max_wavelength: float = 10000,
+        scaling_factor: float = 1.0,
+        layout: str = "half",
+        sequence_axis: int = 1,
+        feature_axis: int = -1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.max_wavelength = sinusoid.check_max_wavelength(max_wavelength)
+        self.scaling_factor = check_number("scaling_factor", scaling_factor, low=0, low_open=True)
+        self.layout = check_choice("layout", layout, LAYOUTS)
+        self.sequence_axis = check_int("sequence_axis", sequence_axis, minimum=-(2**31))
+        self.feature_axis = check_int("feature_axis", feature_axis, minimum=-(2**31))
+        self.supports_masking = True
+        self.width = None
+
+    def _axes(self, rank):
+        axes = []
+        for name, axis in (
+            ("sequence_axis", self.sequence_axis),
+            ("feature_axis", self.feature_axis),
+        ):
+            if not -rank <= axis < rank:
+                raise ValueError(
+                    f"Argument `{name}` must be an axis of `inputs` of rank {rank}; received "
+                    f"{name}={axis}."
+                )
+            axes.append(axis % rank)
+        sequence, feature = axes
+        if sequence == 0 or sequence == feature:
+            raise ValueError(
+                f"{self._who()} needs `sequence_axis` and `feature_axis` to be two axes other "
+                f"than the batch axis 0; received sequence_axis={self.sequence_axis}, "
+                f"feature_axis={self.feature_axis} for inputs of rank {rank}."
+            )
+        return sequence, feature
+
+    def build(self, input_shape):
+        if len(input_shape) < 3:
+            raise ValueError(
+                f"{self._who()} expects `inputs` of rank >= 3 (batch, sequence, ..., features); "
+                f"received inputs.shape={tuple(input_shape)}."
+            )
+        _, feature = self._axes(len(input_shape))
+        width = input_shape[feature]
+        if width is None or width % 2:
+            raise ValueError(
+                f"{self._who()} rotates pairs of features, so the feature axis needs a known "
+                f"even size; received inputs.shape={tuple(input_shape)} with feature_axis="
+                f"{self.feature_axis}."
+            )
+        self.width = int(width)
+        frequencies = rotary_frequencies(self.width, self.max_wavelength, self.scaling_factor)
+        half = len(frequencies)
+        # The sines, then the cosines (a phase of pi/2) of each pair's angle.
+        self._angles = AngleTable(
+            np.concatenate([frequencies, frequencies]),
+            np.concatenate([np.zeros(half), np.full(half, np.pi / 2)]),
+        )
+
+    def call(self, inputs, start_index=0, positions=None):
+        if "float" not in dtype_name(inputs):
+            raise ValueError(
+                f"{self._who()} expects floating-point `inputs`; received "
+                f"inputs.dtype={dtype_name(inputs)}."
+            )
+        rank = len(inputs.shape)
+        sequence, feature = self._axes(rank)
+        dtype = keras.backend.standardize_dtype(inputs.dtype)
+        length = ops.shape(inputs)[sequence]
+        start, positions, ok = self.resolve_positions(start_index, positions, length, inputs.shape)
+        if positions is None:
+            angles = self._angles.contiguous(start, length, dtype)
+        else:
+            angles = self._angles.gather(positions, dtype)
+        angles = poison(angles, ok)
+        # Features last; the angles broadcast over every other axis.
+        x = ops.moveaxis(inputs, feature, -1)
+        sequence_in_x = sequence if sequence < feature else sequence - 1
+        shape = [1] * rank
+        shape[sequence_in_x] = -1
+        shape[-1] = self.width
+        if len(angles.shape) == 3:  # Positions per example.
+            shape[0] = ops.shape(angles)[0]
+        angles = ops.reshape(angles, shape)
+        half = self.width // 2
+        sin, cos = angles[..., :half], angles[..., half:]
+        return ops.moveaxis(self._rotate(x, sin, cos), -1, feature)
+
+    def _rotate(self, x, sin, cos):
+        half = self.width // 2
+        if self.layout == "half":
+            first, second = x[..., :half], x[..., half:]
+            return ops.concatenate(
+                [first * cos - second * sin, second * cos + first * sin], axis=-1
+            )
+        pairs = ops.reshape(x, (*ops.shape(x)[:-1], half, 2))
+        first, second = pairs[..., 0], pairs[..., 1]
+        rotated = ops.stack([first * cos - second * sin, second * cos + first * sin], axis=-1)
+        return ops.reshape(rotated, ops.shape(x))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _limit_hint(self):
+        return " (the largest position the rotary tables cover)"
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "max_wavelength": self.max_wavelength,
+                "scaling_factor": self.scaling_factor,
+                "layout": self.layout,
+                "sequence_axis": self.sequence_axis,
+                "feature_axis": self.feature_axis,
+            }
+        )
+        return config

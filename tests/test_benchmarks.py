@@ -1,0 +1,104 @@
+"""The benchmark scripts run, at tiny sizes, and measure what they say."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+from reference import installed_backends
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def run_script(name, *args, backend=None, block_tensorflow=False):
+    """Runs benchmarks/<name> in a fresh process; TensorFlow can be made unimportable."""
+    code = (
+        "import runpy, sys\n"
+        + ("sys.modules['tensorflow'] = None  # As where TensorFlow is not installed.\n" if block_tensorflow else "")
+        + f"sys.path.insert(0, {str(BENCHMARKS)!r})\n"
+        + f"sys.argv = [{name!r}, *{list(args)!r}]\n"
+        + f"runpy.run_path({str(BENCHMARKS / name)!r}, run_name='__main__')\n"
+    )  # fmt: skip
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def load(name):
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_timings_are_medians_of_per_call_means():
+    timing = load("_timing")
+    calls = iter([0.001, 0.001, 0.001, 0.002, 0.002, 0.002, 0.1, 0.1, 0.1])
+    result = keras.ops.convert_to_tensor(1.0)
+
+    def slow(x):
+        import time
+
+        time.sleep(next(calls))
+        return result
+
+    # Three rounds of 1, 2 and 100 ms per call: the median is 2, the mean 34.
+    assert timing.median_ms(slow, 1.0, calls=3, rounds=3) == pytest.approx(2, abs=1.5)
+    layer_forward = load("layer_forward")
+    assert layer_forward.median_over_rounds({"a": [1.0, 2.0, 100.0]}) == {"a": 2.0}
+
+
+@pytest.mark.all_backends
+@pytest.mark.backends("tensorflow", "jax")
+def test_layer_forward_measures_every_layer_in_every_mode():
+    flags = ["--batch", "2", "--length", "16", "--width", "8", "--heads", "2", "--bias-length", "8"]
+    out = run_script("layer_forward.py", *flags, "--rounds", "2", "--calls", "2")
+    backend = keras.backend.backend()
+    modes = ["eager", "tf.function", "XLA"] if backend == "tensorflow" else ["op by op", "jax.jit"]
+    headers = [line for line in out.splitlines() if line.startswith("| layer |")]
+    assert len(headers) == 3 and all(f"{mode} / bare" in h for h in headers for mode in modes)
+    for name in ("SinusoidalEncoding", "PositionEmbedding", "RotaryEmbedding", "AlibiBias"):
+        assert f"| {name} |" in out
+    assert "| RelativePositionBias (T5) |" in out
+
+
+def test_precision_benchmark_bounds_both_encodings():
+    out = run_script("precision.py", "--positions", "5000", "--width", "16")
+    rows = [
+        line.split("|") for line in out.splitlines() if line.startswith("| ") and "ulp" not in line
+    ]
+    ours = {
+        (r[1].strip(), r[2].strip()): (float(r[3]), float(r[4]))
+        for r in rows
+        if "keras_hub" not in r[1]
+    }
+    assert len(ours) == 6  # Two layers, three policies.
+    for (name, policy), (error, two_ulp) in ours.items():
+        assert error <= two_ulp, (name, policy, error)
+
+
+@pytest.mark.parametrize("backend", [b for b in installed_backends() if b != "tensorflow"])
+def test_accelerator_benchmark_runs_without_tensorflow(backend):
+    out = run_script("accelerator.py", "--small", backend=backend, block_tensorflow=True)
+    assert f"backend {backend}" in out and "TensorFlow imported: False" in out
+    for part in (
+        "| SinusoidalEncoding | bfloat16 |",
+        "| PositionEmbedding |",
+        "| mixed_bfloat16 | 64 |",
+    ):
+        assert part in out
+
+
+def test_fault_benchmark_survives_a_kill_at_each_moment():
+    out = run_script("faults.py", "--trials", "1", "--kills", "1")
+    for moment in ("random", "checkpoint", "final"):
+        assert f"| {moment} | 1 | 1 of 1 |" in out, out
+    assert "FAILED" not in out

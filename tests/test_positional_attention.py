@@ -1,0 +1,156 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+from reference import reference_rotation, reference_t5_bucket, run_python, to_numpy
+
+from keras_posemb import PositionalAttention
+
+pytestmark = pytest.mark.all_backends
+HEADS, KEY_DIM, WIDTH = 2, 4, 6
+
+
+def reference_attention(layer, x, position, padding_mask=None, bidirectional=True):
+    """Attention in float64 NumPy from the layer's weights and the papers' formulas."""
+    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (
+        [np.asarray(w, np.float64) for w in dense.get_weights()]
+        for dense in (layer.query_dense, layer.key_dense, layer.value_dense, layer.output_dense)
+    )
+    x = np.asarray(x, np.float64)
+    q = np.einsum("btf,fhd->bthd", x, wq) + bq
+    k = np.einsum("btf,fhd->bthd", x, wk) + bk
+    v = np.einsum("btf,fhd->bthd", x, wv) + bv
+    length = x.shape[1]
+    if position == "rotary":
+        for h in range(HEADS):
+            q[:, :, h] = reference_rotation(q[:, :, h], np.arange(length))
+            k[:, :, h] = reference_rotation(k[:, :, h], np.arange(length))
+    scores = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(KEY_DIM)
+    i, j = np.meshgrid(np.arange(length), np.arange(length), indexing="ij")
+    if position == "alibi":  # Slopes of 2 heads: 2^-4, 2^-8.
+        distance = np.abs(i - j) if bidirectional else i - j
+        scores += np.stack([-(2.0**-4) * distance, -(2.0**-8) * distance])
+    if position == "t5":
+        table = layer.bias.get_weights()[0]
+        buckets = np.vectorize(lambda o: reference_t5_bucket(o, bidirectional=bidirectional))(j - i)
+        scores += np.moveaxis(table[buckets], -1, 0)
+    allowed = np.ones((x.shape[0], 1, length, length), bool)
+    if padding_mask is not None:
+        allowed &= padding_mask[:, None, None, :]
+    if not bidirectional:
+        allowed &= (j <= i)[None, None]
+    scores = np.where(allowed, scores, -np.inf)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights /= weights.sum(axis=-1, keepdims=True)
+    context = np.einsum("bhqk,bkhd->bqhd", weights, v)
+    return np.einsum("bqhd,hdf->bqf", context, wo) + bo
+
+
+def layer_and_inputs(position, seed=0, **kwargs):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2, 7, WIDTH)).astype("float32")
+    layer = PositionalAttention(HEADS, KEY_DIM, position, **kwargs)
+    layer(x)  # Builds.
+    if position == "t5":  # A non-zero table, so that the bias shows.
+        layer.bias.set_weights([rng.normal(size=(32, HEADS)).astype("float32")])
+    return layer, x
+
+
+@pytest.mark.parametrize("position", ["none", "rotary", "alibi", "t5"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_matches_float64_attention_with_masks(position, bidirectional):
+    layer, x = layer_and_inputs(position, bidirectional=bidirectional)
+    padding_mask = np.array([[1, 1, 1, 1, 1, 0, 0], [1] * 7], bool)
+    got = to_numpy(layer(x, padding_mask=padding_mask))
+    want = reference_attention(layer, x, position, padding_mask, bidirectional)
+    np.testing.assert_allclose(got, want, atol=2e-5)
+
+
+def test_without_positions_it_is_keras_multi_head_attention():
+    layer, x = layer_and_inputs("none", seed=1)
+    keras_attention = keras.layers.MultiHeadAttention(HEADS, KEY_DIM)
+    keras_attention(x, x)
+    keras_attention.set_weights(layer.get_weights())
+    mask = np.array([[1, 1, 1, 0, 0, 0, 0], [1] * 7], bool)
+    np.testing.assert_allclose(
+        to_numpy(layer(x, padding_mask=mask)),
+        to_numpy(keras_attention(x, x, value_mask=mask)),
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("position", ["none", "rotary", "alibi", "t5"])
+def test_padding_changes_nothing_at_real_tokens(position):
+    layer, x = layer_and_inputs(position, seed=2)
+    padded = np.concatenate([x, np.random.default_rng(3).normal(size=(2, 5, WIDTH))], axis=1)
+    mask = np.concatenate([np.ones((2, 7), bool), np.zeros((2, 5), bool)], axis=1)
+    got = to_numpy(layer(padded.astype("float32"), padding_mask=mask))[:, :7]
+    np.testing.assert_allclose(got, to_numpy(layer(x)), atol=1e-5)
+
+
+def test_keras_mask_is_used_when_no_padding_mask_is_given():
+    tokens = keras.Input(shape=(None,), dtype="int32")
+    embedded = keras.layers.Embedding(20, WIDTH, mask_zero=True)(tokens)
+    model = keras.Model(tokens, PositionalAttention(HEADS, KEY_DIM, "alibi")(embedded))
+    alone = to_numpy(model(np.array([[3, 4, 5]])))
+    np.testing.assert_allclose(
+        to_numpy(model(np.array([[3, 4, 5, 0, 0]])))[:, :3], alone, atol=1e-6
+    )
+
+
+def test_mixed_precision_keeps_logits_in_float32():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    layer, x = layer_and_inputs("t5", seed=4)
+    out = layer(x)
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    assert layer.bias.compute_dtype == "float32"
+    want = reference_attention(layer, x, "t5")
+    np.testing.assert_allclose(to_numpy(out), want, atol=0.1)  # bfloat16 projections.
+
+
+def test_config_round_trip_and_weights(tmp_path):
+    layer = PositionalAttention(
+        HEADS, KEY_DIM, "t5", dropout=0.1, num_buckets=16, max_distance=40, name="p"
+    )  # noqa: E501
+    clone = keras.layers.deserialize(json.loads(json.dumps(keras.layers.serialize(layer))))
+    assert type(clone) is PositionalAttention and clone.get_config() == layer.get_config()
+    x = np.random.default_rng(5).normal(size=(1, 3, WIDTH)).astype("float32")
+    layer(x), clone(x)
+    assert [w.shape for w in layer.get_weights()] == [w.shape for w in clone.get_weights()]
+    assert (16, HEADS) in [w.shape for w in layer.get_weights()]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"position": "sinusoidal"}, "position='sinusoidal'"),
+        ({"position": "rotary", "key_dim": 3}, "key_dim=3"),
+        ({"dropout": 1.0}, "dropout=1.0"),
+        ({"position": "t5", "num_buckets": 7}, "num_buckets=7"),
+        ({"position": "alibi", "alibi_bias_max": -1}, "alibi_bias_max=-1"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PositionalAttention(**{"num_heads": HEADS, "key_dim": KEY_DIM, **kwargs})
+
+
+def test_saved_model_loads_in_a_fresh_process(tmp_path):
+    tokens = keras.Input(shape=(None,), dtype="int32")
+    x = keras.layers.Embedding(20, WIDTH, mask_zero=True)(tokens)
+    for position in ("rotary", "alibi", "t5"):
+        x = PositionalAttention(HEADS, KEY_DIM, position, name=position)(x)
+    model = keras.Model(tokens, x)
+    ids = np.array([[3, 4, 5, 0], [1, 2, 3, 4]])
+    np.save(tmp_path / "want.npy", to_numpy(model(ids)))
+    model.save(tmp_path / "model.keras")
+    run_python(
+        """
+        import numpy as np, keras, keras_posemb
+        model = keras.saving.load_model("model.keras", safe_mode=True)
+        got = keras.ops.convert_to_numpy(model(np.array([[3, 4, 5, 0], [1, 2, 3, 4]])))
+        np.testing.assert_allclose(got, np.load("want.npy"), atol=1e-6)
+        """,
+        cwd=tmp_path,
+    )
