@@ -56,7 +56,7 @@ def device_name():
     return f"gpu: {gpus[0].name}" if gpus else "cpu"
 
 
-def compile_function(function):
+def compile_function(function, torch_backend="inductor"):
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
@@ -65,7 +65,7 @@ def compile_function(function):
     if backend == "torch":
         import torch
 
-        return torch.compile(function)
+        return torch.compile(function, backend=torch_backend)
     import tensorflow as tf
 
     return tf.function(function, jit_compile=True)
@@ -121,14 +121,14 @@ def layer_functions(length, width, dtype):
     }
 
 
-def forward_cost(shapes, calls, rounds):
+def forward_cost(shapes, calls, rounds, torch_backend):
     rows = []
     for batch, length, width in shapes:
         for dtype in ("float32", "bfloat16"):
             x = keras.ops.cast(keras.random.normal((batch, length, width), seed=0), dtype)
             base = None
             for name, function in layer_functions(length, width, dtype).items():
-                ms = time_call(compile_function(function), x, calls, rounds)
+                ms = time_call(compile_function(function, torch_backend), x, calls, rounds)
                 base = base or ms
                 rows.append(
                     {
@@ -199,6 +199,9 @@ def main(argv=None):
     parser.add_argument("--small", action="store_true", help="a few seconds on CPU (for tests)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--torch-compile-backend", default="inductor", help="torch.compile's backend"
+    )
     args = parser.parse_args(argv)
     if args.small:
         positions, shapes, calls, rounds = 4096, [(2, 64, 32)], 2, 2
@@ -212,7 +215,7 @@ def main(argv=None):
         "device": device_name(),
         "machine": platform.machine(),
         "precision": precision(positions),
-        "forward": forward_cost(shapes, calls, rounds),
+        "forward": forward_cost(shapes, calls, rounds, args.torch_compile_backend),
         "training": [
             training(p, b, sizes, epochs) for p in ("float32", "mixed_bfloat16") for b in batches
         ],

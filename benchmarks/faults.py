@@ -37,10 +37,27 @@ from pathlib import Path
 
 MOMENTS = ("random", "checkpoint", "final")
 FLAGS = [
-    "--order-train-size", "1024", "--epochs", "4", "--patience", "0", "--batch-size", "32",
-    "--max-length", "32", "--embed-dim", "16", "--num-heads", "2", "--ff-dim", "32",
-    "--num-layers", "1", "--verbose", "0",
-]  # fmt: skip
+    "--order-train-size",
+    "1024",
+    "--epochs",
+    "4",
+    "--patience",
+    "0",
+    "--batch-size",
+    "32",
+    "--max-length",
+    "32",
+    "--embed-dim",
+    "16",
+    "--num-heads",
+    "2",
+    "--ff-dim",
+    "32",
+    "--num-layers",
+    "1",
+    "--verbose",
+    "0",
+]
 COMPARED = ("test_accuracy", "val_accuracy", "test_loss", "best_epoch", "validation_curve")
 
 
@@ -64,7 +81,9 @@ def in_moment(directory: Path, moment: str) -> bool:
 
 def run_and_kill(output_dir: Path, moment: str, duration: float, rng: random.Random) -> bool:
     """Runs the trainer, killing it at `moment`; returns whether it was killed."""
-    process = subprocess.Popen(train_command(output_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        train_command(output_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + (rng.uniform(0.5, duration) if moment == "random" else 1e9)
     while process.poll() is None:
         due = time.monotonic() >= deadline
@@ -88,20 +107,24 @@ def check_run(output_dir: Path, reference: dict) -> list[str]:
         "ids = np.asarray(run.vectorizer()(test.texts))[:, :settings['max_length']]\n"
         "accuracy = float(np.mean(np.argmax(model.predict(ids, verbose=0), 1) == test.labels))\n"
         "print(json.dumps({'accuracy': accuracy}))\n"
-    )  # fmt: skip
+    )
     problems = []
     if (output_dir / "backup").exists() or not (output_dir / "metrics.json").exists():
         return ["the run is not complete"]
     metrics = json.loads((output_dir / "metrics.json").read_text())
     if metrics["epochs_trained"] != reference["epochs_trained"]:
-        problems.append(f"{metrics['epochs_trained']} epochs trained, not {reference['epochs_trained']}")  # fmt: skip
+        problems.append(
+            f"{metrics['epochs_trained']} epochs trained, not {reference['epochs_trained']}"
+        )
     for key in COMPARED:
         if metrics[key] != reference[key]:
             problems.append(f"{key} differs from the uninterrupted run's")
     leftovers = [str(p) for p in output_dir.rglob(".tmp-*")]
     if leftovers:
         problems.append(f"temporary files left: {leftovers}")
-    loaded = subprocess.run([sys.executable, "-c", code, str(output_dir)], capture_output=True, text=True)  # fmt: skip
+    loaded = subprocess.run(
+        [sys.executable, "-c", code, str(output_dir)], capture_output=True, text=True
+    )
     if loaded.returncode:
         problems.append(f"model.keras does not load: {loaded.stderr[-300:]}")
     elif (
@@ -117,7 +140,11 @@ def main(argv=None):
     parser.add_argument("--trials", type=int, default=10, help="trials per kind of moment")
     parser.add_argument("--kills", type=int, default=2, help="kills per trial before it may finish")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--moments", default=",".join(MOMENTS), help="kinds of moment, comma-separated"
+    )
     args = parser.parse_args(argv)
+    moments = args.moments.split(",")
     rng = random.Random(args.seed)
     workspace = Path(tempfile.mkdtemp(prefix="faults-"))
     try:
@@ -126,7 +153,7 @@ def main(argv=None):
         duration = time.monotonic() - start
         reference = json.loads((workspace / "reference" / "metrics.json").read_text())
         kills, failures = {}, {}
-        for moment in MOMENTS:
+        for moment in moments:
             kills[moment] = 0
             for trial in range(args.trials):
                 output_dir = workspace / f"{moment}-{trial}"
@@ -138,12 +165,12 @@ def main(argv=None):
                     failures[(moment, trial)] = problems
         print(
             f"\n{args.trials} trials per moment, up to {args.kills} SIGKILLs each; "
-            f"an uninterrupted run takes {duration:.1f} s; {platform.machine()}, {os.cpu_count()} CPUs\n"  # fmt: skip
+            f"an uninterrupted run takes {duration:.1f} s; {platform.machine()}, {os.cpu_count()} CPUs\n"
         )
         print(
             "| moment of the kill | kills | runs that ended complete and exact |\n|---|---:|---:|"
         )
-        for moment in MOMENTS:
+        for moment in moments:
             exact = args.trials - sum(failed == moment for failed, _ in failures)
             print(f"| {moment} | {kills[moment]} | {exact} of {args.trials} |")
         for (moment, trial), problems in failures.items():

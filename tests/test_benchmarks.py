@@ -87,7 +87,9 @@ def test_precision_benchmark_bounds_both_encodings():
 
 @pytest.mark.parametrize("backend", [b for b in installed_backends() if b != "tensorflow"])
 def test_accelerator_benchmark_runs_without_tensorflow(backend):
-    out = run_script("accelerator.py", "--small", backend=backend, block_tensorflow=True)
+    # aot_eager: torch.compile traces without generating code (seconds, not a minute).
+    flags = ["--small", "--torch-compile-backend", "aot_eager"]
+    out = run_script("accelerator.py", *flags, backend=backend, block_tensorflow=True)
     assert f"backend {backend}" in out and "TensorFlow imported: False" in out
     for part in (
         "| SinusoidalEncoding | bfloat16 |",
@@ -97,8 +99,7 @@ def test_accelerator_benchmark_runs_without_tensorflow(backend):
         assert part in out
 
 
-def test_fault_benchmark_survives_a_kill_at_each_moment():
-    out = run_script("faults.py", "--trials", "1", "--kills", "1")
-    for moment in ("random", "checkpoint", "final"):
-        assert f"| {moment} | 1 | 1 of 1 |" in out, out
+def test_fault_benchmark_survives_a_kill_during_a_checkpoint_write():
+    out = run_script("faults.py", "--trials", "1", "--kills", "1", "--moments", "checkpoint")
+    assert "| checkpoint | 1 | 1 of 1 |" in out, out
     assert "FAILED" not in out

@@ -117,7 +117,8 @@ def learnable_task(rng, n=256, length=8):
     return ids, labels
 
 
-@pytest.mark.parametrize("policy, jit_compile", [("float32", True), ("mixed_float16", False)])
+# "auto": each backend's own default (XLA under TensorFlow only on GPUs, always under JAX).
+@pytest.mark.parametrize("policy, jit_compile", [("float32", True), ("mixed_float16", "auto")])
 def test_training_jit_and_mixed_precision(policy, jit_compile):
     keras.config.set_dtype_policy(policy)
     keras.utils.set_random_seed(0)

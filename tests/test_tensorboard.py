@@ -20,8 +20,7 @@ from keras_posemb import training
 from keras_posemb.run import Run
 
 # Logs are written by TensorFlow's summary writers under every backend;
-# checked under TensorFlow and JAX.
-pytestmark = [pytest.mark.all_backends, pytest.mark.backends("tensorflow", "jax")]
+# test_training.py checks their tags under the other backends.
 TINY = dict(
     order_train_size=320, epochs=2, batch_size=32, max_length=24, embed_dim=16, num_heads=2,
     ff_dim=32, num_layers=1, verbose=0, plots=False,

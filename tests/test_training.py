@@ -78,6 +78,17 @@ def test_text_model_takes_raw_strings_in_a_fresh_process(learned_run):
 
 
 @pytest.mark.all_backends
+def test_tensorboard_logs_on_every_backend(learned_run):
+    _, _, run = learned_run
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= event_tags(
+        run.logs_dir / "train"
+    )
+    positions = event_tags(run.logs_dir / "positions")
+    assert {"position_table/learned", "position_similarity/learned"} <= positions
+    assert (run.logs_dir / "positions" / "projector_config.pbtxt").exists()
+
+
+@pytest.mark.all_backends
 def test_best_epoch_is_the_first_with_the_highest_validation_accuracy(learned_run):
     _, metrics, run = learned_run
     curve = [entry["val_accuracy"] for entry in metrics["validation_curve"]]
@@ -177,7 +188,6 @@ class PoisonWeights(keras.callbacks.Callback):
             layer.set_weights([np.full_like(w, np.nan) for w in layer.get_weights()])
 
 
-@pytest.mark.all_backends
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     config = tiny_config(tmp_path, epochs=3, plots=False)
     with pytest.raises(TrainingError, match=r"loss became nan in epoch 2.*`learning_rate`"):
@@ -199,6 +209,9 @@ class RecordCompilation(keras.callbacks.Callback):
 
 
 @pytest.mark.all_backends
+@pytest.mark.backends(
+    "tensorflow", "jax"
+)  # torch.compile of a training step takes a minute on CPU.
 def test_mixed_precision_and_jit_compile_are_really_used(tmp_path):
     record = RecordCompilation()
     config = tiny_config(tmp_path, mixed_precision=True, jit_compile=True, epochs=1, plots=False)
@@ -209,7 +222,6 @@ def test_mixed_precision_and_jit_compile_are_really_used(tmp_path):
     assert saved.dtype_policy.name == "mixed_bfloat16"
 
 
-@pytest.mark.all_backends
 def test_train_gives_back_the_process_wide_settings(tmp_path):
     from tensorflow.python.framework import config as tf_config
 
