@@ -19,6 +19,7 @@ from keras_posemb.layers import (
     Scale,
     SequencePooling,
     SinusoidalEncoding,
+    TokenDropout,
 )
 from keras_posemb.layers.sequence_pooling import MODES as POOLING_MODES
 
@@ -138,6 +139,7 @@ def build_text_classifier(
     norm_first: bool = False,
     scale_embeddings: bool = True,
     logits: bool = False,
+    token_dropout: float = 0.0,
     name: str = "text_classifier",
 ) -> keras.Model:
     """Builds a transformer encoder text classifier.
@@ -170,6 +172,8 @@ def build_text_classifier(
             initialization. Part of the token path, so it is the same for
             every `position`, `"none"` included.
         logits: return logits instead of softmax probabilities.
+        token_dropout: in training, replace each real token with the
+            out-of-vocabulary id (1) with this probability (`TokenDropout`).
         name: the model's name.
 
     Returns:
@@ -189,11 +193,15 @@ def build_text_classifier(
     _check_dropout(dropout)
     check_choice("pooling", pooling, POOLING_MODES)
     check_bool("scale_embeddings", scale_embeddings)
+    check_number("token_dropout", token_dropout, 0, 1, high_open=True)
     position_encoding = position_layer(position, max_length)
 
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     padding_mask = PaddingMask(name="padding_mask")(token_ids)
-    x = keras.layers.Embedding(vocab_size, embed_dim, name="token_embedding")(token_ids)
+    x = token_ids
+    if token_dropout:
+        x = TokenDropout(token_dropout, name="token_dropout")(x)
+    x = keras.layers.Embedding(vocab_size, embed_dim, name="token_embedding")(x)
     if scale_embeddings:  # The same for every position choice, "none" included.
         x = Scale(math.sqrt(embed_dim), name="embedding_scale")(x)
     if position_encoding is not None:

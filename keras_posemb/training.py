@@ -114,6 +114,9 @@ class TrainConfig:
     ff_dim: int = setting(128, "feed-forward hidden width")
     num_layers: int = setting(2, "encoder blocks")
     dropout: float = setting(0.1, "dropout rate")
+    token_dropout: float = setting(
+        0.0, "in training, replace each word with the unknown-word id with this probability"
+    )
     pooling: str = setting("mean", "how the encoder output is pooled", choices=models.POOLING_MODES)
     norm_first: bool = setting(
         True, "pre-norm encoder blocks (--no-norm-first: post-norm, as in the paper)"
@@ -179,6 +182,7 @@ class TrainConfig:
         check_number("warmup_fraction", self.warmup_fraction, 0, 1, high_open=True)
         check_number("weight_decay", self.weight_decay, low=0)
         check_number("dropout", self.dropout, 0, 1, high_open=True)
+        check_number("token_dropout", self.token_dropout, 0, 1, high_open=True)
         try:
             codecs.lookup(self.encoding)
         except LookupError:
@@ -350,6 +354,7 @@ def build_model(config: TrainConfig, vocab_size: int, num_classes: int) -> keras
         pooling=config.pooling,
         norm_first=config.norm_first,
         scale_embeddings=config.scale_embeddings,
+        token_dropout=config.token_dropout,
     )
 
 

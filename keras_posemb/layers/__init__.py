@@ -13,6 +13,7 @@ from keras_posemb.layers.rotary_embedding import RotaryEmbedding
 from keras_posemb.layers.scale import Scale
 from keras_posemb.layers.sequence_pooling import SequencePooling
 from keras_posemb.layers.sinusoidal_encoding import SinusoidalEncoding
+from keras_posemb.layers.token_dropout import TokenDropout
 
 __all__ = [
     "AlibiBias",
@@ -25,6 +26,7 @@ __all__ = [
     "SequencePooling",
     "SinusoidalEncoding",
     "SinusoidalInitializer",
+    "TokenDropout",
     "alibi_slopes",
     "relative_position_buckets",
 ]
