@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import os
 import platform
 import tempfile
@@ -35,7 +36,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_posemb import data, files, training
+from keras_posemb import cli, data, files, training
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR_VOCABULARY = 20000
@@ -138,7 +139,12 @@ def keras_hub_model(length, vocabulary, num_classes):
     x = keras_hub.layers.TokenAndPositionEmbedding(vocabulary, length, 128, mask_zero=True)(ids)
     for _ in range(2):
         x = keras_hub.layers.TransformerEncoder(256, 4, dropout=0.1)(x, padding_mask=padding_mask)
-    x = keras.layers.GlobalAveragePooling1D()(x, mask=padding_mask)
+    # A masked mean that is 0, not 0/0, for a text with no known word (CR
+    # has one, "*"): GlobalAveragePooling1D would make it NaN, and with it
+    # every weight, leaving the anchor stuck for a reason of its own.
+    weights = keras.ops.expand_dims(keras.ops.cast(padding_mask, "float32"), -1)
+    count = keras.ops.maximum(keras.ops.sum(weights, axis=1), 1.0)
+    x = keras.ops.sum(x * weights, axis=1) / count
     x = keras.layers.Dropout(0.1)(x)
     return keras.Model(ids, keras.layers.Dense(num_classes, activation="softmax")(x))
 
@@ -232,10 +238,15 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     flags = {}
+    types = {field.name: field.type for field in dataclasses.fields(training.TrainConfig)}
     for item in args.flag:
         name, value = item.split("=", 1)
-        kind = type(getattr(training.TrainConfig(), name))
-        flags[name] = value.lower() in ("1", "true") if kind is bool else kind(value)
+        kind = types[name]
+        flags[name] = (
+            value.lower() in ("1", "true")
+            if kind == "bool"
+            else cli.FIELD_TYPES.get(kind, str)(value)
+        )
     contenders = args.contenders.split(",")
     if "keras_hub" in contenders:
         try:

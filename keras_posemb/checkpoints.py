@@ -86,7 +86,10 @@ class EpochCheckpoints(keras.callbacks.Callback):
     Args:
         directory: the run's `backup/` folder.
         patience: stop after this many epochs without a better validation
-            accuracy; 0 never stops early.
+            accuracy; 0 never stops early. The count starts at the first
+            epoch that beats the first one: until then the run is on a
+            plateau, not overfitting (a learned position table stays at
+            chance on the built-in data set for a few epochs, then learns).
     """
 
     def __init__(self, directory: str | os.PathLike, patience: int = 0):
@@ -162,7 +165,9 @@ class EpochCheckpoints(keras.callbacks.Callback):
             state["best"] = {**entry, MONITOR: score}
         state.update(epoch=done, latest=entry)
         waited = done - state["best"]["epoch"]
-        if self.patience and waited >= self.patience and done < self.params.get("epochs", math.inf):
+        improved = state["best"]["epoch"] > 1
+        last = self.params.get("epochs", math.inf)
+        if self.patience and improved and waited >= self.patience and done < last:
             state["stopped_early"] = self.model.stop_training = True
         self._write(done, STATE, json.dumps(state, indent=2).encode("utf-8"))
         for path in self.directory.glob("epoch-*.npz"):

@@ -97,7 +97,7 @@ def compare_encodings(config, seeds=3, positions=models.POSITIONS, extrapolate=N
             run_config = dataclasses.replace(
                 config, position=position, seed=seed, output_dir=run_dir
             )
-            metrics = training.train(run_config)
+            metrics = _train_or_read_back(run_config, log)
             run = {
                 key: metrics[key]
                 for key in (
@@ -117,6 +117,21 @@ def compare_encodings(config, seeds=3, positions=models.POSITIONS, extrapolate=N
         "runs": runs,
         "summary": summarize(runs),
     }
+
+
+def _train_or_read_back(config, log):
+    """Trains, or reads back a finished run with the same settings.
+
+    So a comparison that was killed (it is many runs long) resumes where it
+    stopped, as a single run does; `overwrite` trains everything again.
+    """
+    run = Run(config.resolved_output_dir())
+    recorded = run.read_settings()
+    same = recorded is not None and recorded["settings"] == config.settings_to_match()
+    if same and run.is_complete() and not config.overwrite:
+        log(f"{run.directory} is finished with these settings: read back, not trained again.")
+        return run.read_metrics()
+    return training.train(config)
 
 
 def summarize(runs):

@@ -94,10 +94,13 @@ class TrainConfig:
         "start afresh in an output directory that holds another run (its files are removed)",
         same_on_resume=False,
     )
-    epochs: int = setting(10, "training epochs (at most; see --patience)")
+    epochs: int | None = setting(
+        None,
+        "training epochs, at most (see --patience); default: about 3,000 optimizer steps, 3 to 10 epochs",
+    )
     patience: int = setting(
         3,
-        "stop after this many epochs without a better validation accuracy (0: never stop early); the best epoch's weights are kept",
+        "stop after this many epochs without a better validation accuracy, counted from the first epoch that beats the first (0: never stop early); the best epoch's weights are kept",
     )
     batch_size: int = setting(64, "examples per batch (per replica)")
     learning_rate: float = setting(1e-3, "peak learning rate (AdamW)")
@@ -170,7 +173,9 @@ class TrainConfig:
                 check_choice(field.name, value, field.metadata["choices"])
             elif field.type == "str | None" and not isinstance(value, (str, type(None))):
                 raise argument_error(field.name, value, "a string or None")
-        for name in ("epochs", "batch_size", "max_length", "embed_dim", "ff_dim", "num_layers"):
+        if self.epochs is not None:
+            check_int("epochs", self.epochs)
+        for name in ("batch_size", "max_length", "embed_dim", "ff_dim", "num_layers"):
             check_int(name, getattr(self, name))
         check_int("vocab_size", self.vocab_size, minimum=3)  # Padding, OOV and a word.
         check_int("patience", self.patience, minimum=0)
@@ -326,11 +331,29 @@ class Distribution:
             yield
 
 
+AUTO_EPOCH_STEPS, AUTO_EPOCH_RANGE = 3000, (3, 10)
+
+
+def planned_epochs(config: TrainConfig, steps_per_epoch: int) -> int:
+    """`config.epochs`, or by default as many as make about 3,000 steps, 3 to 10.
+
+    Why by data size: the learning rate decays over the planned epochs, so
+    early stopping alone cannot shorten a schedule planned too long. On
+    SST-2 (950 steps an epoch) ten epochs stop, at best, at a high learning
+    rate and an overfit model (78.9% dev accuracy against 81% with three);
+    on a few thousand sentences ten epochs are only a few hundred steps.
+    """
+    if config.epochs is not None:
+        return config.epochs
+    low, high = AUTO_EPOCH_RANGE
+    return min(high, max(low, round(AUTO_EPOCH_STEPS / steps_per_epoch)))
+
+
 def learning_rate_schedule(
-    config: TrainConfig, steps_per_epoch: int
+    config: TrainConfig, steps_per_epoch: int, epochs: int
 ) -> keras.optimizers.schedules.LearningRateSchedule:
     """Linear warmup to `learning_rate`, then cosine decay to zero."""
-    total = max(1, config.epochs * steps_per_epoch)
+    total = max(1, epochs * steps_per_epoch)
     warmup = int(total * config.warmup_fraction)
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup else config.learning_rate,
@@ -520,7 +543,8 @@ class _Session:
         self.model = build_model(
             config, self.vectorizer.vocabulary_size(), len(dataset.class_names)
         )
-        schedule = learning_rate_schedule(config, self.batches.steps_per_epoch)
+        self.epochs = planned_epochs(config, self.batches.steps_per_epoch)
+        schedule = learning_rate_schedule(config, self.batches.steps_per_epoch, self.epochs)
         self.model.compile(
             optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
             # Divided by the sample weights' sum: rows that only pad a batch
@@ -541,7 +565,7 @@ class _Session:
         first_epoch = self.checkpoints.restore(self.model)
         if first_epoch:
             self.log(f"Resuming {run.directory} after epoch {first_epoch}.")
-        if first_epoch < config.epochs and not self.checkpoints.finished:
+        if first_epoch < self.epochs and not self.checkpoints.finished:
             callbacks = [
                 self.checkpoints,
                 keras.callbacks.TensorBoard(str(run.logs_dir), write_graph=False),
@@ -550,9 +574,9 @@ class _Session:
                 *extra_callbacks,
             ]
             self.model.fit(
-                self.batches.epochs(first_epoch, config.epochs),
+                self.batches.epochs(first_epoch, self.epochs),
                 steps_per_epoch=self.batches.steps_per_epoch,
-                epochs=config.epochs,
+                epochs=self.epochs,
                 initial_epoch=first_epoch,
                 validation_data=self.held_out["validation"],
                 callbacks=callbacks,
@@ -579,7 +603,7 @@ class _Session:
             "val_accuracy": results["validation"]["accuracy"],
             "test_accuracy": results["test"]["accuracy"],
             "test_loss": results["test"]["loss"],
-            "epochs": config.epochs,
+            "epochs": self.epochs,
             "epochs_trained": state["epoch"],
             "epochs_this_run": epochs,
             "best_epoch": self.checkpoints.best_epoch,

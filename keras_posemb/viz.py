@@ -18,6 +18,7 @@ from keras_posemb.layers import (
     RelativePositionBias,
     SinusoidalEncoding,
 )
+from keras_posemb.layers.alibi_bias import OTHER_SIDE_BIAS
 from keras_posemb.models import POSITION_LAYER_NAME
 from keras_posemb.run import PLOT_NAMES
 
@@ -49,7 +50,8 @@ def bias_by_offset(model, max_offset: int) -> tuple[np.ndarray, np.ndarray]:
 
     Returns:
         `(offsets, bias)`: offsets `key - query` from `-max_offset` to
-        `max_offset`, and the bias of each head, `(heads, offsets)`.
+        `max_offset`, and the bias of each head, `(heads, offsets)`; NaN
+        on the side a split ALiBi head does not look at (so plots skip it).
 
     Raises:
         ValueError: if the model has no ALiBi or T5 bias.
@@ -62,6 +64,7 @@ def bias_by_offset(model, max_offset: int) -> tuple[np.ndarray, np.ndarray]:
     query = ops.convert_to_tensor([max_offset], "int32")
     keys = ops.arange(2 * max_offset + 1, dtype="int32")
     bias = np.asarray(ops.convert_to_numpy(attention.bias.bias(query, keys)), np.float64)
+    bias[bias <= OTHER_SIDE_BIAS] = np.nan
     return np.arange(-max_offset, max_offset + 1), bias[:, 0, :]
 
 

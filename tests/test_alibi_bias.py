@@ -39,6 +39,16 @@ def test_adds_the_distance_penalty(bidirectional):
     np.testing.assert_allclose(got, want, atol=1e-6)
 
 
+def test_split_heads_look_one_way_each():
+    scores = np.zeros((1, 4, 3, 3), "float32")
+    got = to_numpy(AlibiBias(split_heads=True)(scores))[0]
+    half = [2**-4, 2**-8]  # The slopes of 2 heads, for each half.
+    want = hand_bias(half + half, range(3), range(3), True)
+    i, j = np.meshgrid(range(3), range(3), indexing="ij")
+    other_side = np.stack([j > i, j > i, j < i, j < i])
+    np.testing.assert_allclose(got, np.where(other_side, -1e9, want), atol=1e-6)
+
+
 def test_start_index_places_the_queries_after_the_cache():
     scores = np.zeros((1, 2, 1, 6), "float32")  # One new token, six cached keys.
     got = to_numpy(AlibiBias(bidirectional=False)(scores, start_index=5))
@@ -62,9 +72,9 @@ def test_dtype_follows_the_scores():
 
 
 def test_config_round_trip():
-    layer = AlibiBias(alibi_bias_max=4, bidirectional=False, name="a")
-    clone = keras.layers.deserialize(json.loads(json.dumps(keras.layers.serialize(layer))))
-    assert type(clone) is AlibiBias and clone.get_config() == layer.get_config()
+    for layer in [AlibiBias(alibi_bias_max=4, bidirectional=False), AlibiBias(split_heads=True)]:
+        clone = keras.layers.deserialize(json.loads(json.dumps(keras.layers.serialize(layer))))
+        assert type(clone) is AlibiBias and clone.get_config() == layer.get_config()
 
 
 @pytest.mark.parametrize(
@@ -72,11 +82,18 @@ def test_config_round_trip():
     [
         ({"alibi_bias_max": 0}, "alibi_bias_max=0"),
         ({"bidirectional": "yes"}, "bidirectional='yes'"),
+        ({"split_heads": 1}, "split_heads=1"),
+        ({"split_heads": True, "bidirectional": False}, r"`split_heads` must be False .*causal"),
     ],
 )
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         AlibiBias(**kwargs)
+
+
+def test_split_heads_need_an_even_head_count():
+    with pytest.raises(ValueError, match="needs an even number of heads, .*; received 3 heads"):
+        AlibiBias(split_heads=True)(np.zeros((1, 3, 2, 2), "float32"))
 
 
 @pytest.mark.parametrize(

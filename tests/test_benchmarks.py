@@ -1,12 +1,14 @@
 """The benchmark scripts run, at tiny sizes, and measure what they say."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 from reference import installed_backends
 
@@ -103,3 +105,66 @@ def test_fault_benchmark_survives_a_kill_during_a_checkpoint_write():
     out = run_script("faults.py", "--trials", "1", "--kills", "1", "--moments", "checkpoint")
     assert "| checkpoint | 1 | 1 of 1 |" in out, out
     assert "FAILED" not in out
+
+
+def test_real_data_benchmark_compares_recipes_on_the_same_splits(tmp_path):
+    """Ours and the keras.io anchor on files shaped like the real ones."""
+    rng = np.random.default_rng(0)
+    words = {0: ["dull", "bad", "boring", "flat"], 1: ["fine", "good", "moving", "sharp"]}
+
+    def rows(n, header):
+        labels = rng.integers(0, 2, n)
+        lines = [f"{y}\tthe film is {' '.join(rng.choice(words[y], 3))}" for y in labels]
+        return "\n".join([header, *lines]) + "\n"
+
+    (tmp_path / "sst2").mkdir()
+    (tmp_path / "sst2" / "train.tsv").write_text(rows(300, "label\tsentence"))
+    (tmp_path / "sst2" / "dev.tsv").write_text(rows(60, "label\tcontent"))
+    (tmp_path / "cr").mkdir()
+    (tmp_path / "cr" / "all.tsv").write_text(rows(200, "label\tsentence"))
+    out = tmp_path / "out"
+    flags = ["--data-dir", str(tmp_path), "--runs", "2", "--contenders", "ours,keras.io"]
+    small = [
+        "epochs=2",
+        "embed_dim=16",
+        "num_heads=2",
+        "ff_dim=16",
+        "num_layers=1",
+        "max_length=16",
+    ]
+    printed = run_script(
+        "real_data.py",
+        *flags,
+        "--datasets",
+        "sst2,cr",
+        "--output-dir",
+        str(out),
+        *(f"--flag={f}" for f in small),
+    )
+    report = json.loads((out / "real_data.json").read_text())
+    for dataset, entry in report["datasets"].items():
+        assert [sorted(run) for run in entry["runs"]] == [["keras.io", "ours"]] * 2
+        accuracies = [run["ours"]["accuracy"] for run in entry["runs"]]
+        assert entry["summary"]["ours"]["mean"] == pytest.approx(np.mean(accuracies))
+        assert entry["summary"]["ours"]["worst"] == min(accuracies)
+        paired = [run["ours"]["accuracy"] - run["keras.io"]["accuracy"] for run in entry["runs"]]
+        assert entry["summary"]["keras.io"]["ours_minus_this"]["mean"] == pytest.approx(
+            np.mean(paired)
+        )
+        assert f"{dataset}, 2 runs:" in printed
+    assert report["flags"]["epochs"] == 2
+
+
+def test_backend_demo_trains_each_position_in_a_fresh_process():
+    tiny = ["--order-train-size", "64", "--epochs", "1", "--embed-dim", "8", "--num-heads", "2",
+            "--ff-dim", "8", "--num-layers", "1", "--max-words", "8", "--max-length", "16", "--no-plots"]  # fmt: skip
+    printed = run_script(
+        "backend_demo.py", "--backends", "tensorflow", "--positions", "none,rotary", *tiny
+    )
+    rows = [
+        line.split("|")[1:-1] for line in printed.splitlines() if line.startswith("| tensorflow")
+    ]
+    assert [row[1].strip() for row in rows] == ["none", "rotary"]
+    for row in rows:
+        assert row[5].strip() == "1"  # Epochs: the flags reached the trainer.
+        assert 0.0 <= float(row[6]) <= 1.0

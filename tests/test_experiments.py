@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import subprocess
@@ -79,6 +80,21 @@ def test_comparison_runs_every_encoding_and_seed(comparison):
     for name in ("comparison.md", "comparison.json", "accuracy.png", "extrapolation.png"):
         assert (out / name).exists()
     assert json.loads((out / "comparison.json").read_text())["summary"] == results["summary"]
+
+
+def test_a_comparison_run_again_reads_its_finished_runs_back(comparison, monkeypatch):
+    results, out = comparison
+
+    def no_training(config, *args, **kwargs):
+        raise AssertionError(f"trained {config.output_dir} again")
+
+    monkeypatch.setattr(training, "train", no_training)
+    config = training.TrainConfig(**TINY, output_dir=str(out))
+    again = experiments.compare_encodings(config, seeds=2, positions=COMPARED, log=print)
+    assert again["summary"] == results["summary"]
+    changed = dataclasses.replace(config, learning_rate=config.learning_rate / 2)
+    with pytest.raises(AssertionError, match="trained .*learned_seed0 again"):
+        experiments.compare_encodings(changed, seeds=1, positions=("learned",))
 
 
 def test_learned_table_errors_past_max_length_and_others_extrapolate(comparison):
@@ -192,52 +208,3 @@ def test_offset_similarity_and_spectrum_of_known_tables():
     assert frequencies[5] == pytest.approx(2 * np.pi * 5 / n)
     by_offset = viz.similarity_by_offset(np.hstack([np.sin(0.3 * p), np.cos(0.3 * p)]))
     np.testing.assert_allclose(by_offset, np.cos(0.3 * np.arange(n)), atol=1e-12)
-
-
-# benchmarks/sst2_accuracy.py
-
-
-def test_sst2_benchmark_trains_each_seed_on_sst2_style_files(tmp_path):
-    # The two headers of the real SST-2 files: "sentence" in train, "content" in dev.
-    rng = np.random.default_rng(0)
-    words = {0: ["dull", "bad", "boring"], 1: ["fine", "good", "moving"]}
-
-    def rows(n):
-        labels = rng.integers(0, 2, n)
-        return [f"{y}\tthe film is {' '.join(rng.choice(words[y], 3))}" for y in labels]
-
-    (tmp_path / "train.tsv").write_text("\n".join(["label\tsentence", *rows(256)]) + "\n")
-    (tmp_path / "dev.tsv").write_text("\n".join(["label\tcontent", *rows(64)]) + "\n")
-    out = tmp_path / "out"
-    flags = [
-        "--sst2-dir",
-        str(tmp_path),
-        "--seeds",
-        "2",
-        "--output-dir",
-        str(out),
-        "--epochs",
-        "1",
-        "--embed-dim",
-        "16",
-        "--num-heads",
-        "2",
-        "--ff-dim",
-        "16",
-        "--num-layers",
-        "1",
-        "--verbose",
-        "0",
-    ]
-    result = run_script("benchmarks/sst2_accuracy.py", *flags)
-    assert result.returncode == 0, result.stderr[-3000:]
-    results = json.loads((out / "comparison.json").read_text())
-    assert [(r["position"], r["seed"]) for r in results["runs"]] == [
-        ("sinusoidal", 0),
-        ("sinusoidal", 1),
-    ]
-    assert all(
-        r["test_accuracy"] == r["val_accuracy"] for r in results["runs"]
-    )  # Both are dev.tsv.
-    mean = np.mean([r["test_accuracy"] for r in results["runs"]])
-    assert f"| mean ± std | {mean:.4f} ± " in result.stdout

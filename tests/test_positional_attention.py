@@ -28,14 +28,16 @@ def reference_attention(layer, x, position, padding_mask=None, bidirectional=Tru
             k[:, :, h] = reference_rotation(k[:, :, h], np.arange(length))
     scores = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(KEY_DIM)
     i, j = np.meshgrid(np.arange(length), np.arange(length), indexing="ij")
-    if position == "alibi":  # Slopes of 2 heads: 2^-4, 2^-8.
-        distance = np.abs(i - j) if bidirectional else i - j
-        scores += np.stack([-(2.0**-4) * distance, -(2.0**-8) * distance])
+    allowed = np.ones((x.shape[0], HEADS, length, length), bool)
+    if position == "alibi" and bidirectional:  # Split heads: 1 slope (2^-8), left then right.
+        scores += -(2.0**-8) * np.abs(i - j)
+        allowed &= np.stack([j <= i, j >= i])[None]
+    if position == "alibi" and not bidirectional:  # Slopes of 2 heads: 2^-4, 2^-8.
+        scores += np.stack([-(2.0**-4) * (i - j), -(2.0**-8) * (i - j)])
     if position == "t5":
         table = layer.bias.get_weights()[0]
         buckets = np.vectorize(lambda o: reference_t5_bucket(o, bidirectional=bidirectional))(j - i)
         scores += np.moveaxis(table[buckets], -1, 0)
-    allowed = np.ones((x.shape[0], 1, length, length), bool)
     if padding_mask is not None:
         allowed &= padding_mask[:, None, None, :]
     if not bidirectional:
@@ -64,7 +66,8 @@ def test_matches_float64_attention_with_masks(position, bidirectional):
     padding_mask = np.array([[1, 1, 1, 1, 1, 0, 0], [1] * 7], bool)
     got = to_numpy(layer(x, padding_mask=padding_mask))
     want = reference_attention(layer, x, position, padding_mask, bidirectional)
-    np.testing.assert_allclose(got, want, atol=2e-5)
+    # At real tokens: a padded query of a head that looks right sees no key.
+    np.testing.assert_allclose(got[padding_mask], want[padding_mask], atol=2e-5)
 
 
 def test_without_positions_it_is_keras_multi_head_attention():
@@ -87,6 +90,17 @@ def test_padding_changes_nothing_at_real_tokens(position):
     mask = np.concatenate([np.ones((2, 7), bool), np.zeros((2, 5), bool)], axis=1)
     got = to_numpy(layer(padded.astype("float32"), padding_mask=mask))[:, :7]
     np.testing.assert_allclose(got, to_numpy(layer(x)), atol=1e-5)
+
+
+def test_symmetric_alibi_cannot_tell_a_sentence_from_its_mirror_image():
+    # -m |i - j| is the same read left to right or right to left; split
+    # heads see direction. Mean over tokens, as the classifier pools.
+    x = np.random.default_rng(6).normal(size=(1, 5, WIDTH)).astype("float32")
+    for split, mirrored_alike in [(False, True), (True, False)]:
+        layer = PositionalAttention(HEADS, KEY_DIM, "alibi", alibi_split_heads=split)
+        pooled = to_numpy(layer(x)).mean(axis=1)
+        pooled_mirror = to_numpy(layer(x[:, ::-1])).mean(axis=1)
+        assert np.allclose(pooled, pooled_mirror, atol=1e-5) == mirrored_alike
 
 
 def test_keras_mask_is_used_when_no_padding_mask_is_given():
@@ -129,6 +143,7 @@ def test_config_round_trip_and_weights(tmp_path):
         ({"dropout": 1.0}, "dropout=1.0"),
         ({"position": "t5", "num_buckets": 7}, "num_buckets=7"),
         ({"position": "alibi", "alibi_bias_max": -1}, "alibi_bias_max=-1"),
+        ({"position": "alibi", "num_heads": 3}, r"`num_heads` must be even .* num_heads=3"),
     ],
 )
 def test_bad_arguments(kwargs, match):

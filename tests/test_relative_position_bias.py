@@ -76,6 +76,14 @@ def test_the_table_is_trained():
     assert table.shape == (32, 2) and np.abs(table).max() > 0
 
 
+def test_the_table_starts_random_with_a_spread_of_two():
+    # Not zero: a table that starts flat treats every offset alike.
+    layer = RelativePositionBias(num_heads=8, num_buckets=64)
+    layer(np.zeros((1, 8, 2, 2), "float32"))
+    table = layer.get_weights()[0]
+    assert 1.7 < table.std() < 2.3 and abs(table.mean()) < 0.4
+
+
 def test_config_round_trip():
     layer = RelativePositionBias(4, 16, 64, False, name="t5")
     clone = keras.layers.deserialize(json.loads(json.dumps(keras.layers.serialize(layer))))

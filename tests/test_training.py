@@ -8,6 +8,7 @@ import pytest
 from reference import run_python
 
 from keras_posemb import data, training
+from keras_posemb.checkpoints import EpochCheckpoints
 from keras_posemb.errors import ArgumentError, RunError, TrainingError
 from keras_posemb.run import PLOT_NAMES, Run
 
@@ -151,14 +152,32 @@ def test_an_interrupted_run_resumes_to_what_an_uninterrupted_one_gives(tmp_path)
     assert steps == resumed["best_epoch"] * batches.steps_per_epoch
 
 
-def test_patience_stops_early_and_keeps_the_best_epoch(tmp_path):
-    # Without position information the order set stays at chance: no
-    # epoch beats the first, so patience 1 stops after the second.
-    metrics = training.train(tiny_config(tmp_path, position="none", epochs=6, patience=1))
-    assert metrics["stopped_early"] and metrics["epochs_trained"] == 2
-    assert metrics["best_epoch"] == 1
+def test_patience_counts_from_the_first_improvement(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.optimizer.build(model.trainable_variables)
+    checkpoints = EpochCheckpoints(tmp_path, patience=2)
+    checkpoints.set_model(model)
+    checkpoints.set_params({"epochs": 10})
+    # A plateau (epochs 1-3: no stop, it has not learned yet), a gain in
+    # epoch 4, a tie (the earlier epoch stays best), then a loss: stop at 6.
+    stopped = []
+    for epoch, accuracy in enumerate([0.5, 0.5, 0.5, 0.6, 0.6, 0.55]):
+        model.stop_training = False
+        checkpoints.on_epoch_end(epoch, {"loss": 1.0, "val_accuracy": accuracy})
+        stopped.append(model.stop_training)
+    assert stopped == [False] * 5 + [True]
+    assert checkpoints.best_epoch == 4 and checkpoints.state["stopped_early"]
+
+
+def test_a_run_that_never_learns_is_not_stopped_early_and_keeps_epoch_one(tmp_path):
+    # Without position information the order set stays at chance.
+    metrics = training.train(tiny_config(tmp_path, position="none", epochs=3, patience=1))
+    assert not metrics["stopped_early"] and metrics["epochs_trained"] == 3
     curve = metrics["validation_curve"]
-    assert metrics["val_accuracy"] == pytest.approx(curve[0]["val_accuracy"], abs=1e-6)
+    best = metrics["best_epoch"]
+    assert curve[best - 1]["val_accuracy"] == max(entry["val_accuracy"] for entry in curve)
+    assert metrics["val_accuracy"] == pytest.approx(curve[best - 1]["val_accuracy"], abs=1e-6)
 
 
 def test_a_resumed_run_still_ends_with_the_best_epoch(tmp_path):
@@ -412,3 +431,62 @@ def test_a_relative_run_writes_the_plots_and_summaries_of_its_kind(tmp_path, pos
     run = Run(tmp_path)
     assert run.plot_path(plot).exists() and not run.plot_path("heatmaps").exists()
     assert tags | {"position_table/sinusoidal"} <= event_tags(run.logs_dir / "positions")
+
+
+@pytest.mark.parametrize("steps_per_epoch, epochs, expected", [
+    (947, None, 3),  # SST-2: 60,600 phrases in batches of 64; 3,000 / 947 = 3.2.
+    (600, None, 5),  # 3,000 / 600.
+    (250, None, 10),  # The built-in data set: 12 would be more than 10.
+    (48, None, 10),  # Customer reviews: 62, also capped.
+    (2000, None, 3),  # 1.5, raised to the floor.
+    (947, 7, 7),  # Given epochs are kept.
+])  # fmt: skip
+def test_default_epochs_follow_the_data_size(steps_per_epoch, epochs, expected):
+    config = training.TrainConfig(epochs=epochs)
+    assert training.planned_epochs(config, steps_per_epoch) == expected
+
+
+def review_like_file(path, size, seed):
+    """Short product reviews, about 64% positive as in CR, 5% labels flipped.
+
+    The label is the opinion of the clause after "but" when there is one,
+    so word order matters, as in real reviews.
+    """
+    rng = np.random.default_rng(seed)
+    aspects = ["battery", "screen", "camera", "price", "sound", "menu", "case", "lens"]
+    good = ["great", "excellent", "sharp", "solid", "reliable", "amazing", "easy to use"]
+    bad = ["terrible", "awful", "flimsy", "blurry", "useless", "disappointing", "too slow"]
+    fillers = ["i think", "honestly", "after a month", "overall", "to be fair", ""]
+
+    def clause(positive):
+        words = good if positive else bad
+        return f"the {rng.choice(aspects)} is {rng.choice(words)}"
+
+    lines = ["label\ttext"]
+    for _ in range(size):
+        positive = rng.random() < 0.64
+        text = clause(positive)
+        if rng.random() < 0.4:
+            text = f"{clause(not positive)} but {text}"
+        text = f"{rng.choice(fillers)} {text}".strip()
+        label = positive != (rng.random() < 0.05)
+        lines.append(f"{'positive' if label else 'negative'}\t{text}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.all_backends
+@pytest.mark.backends("tensorflow", "jax")
+def test_every_seed_learns_a_small_data_set_with_the_defaults(tmp_path):
+    # A few hundred examples are a few dozen steps: the regime where a
+    # recipe without warmup or padding masks can stay at the majority class.
+    file = review_like_file(tmp_path / "reviews.tsv", 900, seed=0)
+    for seed in range(3):
+        config = training.TrainConfig(
+            dataset=str(file), seed=seed, output_dir=str(tmp_path / f"run{seed}"), verbose=0,
+            plots=False,
+        )  # fmt: skip
+        metrics = training.train(config)
+        labels = training.load_data(config).test.labels
+        majority = max(np.mean(labels), 1 - np.mean(labels))
+        assert metrics["test_accuracy"] >= majority + 0.15, (seed, metrics["test_accuracy"])

@@ -129,10 +129,9 @@ def test_alibi_bias_by_offset_is_the_papers_penalty():
     model = models.build_text_classifier(**SMALL, position="alibi")
     offsets, bias = viz.bias_by_offset(model, 5)
     np.testing.assert_array_equal(offsets, np.arange(-5, 6))
-    # Two heads: slopes 2^-4 and 2^-8.
-    np.testing.assert_allclose(
-        bias, [-(2.0**-4) * np.abs(offsets), -(2.0**-8) * np.abs(offsets)], atol=1e-7
-    )
+    # Two split heads with the slope of one head, 2^-8: left, then right.
+    left = np.where(offsets <= 0, -(2.0**-8) * np.abs(offsets), np.nan)
+    np.testing.assert_allclose(bias, [left, left[::-1]], atol=1e-7)
 
 
 def test_t5_bias_by_offset_reads_the_first_blocks_table():

@@ -84,6 +84,10 @@ def split_docstring(doc: str) -> tuple[str, str]:
     return first, rest
 
 
+# How a flag's text becomes the value of a config field, by its annotation.
+FIELD_TYPES = {"int": int, "int | None": int, "float": float}
+
+
 def add_config_flags(parser: argparse.ArgumentParser, config_class, defaults: dict | None = None):
     """One flag per field of `config_class`, typed from its annotation."""
     default_config = config_class(**(defaults or {}))
@@ -93,7 +97,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class, defaults: di
         if field.type == "bool":
             options["action"] = argparse.BooleanOptionalAction
         else:
-            options["type"] = {"int": int, "float": float}.get(field.type, str)
+            options["type"] = FIELD_TYPES.get(field.type, str)
             options["choices"] = field.metadata["choices"]
             options["metavar"] = field.name.upper() if options["choices"] is None else None
         parser.add_argument(flag(field.name), **options)

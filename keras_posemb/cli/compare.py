@@ -4,7 +4,7 @@ Same data, model and seeds for each encoding (any data set the trainer
 accepts; every flag of keras-posemb-train works here too). Writes
 comparison.md, comparison.json, accuracy.png and, on the built-in `order`
 data set, extrapolation.png: accuracy on sentences longer than any seen in
-training (1.5x, 2x and 4x the longest).
+training (1.5x, 2x, 4x and 8x the longest).
 
 examples:
   keras-posemb-compare --output-dir runs/compare

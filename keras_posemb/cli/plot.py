@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 
 from keras_posemb import cli
-from keras_posemb.errors import ArgumentError, Setting
 from keras_posemb.run import Run
 
 # Positions (or offsets) drawn for a model that records no length.
@@ -31,17 +30,11 @@ def load(path):
     if os.path.isdir(path):
         run = Run(path)
         if not run.path(Run.MODEL).exists():
-            raise ArgumentError(
-                Setting("path", path),
-                f" holds no {Run.MODEL}; expected a .keras model or a run directory.",
-            )
+            cli.fail(f"{path} holds no {Run.MODEL}; expected a .keras model or a run directory.")
         settings = run.read_settings()
         return run.load_model(), settings and settings["settings"]["max_length"]
     if not os.path.isfile(path):
-        raise ArgumentError(
-            Setting("path", path),
-            " does not exist; expected a .keras model or a run directory holding model.keras.",
-        )
+        cli.fail(f"{path} does not exist; expected a .keras model or a run directory.")
     return keras.saving.load_model(path, safe_mode=True), None
 
 
@@ -65,10 +58,7 @@ def _main(argv):
     model, run_length = load(args.path)
     kind = viz.position_kind(model)
     if kind == "none":
-        raise ArgumentError(
-            Setting("path", args.path),
-            " holds a model with no position information (built with position='none'?).",
-        )
+        cli.fail(f"{args.path} holds a model with no position information (position='none'?).")
     length = args.length
     if length is None and kind != "learned":  # A learned table is drawn whole.
         length = run_length or DEFAULT_LENGTH

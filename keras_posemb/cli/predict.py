@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 
 from keras_posemb import cli
-from keras_posemb.errors import ArgumentError, Setting
 from keras_posemb.run import Run
 
 
@@ -25,10 +24,7 @@ def _main(argv):
     args = parser.parse_args(argv)
     run = Run(args.run_dir)
     if not run.is_complete():
-        raise ArgumentError(
-            Setting("run_dir", args.run_dir),
-            " is not a finished run of keras-posemb-train (it needs model.keras, vocabulary.txt, classes.json and metrics.json).",
-        )
+        cli.fail(f"{args.run_dir} is not a finished run of keras-posemb-train.")
     from keras_posemb import predict
 
     predictions = predict.predict_run(run, args.texts)

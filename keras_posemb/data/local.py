@@ -72,24 +72,26 @@ def _no_field_size_limit():
 
 
 def _rows(text, delimiter, path):
-    """Yields `(first_line, row)` for each non-blank row."""
+    """`[(first_line, last_line, row)]` for each non-blank row."""
     # Tokenized .tsv files (SST-2, CR) hold bare quotes: tabs never quote.
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     reader = csv.reader(
         io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True
     )
-    first_line = 1
+    rows, first_line = [], 1
     with _no_field_size_limit():
         try:
             for row in reader:
                 if row:
-                    yield first_line, reader.line_num, row
+                    rows.append((first_line, reader.line_num, row))
                 first_line = reader.line_num + 1
         except csv.Error as error:
             raise DataError(f"{path}, line {first_line}: {_quote_hint(str(error))}") from None
+    return rows
 
 
 def _quote_hint(message):
+    # The csv module has one exception type; its text tells the cases apart.
     if "end of data" in message:
         return "a quoted field starts here and is never closed."
     return f"malformed quoting ({message}); quote fields that hold a comma or a quote."
@@ -135,10 +137,9 @@ def read_table(
             f"{path}: cannot tell the format from {path.suffix or 'no suffix'!r}; expected {FILE_TYPES}."
         )
     rows = _rows(read_text_file(path, encoding), delimiter, path)
-    header = next(rows, None)
-    if header is None:
+    if not rows:
         raise DataError(f"{path}: the file is empty; expected a header row.")
-    header = header[2]
+    (_, _, header), rows = rows[0], rows[1:]
     text_index = _pick_column(header, text_column, TEXT_COLUMNS, path, "text")
     label_index = _pick_column(header, label_column, LABEL_COLUMNS, path, "label")
     texts, labels, places = [], [], []

@@ -9,6 +9,9 @@ from keras import ops
 from keras_posemb._args import check_bool, check_number
 from keras_posemb.layers._attention_bias import AttentionBias
 
+# The bias of keys a split head does not look at: far below any logit.
+OTHER_SIDE_BIAS = -1e9
+
 
 def alibi_slopes(num_heads: int, alibi_bias_max: float = 8) -> np.ndarray:
     """The slope of each head, float64 (Press et al., 2022, section 3).
@@ -38,7 +41,16 @@ class AlibiBias(AttentionBias):
     `j` (the bidirectional form, for encoders), or the causal form
     `-m_h * (i - j)` (keys after the query are masked anyway). Each head
     `h` has its own slope `m_h` (`alibi_slopes`): steep heads attend
-    locally, shallow ones far. The bias depends on the distance only, so a
+    locally, shallow ones far.
+
+    `-m |i - j|` tells how far a key is, not on which side: "the dog chased
+    the cat" and its mirror image get the same biases, and on the built-in
+    data set, where the label depends on which animal comes before the
+    verb, an encoder with this form stays at chance. `split_heads=True`
+    gives direction back, as Press suggests for encoders: the first half of
+    the heads see only keys at or before the query, the second half only
+    keys at or after it, each half with the slopes of `num_heads / 2`
+    heads; keys on the other side get a bias of -1e9 (-inf in float16). The bias depends on the distance only, so a
     model trained on short sequences can run on longer ones ("Train Short,
     Test Long"). keras_hub's `AlibiBias` is the causal form only, and with
     `j - (key_length - 1)` it depends on where the key is, not on its
@@ -50,6 +62,9 @@ class AlibiBias(AttentionBias):
             steepest slope is `2^-alibi_bias_max`. Defaults to `8`.
         bidirectional: `True` for `-m |i - j|` (encoders), `False` for the
             causal `-m (i - j)`. Defaults to `True`.
+        split_heads: bidirectional form only: half of the heads look left,
+            half right (see above); needs an even number of heads.
+            Defaults to `False`.
         **kwargs: other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:
@@ -72,28 +87,65 @@ class AlibiBias(AttentionBias):
 
     References:
         - [Press et al., 2022](https://arxiv.org/abs/2108.12409)
+        - [ALiBi for encoder attention](https://github.com/ofirpress/attention_with_linear_biases/issues/5)
     """
 
-    def __init__(self, alibi_bias_max: float = 8, bidirectional: bool = True, **kwargs):
+    def __init__(
+        self,
+        alibi_bias_max: float = 8,
+        bidirectional: bool = True,
+        split_heads: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.alibi_bias_max = check_number("alibi_bias_max", alibi_bias_max, low=0, low_open=True)
         self.bidirectional = check_bool("bidirectional", bidirectional)
+        self.split_heads = check_bool("split_heads", split_heads)
+        if split_heads and not bidirectional:
+            raise ValueError(
+                "Argument `split_heads` must be False for the causal form (bidirectional=False), "
+                "where every key is at or before its query; received split_heads=True."
+            )
 
     def build(self, input_shape):
         super().build(input_shape)
-        self.slopes = alibi_slopes(self.num_heads, self.alibi_bias_max)
+        if not self.split_heads:
+            self.slopes = alibi_slopes(self.num_heads, self.alibi_bias_max)
+            return
+        if self.num_heads % 2:
+            raise ValueError(
+                "AlibiBias(split_heads=True) needs an even number of heads, half looking left "
+                f"and half right; received {self.num_heads} heads."
+            )
+        half = alibi_slopes(self.num_heads // 2, self.alibi_bias_max)
+        self.slopes = np.concatenate([half, half])
 
     def bias(self, query_positions, key_positions):
-        distance = ops.cast(
-            ops.expand_dims(query_positions, -1) - ops.expand_dims(key_positions, -2), "float32"
+        # (..., query, key) -> (..., 1, query, key): one row of heads to come.
+        offset = ops.expand_dims(
+            ops.cast(
+                ops.expand_dims(query_positions, -1) - ops.expand_dims(key_positions, -2),
+                "float32",
+            ),
+            -3,
         )
-        if self.bidirectional:
-            distance = ops.abs(distance)
-        slopes = ops.convert_to_tensor(self.slopes.astype("float32"))
-        # (..., query, key) -> (..., heads, query, key)
-        return -ops.reshape(slopes, (-1, 1, 1)) * ops.expand_dims(distance, -3)
+        slopes = ops.reshape(ops.convert_to_tensor(self.slopes.astype("float32")), (-1, 1, 1))
+        if not self.bidirectional:
+            return -slopes * offset
+        bias = -slopes * ops.abs(offset)
+        if self.split_heads:
+            looks_left = np.arange(self.num_heads).reshape(-1, 1, 1) < self.num_heads // 2
+            other_side = ops.where(looks_left, offset < 0, offset > 0)
+            bias = ops.where(other_side, OTHER_SIDE_BIAS, bias)
+        return bias
 
     def get_config(self):
         config = super().get_config()
-        config.update({"alibi_bias_max": self.alibi_bias_max, "bidirectional": self.bidirectional})
+        config.update(
+            {
+                "alibi_bias_max": self.alibi_bias_max,
+                "bidirectional": self.bidirectional,
+                "split_heads": self.split_heads,
+            }
+        )
         return config

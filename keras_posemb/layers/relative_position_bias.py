@@ -58,7 +58,14 @@ class RelativePositionBias(AttentionBias):
         bidirectional: `True` for encoders, `False` for causal attention.
             Defaults to `True`.
         embeddings_initializer: Keras initializer for the table. Defaults
-            to `"zeros"` (no bias until trained).
+            to a normal distribution with standard deviation 2. Why that
+            large: a table that starts at or near zero treats every offset
+            alike, and the classifier may never find the direction. On the
+            built-in data set (the label depends on which animal comes
+            before the verb), 16-word sentences, one seed: zeros and HF
+            T5's `d_model^-0.5` (0.125) stayed at 50% for 7-9 epochs, 1.0
+            reached 100% in 10; at the trainer's defaults, 1.0 gave 0.83
+            or 1.0 depending on the draw, 2.0 was at 97% by epoch 4.
         **kwargs: other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:
@@ -90,7 +97,7 @@ class RelativePositionBias(AttentionBias):
         num_buckets: int = 32,
         max_distance: int = 128,
         bidirectional: bool = True,
-        embeddings_initializer: Any = "zeros",
+        embeddings_initializer: Any = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -105,7 +112,9 @@ class RelativePositionBias(AttentionBias):
             )
         per_direction = self.num_buckets // 2 if self.bidirectional else self.num_buckets
         self.max_distance = check_int("max_distance", max_distance, minimum=per_direction // 2 + 1)
-        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
+        self.embeddings_initializer = keras.initializers.get(
+            embeddings_initializer or keras.initializers.RandomNormal(stddev=2.0)
+        )
         self.buckets = relative_position_buckets(
             self.num_buckets, self.max_distance, self.bidirectional
         )
