@@ -100,7 +100,7 @@ class TrainConfig:
     )
     patience: int = setting(
         3,
-        "stop after this many epochs without a better validation accuracy, counted from the first epoch that beats the first (0: never stop early); the best epoch's weights are kept",
+        "stop after this many epochs without a better validation accuracy, counted from the first epoch that beats the first by more than noise (0: never stop early); the best epoch's weights are kept",
     )
     batch_size: int = setting(64, "examples per batch (per replica)")
     learning_rate: float = setting(1e-3, "peak learning rate (AdamW)")
@@ -556,7 +556,9 @@ class _Session:
         )
         # Built now, so that a checkpoint restores the optimizer's state too.
         self.model.optimizer.build(self.model.trainable_variables)
-        self.checkpoints = EpochCheckpoints(run.backup_dir, config.patience)
+        self.checkpoints = EpochCheckpoints(
+            run.backup_dir, config.patience, len(dataset.validation)
+        )
         self.timer = EpochTimer()
 
     def fit(self, extra_callbacks):

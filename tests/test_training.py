@@ -156,13 +156,14 @@ def test_patience_counts_from_the_first_improvement(tmp_path):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("adam", "mse")
     model.optimizer.build(model.trainable_variables)
-    checkpoints = EpochCheckpoints(tmp_path, patience=2)
+    # 400 validation examples: one standard error at 0.5 is 0.025.
+    checkpoints = EpochCheckpoints(tmp_path, patience=2, validation_size=400)
     checkpoints.set_model(model)
     checkpoints.set_params({"epochs": 10})
-    # A plateau (epochs 1-3: no stop, it has not learned yet), a gain in
-    # epoch 4, a tie (the earlier epoch stays best), then a loss: stop at 6.
+    # A plateau (epochs 1-3, a gain of 0.02 is noise: no stop), a real gain
+    # in epoch 4, a tie (the earlier epoch stays best), a loss: stop at 6.
     stopped = []
-    for epoch, accuracy in enumerate([0.5, 0.5, 0.5, 0.6, 0.6, 0.55]):
+    for epoch, accuracy in enumerate([0.5, 0.52, 0.51, 0.6, 0.6, 0.55]):
         model.stop_training = False
         checkpoints.on_epoch_end(epoch, {"loss": 1.0, "val_accuracy": accuracy})
         stopped.append(model.stop_training)
