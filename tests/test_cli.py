@@ -45,7 +45,9 @@ def test_help_shows_every_flag_with_its_default_once(capsys):
                  "--batch-size", "--max-length", "--seed", "--mixed-precision", "--jit-compile",
                  "--strategy", "--learning-rate", "--warmup-fraction", "--encoding", "--debug"):  # fmt: skip
         assert flag in text, flag
-    assert "(default: order)" in text and "(default: 10)" in text
+    assert "(default: order)" in text and "(default: 64)" in text
+    # A default said in the help text is not repeated as "(default: None)".
+    assert "default: about 3,000 optimizer steps" in text and "(default: None)" not in text
     assert "(default: --norm-first)" in text
     assert text.count("(default:") == len(
         [line for line in out.splitlines() if "(default:" in line]

@@ -1,15 +1,21 @@
 import re
 from pathlib import Path
 
-from reference import run_python
+import pytest
+from reference import installed_backends, run_python
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
 
 
-def test_readme_usage_example_runs(tmp_path):
-    text = README.read_text()
-    example = re.search(r"## Usage\n\n```python\n(.*?)```", text, re.S).group(1)
-    run_python(example + "\nprint(model.count_params())", cwd=tmp_path)
+def test_the_readme_has_its_examples():
+    assert len(EXAMPLES) >= 2
+
+
+@pytest.mark.parametrize("backend", installed_backends())
+def test_readme_examples_run_under_every_backend(backend, tmp_path):
+    for example in EXAMPLES:
+        run_python(example, cwd=tmp_path, backend=backend)
     assert (tmp_path / "model.keras").exists()
 
 
@@ -18,3 +24,7 @@ def test_ci_runs_the_readme_test_command():
     command = re.search(r"Run the tests:\n\n```bash\n(.*?)\n```", text, re.S).group(1)
     ci = (README.parent / ".ci" / "run").read_text()
     assert command in ci.splitlines()
+
+
+def test_every_number_placeholder_is_filled():
+    assert "«" not in README.read_text()
