@@ -18,7 +18,7 @@ from keras_posemb.layers import (
     RelativePositionBias,
     SinusoidalEncoding,
 )
-from keras_posemb.layers.alibi_bias import OTHER_SIDE_BIAS
+from keras_posemb.layers._attention_bias import MASKED_LOGIT
 from keras_posemb.models import POSITION_LAYER_NAME
 from keras_posemb.run import PLOT_NAMES
 
@@ -64,7 +64,7 @@ def bias_by_offset(model, max_offset: int) -> tuple[np.ndarray, np.ndarray]:
     query = ops.convert_to_tensor([max_offset], "int32")
     keys = ops.arange(2 * max_offset + 1, dtype="int32")
     bias = np.asarray(ops.convert_to_numpy(attention.bias.bias(query, keys)), np.float64)
-    bias[bias <= OTHER_SIDE_BIAS] = np.nan
+    bias[bias <= MASKED_LOGIT] = np.nan
     return np.arange(-max_offset, max_offset + 1), bias[:, 0, :]
 
 

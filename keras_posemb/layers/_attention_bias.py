@@ -8,6 +8,10 @@ from keras import ops
 from keras_posemb.layers._positions import PositionArguments, dtype_name
 from keras_posemb.layers._range_guard import poison
 
+# Logits of masked keys: far below any real logit, and finite, so that a
+# row with every key masked gives no NaN.
+MASKED_LOGIT = -1e9
+
 
 class AttentionBias(PositionArguments, keras.layers.Layer):
     """Adds `bias(query_positions, key_positions)` to `(batch, heads, query, key)` scores.

@@ -7,10 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_posemb._args import check_bool, check_number
-from keras_posemb.layers._attention_bias import AttentionBias
-
-# The bias of keys a split head does not look at: far below any logit.
-OTHER_SIDE_BIAS = -1e9
+from keras_posemb.layers._attention_bias import MASKED_LOGIT, AttentionBias
 
 
 def alibi_slopes(num_heads: int, alibi_bias_max: float = 8) -> np.ndarray:
@@ -41,7 +38,9 @@ class AlibiBias(AttentionBias):
     `j` (the bidirectional form, for encoders), or the causal form
     `-m_h * (i - j)` (keys after the query are masked anyway). Each head
     `h` has its own slope `m_h` (`alibi_slopes`): steep heads attend
-    locally, shallow ones far.
+    locally, shallow ones far. The bias depends on the distance only, so a
+    model trained on short sequences can run on longer ones ("Train Short,
+    Test Long").
 
     `-m |i - j|` tells how far a key is, not on which side: "the dog chased
     the cat" and its mirror image get the same biases, and on the built-in
@@ -50,9 +49,8 @@ class AlibiBias(AttentionBias):
     gives direction back, as Press suggests for encoders: the first half of
     the heads see only keys at or before the query, the second half only
     keys at or after it, each half with the slopes of `num_heads / 2`
-    heads; keys on the other side get a bias of -1e9 (-inf in float16). The bias depends on the distance only, so a
-    model trained on short sequences can run on longer ones ("Train Short,
-    Test Long"). keras_hub's `AlibiBias` is the causal form only, and with
+    heads; keys on the other side get a bias of -1e9 (-inf in float16).
+    keras_hub's `AlibiBias` is the causal form only, and with
     `j - (key_length - 1)` it depends on where the key is, not on its
     distance to the query: wrong for an encoder. The layer has no weights;
     the bias is computed in float32 and rounded once to the scores' dtype.
@@ -136,7 +134,7 @@ class AlibiBias(AttentionBias):
         if self.split_heads:
             looks_left = np.arange(self.num_heads).reshape(-1, 1, 1) < self.num_heads // 2
             other_side = ops.where(looks_left, offset < 0, offset > 0)
-            bias = ops.where(other_side, OTHER_SIDE_BIAS, bias)
+            bias = ops.where(other_side, MASKED_LOGIT, bias)  # Masked, as padding is.
         return bias
 
     def get_config(self):

@@ -7,14 +7,12 @@ import keras
 from keras import ops
 
 from keras_posemb._args import check_choice, check_int, check_number
+from keras_posemb.layers._attention_bias import MASKED_LOGIT
 from keras_posemb.layers.alibi_bias import AlibiBias
 from keras_posemb.layers.relative_position_bias import RelativePositionBias
 from keras_posemb.layers.rotary_embedding import RotaryEmbedding
 
 RELATIVE_POSITIONS = ("none", "rotary", "alibi", "t5")
-# Logits of masked keys: far below any real logit, and finite, so that a
-# row with every key masked gives no NaN.
-MASKED_LOGIT = -1e9
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
