@@ -29,14 +29,11 @@ import time
 
 import keras
 import numpy as np
-from _timing import median_ms, synchronize
+from _common import MAX_POSITION, TWO_ULP, as_float64, compiled, median_ms, synchronize
 
 import keras_posemb
 from keras_posemb import models
 from keras_posemb.data import order_dataset
-
-TWO_ULP = {"float32": 2 * 2.0**-23, "float16": 2 * 2.0**-10, "bfloat16": 2 * 2.0**-7}
-MAX_POSITION = 262_144
 
 
 def device_name():
@@ -54,25 +51,6 @@ def device_name():
 
     gpus = tf.config.list_physical_devices("GPU")
     return f"gpu: {gpus[0].name}" if gpus else "cpu"
-
-
-def compile_function(function, torch_backend="inductor"):
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return jax.jit(function)
-    if backend == "torch":
-        import torch
-
-        return torch.compile(function, backend=torch_backend)
-    import tensorflow as tf
-
-    return tf.function(function, jit_compile=True)
-
-
-def as_float64(x):
-    return np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(x, "float32")), np.float64)
 
 
 def precision(positions):
@@ -128,7 +106,7 @@ def forward_cost(shapes, calls, rounds, torch_backend):
             x = keras.ops.cast(keras.random.normal((batch, length, width), seed=0), dtype)
             base = None
             for name, function in layer_functions(length, width, dtype).items():
-                ms = time_call(compile_function(function, torch_backend), x, calls, rounds)
+                ms = time_call(compiled(function, torch_backend), x, calls, rounds)
                 base = base or ms
                 rows.append(
                     {

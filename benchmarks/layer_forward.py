@@ -34,7 +34,7 @@ import platform
 
 import keras
 import numpy as np
-from _timing import ms_per_call, synchronize
+from _common import compile_modes, ms_per_call, synchronize
 
 import keras_posemb
 from keras_posemb.layers.rotary_embedding import rotary_frequencies
@@ -105,26 +105,6 @@ def bias_group(args, hub):
     return scores, functions
 
 
-def modes():
-    """`{mode: compile(function)}` for the active backend."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return {
-            "eager": lambda f: f,
-            "tf.function": lambda f: tf.function(f),
-            "XLA": lambda f: tf.function(f, jit_compile=True),
-        }
-    if backend == "jax":
-        import jax
-
-        return {"op by op": lambda f: f, "jax.jit": jax.jit}
-    import torch
-
-    return {"eager": lambda f: f, "torch.compile": torch.compile}
-
-
 def median_over_rounds(timings):
     """`{key: median}` of the per-round timings."""
     return {key: float(np.median(values)) for key, values in timings.items()}
@@ -182,7 +162,7 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=20, help="calls per timing")
     args = parser.parse_args(argv)
     hub = keras_hub_layers()
-    compilers = modes()
+    compilers = compile_modes()
     print(
         f"\nKeras {keras.__version__}, backend {keras.backend.backend()}, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; float32; median "

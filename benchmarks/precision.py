@@ -16,11 +16,11 @@ import argparse
 
 import keras
 import numpy as np
+from _common import MAX_POSITION, TWO_ULP, as_float64
 
 import keras_posemb
 from keras_posemb.layers.rotary_embedding import rotary_frequencies
 
-TWO_ULP = {"float32": 2 * 2.0**-23, "float16": 2 * 2.0**-10, "bfloat16": 2 * 2.0**-7}
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -38,13 +38,9 @@ def rotary_layers(hub):
     return found
 
 
-def as_float64(x):
-    return np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(x, "float32")), np.float64)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--positions", type=int, default=262_144)
+    parser.add_argument("--positions", type=int, default=MAX_POSITION)
     parser.add_argument("--width", type=int, default=64)
     args = parser.parse_args(argv)
     try:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import os
 import platform
 import tempfile
@@ -36,7 +35,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_posemb import cli, data, files, training
+from keras_posemb import data, files, training
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR_VOCABULARY = 20000
@@ -238,15 +237,11 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     flags = {}
-    types = {field.name: field.type for field in dataclasses.fields(training.TrainConfig)}
+    types = training.field_types(training.TrainConfig)
     for item in args.flag:
         name, value = item.split("=", 1)
         kind = types[name]
-        flags[name] = (
-            value.lower() in ("1", "true")
-            if kind == "bool"
-            else cli.FIELD_TYPES.get(kind, str)(value)
-        )
+        flags[name] = value.lower() in ("1", "true") if kind is bool else kind(value)
     contenders = args.contenders.split(",")
     if "keras_hub" in contenders:
         try:

@@ -12,7 +12,7 @@ from keras_posemb.layers import (
 )
 from keras_posemb.sinusoid import sinusoidal_table
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "AlibiBias",

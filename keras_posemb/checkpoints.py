@@ -1,4 +1,5 @@
-"""Checkpoints that survive any kill or full disk, and the best epoch's weights.
+"""Checkpoints that survive any kill or full disk, the best epoch's weights,
+and the two callbacks that end a run early: patience and a NaN loss.
 
 `EpochCheckpoints` replaces `keras.callbacks.BackupAndRestore`, which
 rewrites `latest.weights.h5` in place: a kill during that write leaves a torn
@@ -15,7 +16,8 @@ whose SHA-256 it records, so a file damaged later is detected, not loaded.
 `state.json` also records the training curve and the best epoch (highest
 validation accuracy, the earlier epoch on ties), whose file is kept: a
 resumed run continues exactly where the killed one stopped and still ends
-with the best epoch's weights.
+with the best epoch's weights. `PlateauPatience` decides from that curve,
+so it needs no state of its own.
 """
 
 from __future__ import annotations
@@ -78,38 +80,20 @@ def deserialize(model, content: bytes) -> None:
 
 
 class EpochCheckpoints(keras.callbacks.Callback):
-    """Writes a resumable checkpoint after every epoch and tracks the best.
+    """Writes a resumable checkpoint after every epoch and keeps the best one.
 
     Call `restore(model)` before `fit` to resume, and `restore_best(model)`
-    after it to end with the best epoch's weights.
+    after it to end with the best epoch's weights. `state` holds the
+    training curve (`history`) and the best and latest checkpoints.
 
     Args:
         directory: the run's `backup/` folder.
-        patience: stop after this many epochs without a better validation
-            accuracy; 0 never stops early. The count starts at the first
-            epoch that beats the first one by more than one standard error
-            of the validation accuracy: until then the run is on a plateau,
-            not overfitting (a learned position table stays at chance on the
-            built-in data set for several epochs, with gains of a few
-            examples in 2,000 that are noise, then learns).
-        validation_size: examples in the validation set, for that standard
-            error, `sqrt(p (1 - p) / n)` at the first epoch's accuracy `p`;
-            `None` counts any gain.
     """
 
-    def __init__(
-        self, directory: str | os.PathLike, patience: int = 0, validation_size: int | None = None
-    ):
+    def __init__(self, directory: str | os.PathLike):
         super().__init__()
         self.directory = Path(directory)
-        self.patience = patience
-        self.validation_size = validation_size
-        self.state = {"epoch": 0, "history": [], "best": None, "stopped_early": False}
-
-    @property
-    def finished(self) -> bool:
-        """Whether the run stopped early before the kill it resumes from."""
-        return self.state["stopped_early"]
+        self.state = {"epoch": 0, "history": [], "best": None}
 
     @property
     def best_epoch(self) -> int | None:
@@ -159,12 +143,6 @@ class EpochCheckpoints(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = {key: float(value) for key, value in (logs or {}).items()}
         done = epoch + 1
-        if not math.isfinite(logs.get("loss", 0.0)):
-            raise TrainingError(
-                f"The training loss became {logs['loss']} in epoch {done}; the checkpoint of "
-                "the epoch before is kept. Try a lower ", Setting("learning_rate"),
-                " and start afresh with ", Setting("overwrite", True), ".",
-            )  # fmt: skip
         entry = self._write(done, f"epoch-{done}.npz", serialize(self.model))
         state = self.state
         state["history"].append({"epoch": done, **logs})
@@ -172,23 +150,10 @@ class EpochCheckpoints(keras.callbacks.Callback):
         if state["best"] is None or score > state["best"][MONITOR]:  # Ties keep the earlier.
             state["best"] = {**entry, MONITOR: score}
         state.update(epoch=done, latest=entry)
-        waited = done - state["best"]["epoch"]
-        last = self.params.get("epochs", math.inf)
-        if self.patience and self._left_the_plateau() and waited >= self.patience and done < last:
-            state["stopped_early"] = self.model.stop_training = True
         self._write(done, STATE, json.dumps(state, indent=2).encode("utf-8"))
         for path in self.directory.glob("epoch-*.npz"):
             if path.name not in (state["latest"]["file"], state["best"]["file"]):
                 path.unlink()
-
-    def _left_the_plateau(self):
-        """Whether the best epoch beats the first by more than noise."""
-        history = self.state["history"]
-        first = history[0].get(MONITOR, -math.inf)
-        noise = 0.0
-        if self.validation_size and 0 <= first <= 1:
-            noise = math.sqrt(first * (1 - first) / self.validation_size)
-        return self.state["best"][MONITOR] > first + noise
 
     def _write(self, epoch, name, content):
         """Writes `content` to `name` atomically; a failure (a full disk) stops
@@ -208,3 +173,65 @@ class EpochCheckpoints(keras.callbacks.Callback):
                 "command to resume.",
             ) from None  # fmt: skip
         return {"epoch": epoch, "file": name, "sha256": hashlib.sha256(content).hexdigest()}
+
+
+class PlateauPatience(keras.callbacks.Callback):
+    """Stops training after `patience` epochs without a better validation accuracy.
+
+    Reads the curve and the best epoch from the `EpochCheckpoints` it is
+    given (after it in the callback list), so a resumed run decides exactly
+    as the killed one would have. The count starts at the first epoch that
+    beats the first one by more than one standard error of the validation
+    accuracy: until then the run is on a plateau, not overfitting (a learned
+    position table stays at chance on the built-in data set for several
+    epochs, with gains of a few examples in 2,000 that are noise, then
+    learns).
+
+    Args:
+        checkpoints: the run's `EpochCheckpoints`.
+        patience: epochs to wait; 0 never stops early.
+        validation_size: examples in the validation set, for the standard
+            error `sqrt(p (1 - p) / n)` at the first epoch's accuracy `p`;
+            `None` counts any gain.
+    """
+
+    def __init__(self, checkpoints: EpochCheckpoints, patience: int, validation_size=None):
+        super().__init__()
+        self.checkpoints = checkpoints
+        self.patience = patience
+        self.validation_size = validation_size
+
+    def should_stop(self, planned_epochs: int) -> bool:
+        """Whether the curve so far ends the run before `planned_epochs`."""
+        state = self.checkpoints.state
+        if not self.patience or not state["history"] or state["epoch"] >= planned_epochs:
+            return False
+        waited = state["epoch"] - state["best"]["epoch"]
+        return self._left_the_plateau() and waited >= self.patience
+
+    def _left_the_plateau(self):
+        """Whether the best epoch beats the first by more than noise."""
+        state = self.checkpoints.state
+        first = state["history"][0].get(MONITOR, -math.inf)
+        noise = 0.0
+        if self.validation_size and 0 <= first <= 1:
+            noise = math.sqrt(first * (1 - first) / self.validation_size)
+        return state["best"][MONITOR] > first + noise
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.should_stop(self.params.get("epochs", math.inf)):
+            self.model.stop_training = True
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Ends the run with a `TrainingError` when an epoch's loss is not finite
+    (before that epoch's checkpoint, so the last good one stays)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"The training loss became {loss} in epoch {epoch + 1}; the checkpoint of "
+                "the epoch before is kept. Try a lower ", Setting("learning_rate"),
+                " and start afresh with ", Setting("overwrite", True), ".",
+            )  # fmt: skip

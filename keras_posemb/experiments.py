@@ -18,7 +18,8 @@ import os
 
 import numpy as np
 
-from keras_posemb import data, files, models, training
+from keras_posemb import data, files, training
+from keras_posemb import positions as registry
 from keras_posemb.errors import PositionRangeError
 from keras_posemb.run import Run
 
@@ -72,14 +73,14 @@ def evaluate_extrapolation(run_dir, train_words, seed, size=1000, factors=EXTRAP
     return results
 
 
-def compare_encodings(config, seeds=3, positions=models.POSITIONS, extrapolate=None, log=print):
+def compare_encodings(config, seeds=3, positions=None, extrapolate=None, log=print):
     """Trains each encoding for `seeds` seeds; summarizes the results.
 
     Args:
         config: the `training.TrainConfig` shared by all runs; its
             `output_dir` gets one subdirectory per run.
         seeds: number of seeds, `config.seed`, `config.seed + 1`, ...
-        positions: the encodings to compare.
+        positions: the encodings to compare (default: every registered family).
         extrapolate: evaluate on longer sentences; defaults to `True` on
             the built-in `order` data set (the only one with a length knob).
 
@@ -89,6 +90,7 @@ def compare_encodings(config, seeds=3, positions=models.POSITIONS, extrapolate=N
         second, and mean extrapolation accuracy per length band).
     """
     extrapolate = config.dataset == "order" if extrapolate is None else extrapolate
+    positions = registry.names() if positions is None else positions
     runs = []
     for position in positions:
         for seed in range(config.seed, config.seed + seeds):

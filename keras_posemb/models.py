@@ -8,29 +8,21 @@ saved model loads with `safe_mode=True`.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 
+from keras_posemb import positions
 from keras_posemb._args import check_bool, check_choice, check_divisible, check_int, check_number
 from keras_posemb.layers import (
     PaddingMask,
     PositionalAttention,
-    PositionEmbedding,
     Scale,
     SequencePooling,
-    SinusoidalEncoding,
     TokenDropout,
 )
 from keras_posemb.layers.sequence_pooling import MODES as POOLING_MODES
-
-# Absolute encodings are added to the token embeddings; relative ones live
-# inside attention (`PositionalAttention`).
-ABSOLUTE_POSITIONS = ("sinusoidal", "learned")
-RELATIVE_POSITIONS = ("rotary", "alibi", "t5")
-POSITIONS = (*ABSOLUTE_POSITIONS, *RELATIVE_POSITIONS, "none")
-# Tools (plots, TensorBoard) find the absolute position table by this
-# layer name, and the relative positions in the blocks' attention layers.
-POSITION_LAYER_NAME = "position_encoding"
+from keras_posemb.positions import POSITION_LAYER_NAME  # noqa: F401  (where tools expect it)
 
 
 def attention_layer_name(block: int) -> str:
@@ -49,7 +41,7 @@ def transformer_encoder_block(
     dropout: float = 0.1,
     norm_first: bool = False,
     name: str = "encoder_block",
-    position: str = "none",
+    position: Any = "none",
 ) -> keras.KerasTensor:
     """Applies one transformer encoder block to a Keras tensor.
 
@@ -70,8 +62,9 @@ def transformer_encoder_block(
             feed-forward network.
         norm_first: pre-norm instead of post-norm.
         name: prefix of the block's layer names.
-        position: relative position information inside attention:
-            `"rotary"`, `"alibi"`, `"t5"`, or `"none"`.
+        position: what `PositionalAttention` takes: the name of an
+            "attention" family of `keras_posemb.positions` (`"rotary"`,
+            `"alibi"`, `"t5"`, ...), a position layer, or `"none"`.
 
     Returns:
         Keras tensor of the same shape as `x`.
@@ -89,7 +82,6 @@ def transformer_encoder_block(
     check_divisible("num_heads", num_heads, "embed_dim", width)
     check_int("ff_dim", ff_dim)
     _check_dropout(dropout)
-    check_choice("position", position, (*RELATIVE_POSITIONS, "none"))
 
     def norm(part):
         return keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}_{part}_norm")
@@ -112,17 +104,6 @@ def transformer_encoder_block(
         return keras.layers.Dropout(dropout, name=f"{name}_ff_dropout")(y)
 
     return sublayer(sublayer(x, "attention", attention), "ff", feed_forward)
-
-
-def position_layer(position: str, max_length: int) -> keras.layers.Layer | None:
-    """The absolute position layer for a `position` name, or `None` (for
-    relative positions and `"none"`)."""
-    check_choice("position", position, POSITIONS)
-    if position == "sinusoidal":
-        return SinusoidalEncoding(name=POSITION_LAYER_NAME)
-    if position == "learned":
-        return PositionEmbedding(max_length, name=POSITION_LAYER_NAME)
-    return None
 
 
 def build_text_classifier(
@@ -155,9 +136,10 @@ def build_text_classifier(
         num_classes: number of classes (2 or more).
         max_length: longest sequence the learned table covers (the
             sinusoidal encoding has no such limit).
-        position: `"sinusoidal"` or `"learned"` (added to the token
-            embeddings), `"rotary"`, `"alibi"` or `"t5"` (inside every
-            attention layer), or `"none"`.
+        position: the name of a position family (`keras_posemb.positions`):
+            `"sinusoidal"` or `"learned"` (added to the token embeddings),
+            `"rotary"`, `"alibi"` or `"t5"` (inside every attention layer),
+            `"none"`, or any family registered since.
         embed_dim: token embedding width.
         num_heads: attention heads per block; must divide `embed_dim`.
         ff_dim: feed-forward hidden width.
@@ -177,7 +159,7 @@ def build_text_classifier(
         name: the model's name.
 
     Returns:
-        A `keras.Model`. Its position layer, if any, is named
+        A `keras.Model`. An embeddings position layer is named
         `POSITION_LAYER_NAME`.
     """
     for name, value in [
@@ -194,7 +176,9 @@ def build_text_classifier(
     check_choice("pooling", pooling, POOLING_MODES)
     check_bool("scale_embeddings", scale_embeddings)
     check_number("token_dropout", token_dropout, 0, 1, high_open=True)
-    position_encoding = position_layer(position, max_length)
+    family = positions.get(position)
+    settings = positions.PositionSettings(embed_dim, num_heads, max_length)
+    family.check(settings)
 
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     padding_mask = PaddingMask(name="padding_mask")(token_ids)
@@ -204,11 +188,11 @@ def build_text_classifier(
     x = keras.layers.Embedding(vocab_size, embed_dim, name="token_embedding")(x)
     if scale_embeddings:  # The same for every position choice, "none" included.
         x = Scale(math.sqrt(embed_dim), name="embedding_scale")(x)
-    if position_encoding is not None:
-        x = position_encoding(x)
+    if family.where == "embeddings":
+        x = family.make_layer(settings, name=POSITION_LAYER_NAME)(x)
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     for index in range(num_layers):
-        relative = position if position in RELATIVE_POSITIONS else "none"
+        relative = position if family.where == "attention" else "none"
         x = transformer_encoder_block(
             x,
             padding_mask,

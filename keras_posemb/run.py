@@ -11,7 +11,7 @@ reads it back.
                        when it starts; a rerun must match them to resume
     metrics.json       accuracies, timings, the validation curve, settings
     logs/              TensorBoard logs
-    position_*.png     plots of the position vectors
+    position_*.png     plots of the position vectors (`plot_file_name`)
     backup/            checkpoints while training; removed once every file
                        above is written
 """
@@ -26,15 +26,10 @@ from typing import Any
 
 from keras_posemb import files
 
-PLOT_NAMES = {
-    "heatmaps": "position_heatmaps.png",
-    "similarity": "position_similarity.png",
-    "offset_similarity": "position_offset_similarity.png",
-    "pca": "position_pca.png",
-    "spectrum": "position_spectrum.png",
-    "bias_by_offset": "position_bias_by_offset.png",
-    "rotary": "position_rotary.png",
-}
+
+def plot_file_name(name: str) -> str:
+    """The file of a position family's plot `name` (`positions.PositionFamily.plots`)."""
+    return f"position_{name}.png"
 
 
 class Run:
@@ -67,13 +62,16 @@ class Run:
         return self.path(self.BACKUP)
 
     def plot_path(self, kind: str) -> Path:
-        return self.path(PLOT_NAMES[kind])
+        return self.path(plot_file_name(kind))
 
     def outputs(self) -> list[Path]:
         """Every file and folder a run writes that exists now."""
+        from keras_posemb import positions
+
+        plots = [plot_file_name(name) for name in positions.plot_names()]
         names = [
             self.MODEL, self.TEXT_MODEL, self.VOCABULARY, self.CLASSES, self.SETTINGS,
-            self.METRICS, self.LOGS, self.BACKUP, *PLOT_NAMES.values(),
+            self.METRICS, self.LOGS, self.BACKUP, *plots,
         ]  # fmt: skip
         return [self.path(name) for name in names if self.path(name).exists()]
 

@@ -11,7 +11,7 @@ import os
 import keras
 import numpy as np
 
-from keras_posemb import sinusoid, viz
+from keras_posemb import positions, sinusoid, viz
 from keras_posemb.files import atomic_write_text
 
 # The folder under the log directory with the position summaries and the
@@ -22,19 +22,17 @@ POSITIONS_FOLDER = "positions"
 
 
 class PositionSummaries(keras.callbacks.Callback):
-    """Writes position-table summaries to `log_dir/positions` each epoch.
+    """Writes position summaries to `log_dir/positions` each epoch.
 
     Loss, accuracy and learning rate come from `keras.callbacks.TensorBoard`;
-    this adds:
-
-    - histograms `position_table/<kind>` of the model's table and of the
-      sinusoidal table of the same shape (`kind` is learned or sinusoidal);
-    - images `position_similarity/<kind>`: cosine similarity between
-      positions, drawn with axes and a colour bar as in the PNG plots;
-    - for ALiBi and T5, images `position_bias/<kind>` of the first block's
-      bias by offset, one curve per head, and for T5 a histogram
-      `position_bias/t5` of its learned table; for rotary positions, an
-      image `rotary_wavelengths` (once: they are fixed).
+    this adds what the model's position family provides
+    (`positions.PositionFamily.summaries`): for a table, a histogram
+    `position_table/<family>` and an image `position_similarity/<family>`
+    (cosine similarity between positions, drawn as in the PNG plots); for
+    ALiBi and T5, images `position_bias/<family>` of the first block's bias
+    by offset (and for T5 a histogram of its table); for rotary positions, an
+    image `rotary_wavelengths` (once: they are fixed). The sinusoidal table
+    of the same shape is written beside them for reference.
 
     The trainer writes the Embedding Projector files with
     `write_projector` once the best epoch's weights are back in the model.
@@ -51,7 +49,7 @@ class PositionSummaries(keras.callbacks.Callback):
         self.length = length
         self.width = width
         self._writer = None
-        self._rotary_written = False
+        self._fixed_written = set()
 
     def on_epoch_end(self, epoch, logs=None):
         import tensorflow as tf
@@ -59,32 +57,22 @@ class PositionSummaries(keras.callbacks.Callback):
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.directory)
         with self._writer.as_default(step=epoch):
-            for kind, table in position_tables(self.model, self.length, self.width).items():
-                tf.summary.histogram(f"position_table/{kind}", table)
-                image = viz.figure_to_image(viz.plot_similarity({kind: table}))
-                tf.summary.image(f"position_similarity/{kind}", image[None])
-            self._relative_summaries(epoch)
+            for summary in self._summaries(epoch):
+                if summary.kind == "image":
+                    tf.summary.image(summary.tag, viz.figure_to_image(summary.value)[None])
+                else:
+                    tf.summary.histogram(summary.tag, summary.value)
         self._writer.flush()
 
-    def _relative_summaries(self, epoch):
-        import tensorflow as tf
-
-        kind = viz.position_kind(self.model)
-        if kind in ("alibi", "t5"):
-            offsets, bias = viz.bias_by_offset(self.model, self.length)
-            figure = viz.plot_bias_by_offset(
-                offsets, bias, f"{kind} bias, first block, epoch {epoch + 1}"
-            )
-            tf.summary.image(f"position_bias/{kind}", viz.figure_to_image(figure)[None])
-        if kind == "t5":
-            table = viz.find_relative_attention(self.model).bias.get_weights()[0]
-            tf.summary.histogram("position_bias/t5", table)
-        if kind == "rotary" and not self._rotary_written:
-            self._rotary_written = True
-            image = viz.figure_to_image(
-                viz.plot_rotary(viz.rotary_wavelengths(self.model), self.length)
-            )
-            tf.summary.image("rotary_wavelengths", image[None])
+    def _summaries(self, epoch):
+        family, layer = positions.find_position(self.model)
+        found = family.summaries(layer, self.length, epoch) if family.summaries else []
+        found = [s for s in found if not (s.fixed and s.tag in self._fixed_written)]
+        self._fixed_written.update(s.tag for s in found if s.fixed)
+        if family.name != "sinusoidal":  # The reference table, unless it is the model's own.
+            reference = sinusoid.sinusoidal_table(self.length, self.width)
+            found += positions.table_summaries("sinusoidal", reference)
+        return found
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
@@ -92,12 +80,12 @@ class PositionSummaries(keras.callbacks.Callback):
 
 
 def position_tables(model, length: int, width: int) -> dict:
-    """`{kind: table}`: the model's position table, if it has one, and the
+    """`{family: table}`: the model's position table, if it has one, and the
     sinusoidal table of the same shape for reference."""
     tables = {"sinusoidal": sinusoid.sinusoidal_table(length, width)}
-    if viz.find_position_layer(model) is not None:
-        kind, table = viz.position_table(model, length)
-        tables[kind] = table
+    family, layer = positions.find_position(model)
+    if family.table is not None:
+        tables[family.name] = family.table(layer, length)
     return tables
 
 

@@ -1,109 +1,41 @@
-"""Analysis and plots of position tables (NumPy and matplotlib).
+"""Analysis and plots of position tables and biases (NumPy and matplotlib).
 
 The analysis functions return the arrays the plots show, so they can be
-tested on their own; the plot functions return matplotlib figures.
+tested on their own; the plot functions return matplotlib figures. Which
+plots a model gets is its position family's choice (`positions`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from keras_posemb import files, sinusoid
-from keras_posemb.layers import (
-    AlibiBias,
-    PositionalAttention,
-    PositionEmbedding,
-    RelativePositionBias,
-    SinusoidalEncoding,
-)
 from keras_posemb.layers._attention_bias import MASKED_LOGIT
-from keras_posemb.models import POSITION_LAYER_NAME
-from keras_posemb.run import PLOT_NAMES
 
 
-def find_position_layer(model):
-    """The model's absolute position layer (named `POSITION_LAYER_NAME`), or `None`."""
-    return next((layer for layer in model.layers if layer.name == POSITION_LAYER_NAME), None)
-
-
-def find_relative_attention(model):
-    """The model's first `PositionalAttention` with relative positions, or `None`."""
-    layers = [layer for layer in model.layers if isinstance(layer, PositionalAttention)]
-    return next((layer for layer in layers if layer.position != "none"), None)
-
-
-def position_kind(model) -> str:
-    """How a classifier encodes positions: one of `models.POSITIONS`."""
-    layer = find_position_layer(model)
-    if isinstance(layer, PositionEmbedding):
-        return "learned"
-    if isinstance(layer, SinusoidalEncoding):
-        return "sinusoidal"
-    attention = find_relative_attention(model)
-    return attention.position if attention is not None else "none"
-
-
-def bias_by_offset(model, max_offset: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ALiBi or T5 bias of the first attention layer, by offset.
+def bias_by_offset(bias_layer, max_offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """An attention-bias layer's bias (ALiBi, T5, any `AttentionBias`) by offset.
 
     Returns:
         `(offsets, bias)`: offsets `key - query` from `-max_offset` to
         `max_offset`, and the bias of each head, `(heads, offsets)`; NaN
-        on the side a split ALiBi head does not look at (so plots skip it).
-
-    Raises:
-        ValueError: if the model has no ALiBi or T5 bias.
+        where a key is masked (the side a split ALiBi head does not look
+        at), so plots skip it.
     """
-    attention = find_relative_attention(model)
-    if attention is None or not isinstance(attention.bias, (AlibiBias, RelativePositionBias)):
-        raise ValueError(f"Model {model.name!r} has no ALiBi or T5 attention bias.")
     from keras import ops
 
     query = ops.convert_to_tensor([max_offset], "int32")
     keys = ops.arange(2 * max_offset + 1, dtype="int32")
-    bias = np.asarray(ops.convert_to_numpy(attention.bias.bias(query, keys)), np.float64)
+    bias = np.asarray(ops.convert_to_numpy(bias_layer.bias(query, keys)), np.float64)
     bias[bias <= MASKED_LOGIT] = np.nan
     return np.arange(-max_offset, max_offset + 1), bias[:, 0, :]
 
 
-def rotary_wavelengths(model) -> np.ndarray:
-    """Positions per full turn of each rotary feature pair of the first attention layer."""
+def rotary_wavelengths(rotary) -> np.ndarray:
+    """Positions per full turn of each feature pair of a built `RotaryEmbedding`."""
     from keras_posemb.layers.rotary_embedding import rotary_frequencies
 
-    attention = find_relative_attention(model)
-    if attention is None or attention.rotary is None:
-        raise ValueError(f"Model {model.name!r} has no rotary attention.")
-    rotary = attention.rotary
     frequencies = rotary_frequencies(rotary.width, rotary.max_wavelength, rotary.scaling_factor)
     return 2 * np.pi / frequencies
-
-
-def position_table(model, length: int | None = None) -> tuple[str, np.ndarray]:
-    """The position table of a classifier built by `build_text_classifier`.
-
-    Returns:
-        `(kind, table)`: kind is `"learned"` or `"sinusoidal"`, table a
-        float64 array `(length, width)`; `length` defaults to the learned
-        table's length (and is required for a sinusoidal encoding).
-
-    Raises:
-        ValueError: if the model has no position table.
-    """
-    layer = find_position_layer(model)
-    if isinstance(layer, PositionEmbedding):
-        table = np.asarray(layer.get_weights()[0], np.float64)
-        return "learned", table[:length] if length else table
-    if isinstance(layer, SinusoidalEncoding):
-        if length is None:
-            raise ValueError("Argument `length` is required for a sinusoidal encoding.")
-        table = sinusoid.sinusoidal_table(length, layer.width, layer.max_wavelength, layer.layout)
-        return "sinusoidal", table
-    raise ValueError(
-        f"Model {model.name!r} has no position table: no layer named "
-        f"{POSITION_LAYER_NAME!r} (was it built with position='none'?)."
-    )
 
 
 def cosine_similarity(table):
@@ -280,63 +212,3 @@ def plot_rotary(wavelengths, max_offset=64):
     right.set(title="cos(offset x angle) per pair", xlabel="pair i", ylabel="offset (positions)")
     figure.colorbar(image, ax=right, label="cosine")
     return figure
-
-
-def model_tables(model, length=None):
-    """`{title: table}` to plot for a classifier, and whether it is learned.
-
-    A learned table comes with the sinusoidal table of the same shape; a
-    sinusoidal encoding comes alone (nothing learned to compare).
-    """
-    kind, table = position_table(model, length)
-    if kind == "sinusoidal":
-        return {"sinusoidal (model)": table}, False
-    return {
-        "learned (model)": table,
-        "sinusoidal (same shape)": sinusoid.sinusoidal_table(*table.shape),
-    }, True
-
-
-def write_position_plots(model, output_dir, length: int | None = None) -> tuple[list[str], bool]:
-    """Writes the PNGs of a classifier's position information to `output_dir`.
-
-    An absolute table: heatmaps, cosine similarity, similarity by offset,
-    PCA trajectory and spectrum. ALiBi and T5: the bias by offset per head.
-    Rotary: the wavelength per feature pair. Files are named as in a run
-    directory (`run.PLOT_NAMES`). Raises `ValueError` when the model has no
-    position information.
-
-    Returns:
-        `(paths, learned)`: the files written, and whether what they show
-        was learned (a learned table or a T5 bias).
-    """
-    kind = position_kind(model)
-    if kind in ("alibi", "t5"):
-        offsets, bias = bias_by_offset(model, length or 64)
-        title = "T5 bias (learned)" if kind == "t5" else "ALiBi bias (fixed slopes)"
-        plots = {"bias_by_offset": plot_bias_by_offset(offsets, bias, f"{title}, first block")}
-    elif kind == "rotary":
-        plots = {"rotary": plot_rotary(rotary_wavelengths(model), length or 64)}
-    else:
-        plots = _table_plots(model, length)
-    paths = []
-    for name, figure in plots.items():
-        paths.append(str(Path(output_dir) / PLOT_NAMES[name]))
-        files.atomic_save_figure(figure, paths[-1])
-    return paths, kind in ("learned", "t5")
-
-
-def _table_plots(model, length):
-    tables, _ = model_tables(model, length)
-    sinusoid_frequencies = {
-        title: sinusoid.channel_frequencies_and_phases(table.shape[1])[0]
-        for title, table in tables.items()
-        if title.startswith("sinusoidal")
-    }
-    return {
-        "heatmaps": plot_tables(tables),
-        "similarity": plot_similarity(tables),
-        "offset_similarity": plot_offset_similarity(tables),
-        "pca": plot_pca(tables),
-        "spectrum": plot_spectrum(tables, sinusoid_frequencies),
-    }

@@ -39,3 +39,13 @@ def _float32_policy_and_fresh_names():
     keras.backend.clear_session()
     yield
     keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reload_the_layer_contracts_models():
+    """The fresh-process reload of `layer_contract.run_layer_test`, done once
+    for every model the session saved."""
+    yield
+    from layer_contract import reload_saved_models
+
+    reload_saved_models()

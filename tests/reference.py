@@ -1,10 +1,6 @@
 """Independent float64 references and helpers for the tests."""
 
 import math
-import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 
@@ -39,24 +35,6 @@ def installed_backends():
     import importlib.util
 
     return [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b) is not None]
-
-
-def run_python(code, cwd, args=(), backend=None, env=None):
-    """Runs `code` in a fresh Python process (under `backend`, if given, with
-    `env` added to the environment) and returns its stdout."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
-    if backend is not None:
-        env["KERAS_BACKEND"] = backend
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
 
 
 def to_numpy(x, dtype=np.float64):

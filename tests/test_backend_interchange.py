@@ -5,7 +5,8 @@ float32 tolerance. Runs every pair of installed backends from here."""
 import itertools
 
 import pytest
-from reference import installed_backends, run_python
+from helpers import run_python
+from reference import installed_backends
 
 SAVE = """
 import sys

@@ -2,14 +2,13 @@
 
 import importlib.util
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from helpers import run_process
 from reference import installed_backends
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,10 +24,7 @@ def run_script(name, *args, backend=None, block_tensorflow=False):
         + f"sys.argv = [{name!r}, *{list(args)!r}]\n"
         + f"runpy.run_path({str(BENCHMARKS / name)!r}, run_name='__main__')\n"
     )  # fmt: skip
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    if backend:
-        env["KERAS_BACKEND"] = backend
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)  # fmt: skip
+    result = run_process(["-c", code], backend=backend)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -42,7 +38,7 @@ def load(name):
 
 
 def test_timings_are_medians_of_per_call_means():
-    timing = load("_timing")
+    timing = load("_common")
     calls = iter([0.001, 0.001, 0.001, 0.002, 0.002, 0.002, 0.1, 0.1, 0.1])
     result = keras.ops.convert_to_tensor(1.0)
 

@@ -6,27 +6,12 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from reference import run_python
+from helpers import TINY_FLAGS, run_main, run_python
 
 from keras_posemb.cli import compare, predict, train
 from keras_posemb.run import Run
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_FLAGS = [
-    "--order-train-size", "320", "--epochs", "2", "--batch-size", "32", "--max-length", "32",
-    "--embed-dim", "16", "--num-heads", "2", "--ff-dim", "32", "--num-layers", "1", "--verbose", "0",
-]  # fmt: skip
-
-
-def run_main(main, argv, capsys):
-    """`(exit status, stdout, stderr)` of a command's `main(argv)`."""
-    try:
-        main(argv)
-        status = 0
-    except SystemExit as exit:
-        status = exit.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture(scope="module")

@@ -1,31 +1,19 @@
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
+from helpers import run_script
 
-from keras_posemb import experiments, models, training, viz
+from keras_posemb import experiments, models, positions, training, viz
 from keras_posemb.cli import plot as plot_cli
-from keras_posemb.run import PLOT_NAMES
+from keras_posemb.run import plot_file_name
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(
-    order_train_size=320,
-    epochs=1,
-    batch_size=32,
-    max_words=8,
-    max_length=16,
-    embed_dim=16,
-    num_heads=2,
-    ff_dim=32,
-    num_layers=1,
-    verbose=0,
-    plots=False,
-)
+# Short sentences and table, one epoch: the comparison trains many runs.
+TINY = {**helpers.TINY, "epochs": 1, "max_words": 8, "max_length": 16, "plots": False}
 
 
 def test_extrapolation_bands():
@@ -127,16 +115,6 @@ def test_extrapolation_plot_shows_the_full_range_and_marks_errors(comparison):
     assert np.isnan(learned.get_ydata()[-1])  # No accuracy drawn where there is none.
 
 
-def run_script(path, *args):
-    return subprocess.run(
-        [sys.executable, str(ROOT / path), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        timeout=300,
-    )
-
-
 # demos/plot_position_embeddings.py
 
 
@@ -164,7 +142,7 @@ def test_plot_demo_writes_every_plot_of_the_kind(position, tmp_path):
     result = plot_demo(str(tmp_path / "model.keras"), "--output-dir", str(tmp_path / "plots"))
     assert result.returncode == 0, result.stderr
     written = sorted(path.name for path in (tmp_path / "plots").iterdir())
-    assert written == sorted(PLOT_NAMES[kind] for kind in PLOTS[position])
+    assert written == sorted(plot_file_name(kind) for kind in PLOTS[position])
     for name in written:
         assert (tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG"
     learned = position in ("learned", "t5")
@@ -188,10 +166,10 @@ def test_plot_demo_draws_a_learned_table_whole_by_default(tmp_path, monkeypatch)
     drawn = {}
 
     def record(model, output_dir, length=None):
-        drawn["rows"] = len(viz.position_table(model, length)[1])
+        drawn["rows"] = len(positions.position_table(model, length)[1])
         return [], True
 
-    monkeypatch.setattr(viz, "write_position_plots", record)
+    monkeypatch.setattr(positions, "write_position_plots", record)
     plot_cli.main([str(tmp_path / "model.keras"), "--output-dir", str(tmp_path / "plots")])
     assert drawn["rows"] == 100
     plot_cli.main([str(tmp_path / "model.keras"), "--length", "30"])

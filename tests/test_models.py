@@ -1,9 +1,10 @@
 import keras
 import numpy as np
 import pytest
-from reference import run_python, to_numpy
+from helpers import run_python
+from reference import to_numpy
 
-from keras_posemb import models
+from keras_posemb import models, positions
 from keras_posemb.layers import PositionalAttention, SequencePooling
 
 pytestmark = pytest.mark.all_backends
@@ -51,7 +52,7 @@ def test_none_with_mean_pooling_is_permutation_invariant(norm_first):
     np.testing.assert_allclose(to_numpy(model(shuffled)), to_numpy(model(ids)), atol=1e-5)
 
 
-@pytest.mark.parametrize("position", [p for p in models.POSITIONS if p != "none"])
+@pytest.mark.parametrize("position", [p for p in positions.names() if p != "none"])
 def test_encodings_are_not_permutation_invariant(position):
     # Not a reversal: the bidirectional ALiBi bias depends on |i - j| alone,
     # which reversing a sequence keeps.
@@ -66,7 +67,7 @@ def test_encodings_are_not_permutation_invariant(position):
     assert np.abs(to_numpy(model(shuffled)) - to_numpy(model(ids))).max() > 1e-4
 
 
-@pytest.mark.parametrize("position", models.POSITIONS)
+@pytest.mark.parametrize("position", positions.names())
 @pytest.mark.parametrize(
     "pooling, norm_first", [("mean", True), ("max", True), ("first", True), ("mean", False)]
 )
@@ -81,7 +82,7 @@ def test_appended_padding_changes_nothing(position, pooling, norm_first):
     np.testing.assert_allclose(to_numpy(model(padded)), to_numpy(model(ids)), atol=1e-5)
 
 
-@pytest.mark.parametrize("position", models.POSITIONS)
+@pytest.mark.parametrize("position", positions.names())
 def test_padding_reaches_every_attention_layer(position):
     """Changing the embedding of the padding token leaves the output alone."""
     rng = np.random.default_rng(4)
@@ -152,7 +153,7 @@ def save_trained_models(directory):
     keras.utils.set_random_seed(0)
     ids, labels = learnable_task(np.random.default_rng(7), n=64)
     np.save(directory / "ids.npy", ids)
-    for position in models.POSITIONS:
+    for position in positions.names():
         model = models.build_text_classifier(
             vocab_size=20, num_classes=2, max_length=8, position=position, embed_dim=16,
             num_heads=2, ff_dim=32, num_layers=1, pooling="max",
@@ -168,9 +169,9 @@ def save_trained_models(directory):
 LOAD_AND_COMPARE = """
 import sys
 import numpy as np, keras, keras_posemb
-from keras_posemb import models
+from keras_posemb import models, positions
 tolerance = float(sys.argv[1])
-for position in models.POSITIONS:
+for position in positions.names():
     model = keras.saving.load_model(f"{position}.keras", safe_mode=True)
     got = keras.ops.convert_to_numpy(model.predict(np.load("ids.npy"), verbose=0))
     np.testing.assert_allclose(got, np.load(f"{position}.npy"), rtol=tolerance, atol=tolerance)
@@ -233,7 +234,7 @@ def test_sequence_pooling_bad_mode():
         SequencePooling("median")
 
 
-@pytest.mark.parametrize("position", models.POSITIONS)
+@pytest.mark.parametrize("position", positions.names())
 def test_embedding_scaling_is_part_of_the_token_path_for_every_position(position):
     """Scaling by sqrt(d) equals training a table that is sqrt(d) larger,
     whatever the position choice ("none" included)."""

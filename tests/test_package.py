@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import keras_posemb
-from keras_posemb import cli, data, layers, models, training
+from keras_posemb import cli, data, layers, models, positions, training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def test_typed_package_with_licence_and_changelog():
 
 
 def public_callables():
-    for module in (keras_posemb, layers, data, models, training):
+    for module in (keras_posemb, layers, data, models, positions, training):
         for name in getattr(module, "__all__", [n for n in dir(module) if not n.startswith("_")]):
             value = getattr(module, name)
             if inspect.isclass(value) and value.__module__.startswith("keras_posemb"):
@@ -55,3 +55,25 @@ def test_cli_flags_come_from_the_config():
     cli.add_config_flags(parser, training.TrainConfig)
     flags = {action.dest for action in parser._actions} - {"help", "debug"}
     assert flags == {field for field in training.TrainConfig.__dataclass_fields__}
+
+
+def test_flag_types_come_from_the_annotations_not_their_spelling():
+    """A `float | None` field parses as a float (a string match on the
+    annotation's text once let it through as a string)."""
+    import dataclasses
+
+    from keras_posemb.training.config import setting
+
+    @dataclasses.dataclass
+    class Config:
+        rate: float | None = setting(None, "a rate")
+        steps: int = setting(3, "steps")
+        fast: bool = setting(False, "fast")
+        name: str | None = setting(None, "a name")
+
+    parser = cli.Parser()
+    cli.add_config_flags(parser, Config)
+    args = parser.parse_args(["--rate", "0.5", "--steps", "7", "--fast", "--name", "x"])
+    assert cli.config_from_args(Config, args) == Config(0.5, 7, True, "x")
+    assert type(args.rate) is float and type(args.steps) is int
+    assert cli.config_from_args(Config, parser.parse_args([])) == Config()

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from layer_contract import run_layer_test
 from reference import TWO_ULP, compiled, reference_encoding, to_numpy
 
 from keras_posemb import PositionEmbedding, PositionRangeError, SinusoidalInitializer
@@ -118,34 +119,6 @@ def test_tf_function_matches_eager(jit_compile):
     np.testing.assert_allclose(
         compiled(tf.constant(x), tf.constant(10)), layer(x, start_index=10), atol=1e-6
     )
-
-
-def test_attention_after_the_layer_sees_the_padding_mask():
-    """Embedding(mask_zero=True) -> PositionEmbedding -> MultiHeadAttention: the
-    outputs at the real tokens are those of the sequence without its
-    padding, which holds only if attention skips the padded keys."""
-    tokens = keras.Input(shape=(None,), dtype="int32")
-    x = keras.layers.Embedding(50, 8, mask_zero=True)(tokens)
-    x = PositionEmbedding(10)(x)
-    model = keras.Model(tokens, keras.layers.MultiHeadAttention(2, 4)(x, x))
-    alone = to_numpy(model(np.array([[3, 7, 9]])))
-    np.testing.assert_allclose(
-        to_numpy(model(np.array([[3, 7, 9, 0, 0, 0]])))[:, :3], alone, atol=1e-6
-    )
-    # Real tokens in place of the padding do change them.
-    assert np.abs(to_numpy(model(np.array([[3, 7, 9, 5, 5, 5]])))[:, :3] - alone).max() > 1e-4
-
-
-def test_jit_compiled_training_step():
-    tokens = keras.Input(shape=(12,), dtype="int32")
-    x = keras.layers.Embedding(20, 8)(tokens)
-    x = PositionEmbedding(12)(x)
-    model = keras.Model(tokens, keras.layers.Dense(1)(keras.layers.Flatten()(x)))
-    model.compile("adam", "mse", jit_compile=True)
-    ids = np.random.default_rng(0).integers(0, 20, size=(64, 12))
-    history = model.fit(ids, ids[:, :1].astype("float32"), epochs=3, verbose=0)
-    assert np.all(np.isfinite(history.history["loss"]))
-    assert history.history["loss"][-1] < history.history["loss"][0]
 
 
 # Out-of-range positions: a clear error on every path.
@@ -276,3 +249,16 @@ def test_torch_compile_raises_for_out_of_range_positions():
     function = torch.compile(lambda x, s: layer(x, start_index=s), backend="aot_eager")
     with pytest.raises(PositionRangeError, match=TOO_LONG):
         function(torch.zeros(1, 4, 4), torch.tensor(6))
+
+
+def test_layer_contract(tmp_path):
+    x = np.random.default_rng(0).normal(size=(2, 6, 8)).astype("float32")
+    run_layer_test(
+        lambda: PositionEmbedding(
+            20,
+            initializer=SinusoidalInitializer(max_wavelength=77, layout="concatenated"),
+            regularizer="l2",
+            constraint=keras.constraints.MaxNorm(3.0),
+        ),
+        x, {"start_index": 2}, tmp_path=tmp_path, mask=np.array([[1] * 6, [1, 1, 0, 0, 0, 0]], bool),
+    )  # fmt: skip

@@ -3,12 +3,23 @@ import json
 import keras
 import numpy as np
 import pytest
-from reference import reference_rotation, reference_t5_bucket, run_python, to_numpy
+from layer_contract import run_layer_test
+from reference import reference_rotation, reference_t5_bucket, to_numpy
 
-from keras_posemb import PositionalAttention
+from keras_posemb import (
+    AlibiBias,
+    PositionalAttention,
+    RelativePositionBias,
+    RotaryEmbedding,
+    positions,
+)
 
 pytestmark = pytest.mark.all_backends
 HEADS, KEY_DIM, WIDTH = 2, 4, 6
+# Every family that works inside attention, as registered.
+ATTENTION_FAMILIES = [
+    f.name for f in positions.families().values() if f.where in ("attention", "none")
+]
 
 
 def reference_attention(layer, x, position, padding_mask=None, bidirectional=True):
@@ -83,7 +94,7 @@ def test_without_positions_it_is_keras_multi_head_attention():
     )
 
 
-@pytest.mark.parametrize("position", ["none", "rotary", "alibi", "t5"])
+@pytest.mark.parametrize("position", ATTENTION_FAMILIES)
 def test_padding_changes_nothing_at_real_tokens(position):
     layer, x = layer_and_inputs(position, seed=2)
     padded = np.concatenate([x, np.random.default_rng(3).normal(size=(2, 5, WIDTH))], axis=1)
@@ -123,23 +134,11 @@ def test_mixed_precision_keeps_logits_in_float32():
     np.testing.assert_allclose(to_numpy(out), want, atol=0.1)  # bfloat16 projections.
 
 
-def test_config_round_trip_and_weights(tmp_path):
-    layer = PositionalAttention(
-        HEADS, KEY_DIM, "t5", dropout=0.1, num_buckets=16, max_distance=40, name="p"
-    )  # noqa: E501
-    clone = keras.layers.deserialize(json.loads(json.dumps(keras.layers.serialize(layer))))
-    assert type(clone) is PositionalAttention and clone.get_config() == layer.get_config()
-    x = np.random.default_rng(5).normal(size=(1, 3, WIDTH)).astype("float32")
-    layer(x), clone(x)
-    assert [w.shape for w in layer.get_weights()] == [w.shape for w in clone.get_weights()]
-    assert (16, HEADS) in [w.shape for w in layer.get_weights()]
-
-
 @pytest.mark.parametrize(
     "kwargs, match",
     [
         ({"position": "sinusoidal"}, "position='sinusoidal'"),
-        ({"position": "rotary", "key_dim": 3}, "key_dim=3"),
+        ({"position": "rotary", "key_dim": 3}, r"received 3 features per head, with num_heads=2\."),
         ({"dropout": 1.0}, "dropout=1.0"),
         ({"position": "t5", "num_buckets": 7}, "num_buckets=7"),
         ({"position": "alibi", "alibi_bias_max": -1}, "alibi_bias_max=-1"),
@@ -151,21 +150,57 @@ def test_bad_arguments(kwargs, match):
         PositionalAttention(**{"num_heads": HEADS, "key_dim": KEY_DIM, **kwargs})
 
 
-def test_saved_model_loads_in_a_fresh_process(tmp_path):
-    tokens = keras.Input(shape=(None,), dtype="int32")
-    x = keras.layers.Embedding(20, WIDTH, mask_zero=True)(tokens)
-    for position in ("rotary", "alibi", "t5"):
-        x = PositionalAttention(HEADS, KEY_DIM, position, name=position)(x)
-    model = keras.Model(tokens, x)
-    ids = np.array([[3, 4, 5, 0], [1, 2, 3, 4]])
-    np.save(tmp_path / "want.npy", to_numpy(model(ids)))
-    model.save(tmp_path / "model.keras")
-    run_python(
-        """
-        import numpy as np, keras, keras_posemb
-        model = keras.saving.load_model("model.keras", safe_mode=True)
-        got = keras.ops.convert_to_numpy(model(np.array([[3, 4, 5, 0], [1, 2, 3, 4]])))
-        np.testing.assert_allclose(got, np.load("want.npy"), atol=1e-6)
-        """,
-        cwd=tmp_path,
+@pytest.mark.parametrize("position", ATTENTION_FAMILIES)
+def test_layer_contract(position, tmp_path):
+    x = np.random.default_rng(5).normal(size=(2, 5, WIDTH)).astype("float32")
+    run_layer_test(
+        lambda: PositionalAttention(HEADS, KEY_DIM, position, dropout=0.1),
+        x, tmp_path=tmp_path, mask=np.array([[1] * 5, [1, 1, 0, 0, 0]], bool),
+        mixed_tolerance={"mixed_bfloat16": 0.1},  # bfloat16 projections.
+    )  # fmt: skip
+
+
+def test_a_users_position_layers_are_nested_objects_of_its_config(tmp_path):
+    """A configured RotaryEmbedding and a bias layer, given as objects,
+    come back from the config (and from a saved model) as they were."""
+    rotary = RotaryEmbedding(max_wavelength=500, layout="interleaved")
+    bias = AlibiBias(alibi_bias_max=4, bidirectional=False)
+    layer = PositionalAttention(HEADS, KEY_DIM, [rotary, bias], bidirectional=False)
+    assert layer.position_layers == [rotary, bias]
+    config = json.loads(json.dumps(keras.layers.serialize(layer)))
+    nested = config["config"]["position"]
+    assert [entry["class_name"] for entry in nested] == ["RotaryEmbedding", "AlibiBias"]
+    assert (
+        nested[0]["config"]["max_wavelength"] == 500 and nested[1]["config"]["alibi_bias_max"] == 4
     )
+    clone = keras.layers.deserialize(config)
+    assert [type(p) for p in clone.position_layers] == [RotaryEmbedding, AlibiBias]
+    assert clone.rotary.get_config() == rotary.get_config()
+    x = np.random.default_rng(0).normal(size=(2, 6, WIDTH)).astype("float32")
+    layer(x), clone(x)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(to_numpy(clone(x)), to_numpy(layer(x)), atol=1e-6)
+    # What it computes is the short form with those options: the same layer.
+    short = PositionalAttention(HEADS, KEY_DIM, "rotary", max_wavelength=500, bidirectional=False)
+    short(x)
+    short.set_weights(layer.get_weights())
+    assert not np.allclose(to_numpy(short(x)), to_numpy(layer(x)))  # ALiBi is missing there.
+    run_layer_test(
+        lambda: PositionalAttention(HEADS, KEY_DIM, RelativePositionBias(HEADS, 8, 16)),
+        x, tmp_path=tmp_path, trains=True, mixed_tolerance={"mixed_bfloat16": 0.1},
+    )  # fmt: skip
+
+
+def test_family_options_of_another_family_are_refused_not_ignored():
+    with pytest.raises(ValueError, match=r"left out with position='alibi'.*max_wavelength=500"):
+        PositionalAttention(HEADS, KEY_DIM, "alibi", max_wavelength=500)
+    with pytest.raises(ValueError, match=r"family name only; received max_wavelength=500"):
+        PositionalAttention(HEADS, KEY_DIM, RotaryEmbedding(), max_wavelength=500)
+    # At their 0.2.0 defaults (as 0.2.0 configs carry them), they are dropped.
+    layer = PositionalAttention(HEADS, KEY_DIM, "alibi", max_wavelength=10000, num_buckets=32)
+    assert type(layer.bias) is AlibiBias
+    # Those of the family reach its layer.
+    layer = PositionalAttention(HEADS, KEY_DIM, "t5", num_buckets=16, max_distance=40)
+    layer(np.zeros((1, 3, WIDTH), "float32"))
+    assert (layer.bias.num_buckets, layer.bias.max_distance) == (16, 40)
+    assert (16, HEADS) in [tuple(w.shape) for w in layer.get_weights()]

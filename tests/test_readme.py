@@ -2,7 +2,8 @@ import re
 from pathlib import Path
 
 import pytest
-from reference import installed_backends, run_python
+from helpers import run_python
+from reference import installed_backends
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)

@@ -1,8 +1,7 @@
-import json
-
 import keras
 import numpy as np
 import pytest
+from layer_contract import run_layer_test
 from reference import reference_t5_bucket, to_numpy
 
 from keras_posemb import RelativePositionBias
@@ -84,12 +83,6 @@ def test_the_table_starts_random_with_a_spread_of_two():
     assert 1.7 < table.std() < 2.3 and abs(table.mean()) < 0.4
 
 
-def test_config_round_trip():
-    layer = RelativePositionBias(4, 16, 64, False, name="t5")
-    clone = keras.layers.deserialize(json.loads(json.dumps(keras.layers.serialize(layer))))
-    assert type(clone) is RelativePositionBias and clone.get_config() == layer.get_config()
-
-
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -107,3 +100,11 @@ def test_bad_arguments(kwargs, match):
 def test_heads_must_match():
     with pytest.raises(ValueError, match="num_heads=2"):
         RelativePositionBias(num_heads=2)(np.zeros((1, 3, 2, 2), "float32"))
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_layer_contract(bidirectional, tmp_path):
+    scores = np.random.default_rng(0).normal(size=(2, 4, 5, 5)).astype("float32")
+    make = lambda: RelativePositionBias(4, 16, 64, bidirectional)  # noqa: E731
+    run_layer_test(make, scores, {"start_index": 2}, tmp_path=tmp_path, trains=True)
+    assert make()(scores).shape == scores.shape

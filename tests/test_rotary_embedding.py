@@ -1,8 +1,7 @@
-import json
-
 import keras
 import numpy as np
 import pytest
+from layer_contract import run_layer_test
 from reference import TWO_ULP, compiled, reference_rotation, to_numpy
 
 from keras_posemb import PositionRangeError, RotaryEmbedding
@@ -100,14 +99,6 @@ def test_compiled_matches_eager():
     np.testing.assert_allclose(to_numpy(got), to_numpy(layer(x, start_index=3)), atol=1e-6)
 
 
-def test_config_round_trip():
-    layer = RotaryEmbedding(500, 2.0, "interleaved", sequence_axis=2, feature_axis=1, name="r")
-    clone = keras.layers.deserialize(json.loads(json.dumps(keras.layers.serialize(layer))))
-    assert type(clone) is RotaryEmbedding and clone.get_config() == layer.get_config()
-    x = random(1, 4, 5, 3)
-    np.testing.assert_array_equal(to_numpy(clone(x)), to_numpy(layer(x)))
-
-
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -146,3 +137,10 @@ def test_positions_out_of_range_raise():
         layer(x, positions=np.array([0, -1, 2, 3]))
     with pytest.raises(ValueError, match="start_index=-2"):
         layer(x, start_index=-2)
+
+
+def test_layer_contract(tmp_path):
+    x = random(2, 4, 5, 3)
+    make = lambda: RotaryEmbedding(500, 2.0, "interleaved", sequence_axis=2, feature_axis=1)  # noqa: E731
+    run_layer_test(make, x, {"start_index": 1}, tmp_path=tmp_path)
+    run_layer_test(RotaryEmbedding, random(2, 7, 2, 8), tmp_path=tmp_path, reload=False)

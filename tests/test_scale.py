@@ -1,8 +1,7 @@
-import json
-
 import keras
 import numpy as np
 import pytest
+from layer_contract import run_layer_test
 from reference import to_numpy
 
 from keras_posemb.layers import Scale
@@ -23,13 +22,14 @@ def test_multiplies_and_keeps_the_mask_and_dtype():
     assert keras.backend.standardize_dtype(Scale(2.0)(x).dtype) == "bfloat16"
 
 
-def test_config_round_trip():
-    layer = Scale(1.5, name="s")
-    clone = keras.layers.deserialize(json.loads(json.dumps(keras.layers.serialize(layer))))
-    assert type(clone) is Scale and clone.get_config() == layer.get_config()
-
-
 @pytest.mark.parametrize("factor", ["2", float("inf"), None, True])
 def test_bad_factor(factor):
     with pytest.raises(ValueError, match=f"factor={factor!r}"):
         Scale(factor)
+
+
+def test_layer_contract(tmp_path):
+    x = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")
+    run_layer_test(
+        lambda: Scale(1.5), x, tmp_path=tmp_path, mask=np.array([[1, 1, 0], [1, 1, 1]], bool)
+    )

@@ -12,6 +12,7 @@ import time
 import urllib.parse
 import urllib.request
 
+import helpers
 import numpy as np
 import pytest
 from matplotlib import image as mpimg
@@ -21,10 +22,7 @@ from keras_posemb.run import Run
 
 # Logs are written by TensorFlow's summary writers under every backend;
 # test_training.py checks their tags under the other backends.
-TINY = dict(
-    order_train_size=320, epochs=2, batch_size=32, max_length=24, embed_dim=16, num_heads=2,
-    ff_dim=32, num_layers=1, verbose=0, plots=False,
-)  # fmt: skip
+TINY = {**helpers.TINY, "max_length": 24, "plots": False}
 
 
 @pytest.fixture(scope="module")

@@ -5,21 +5,12 @@ import os
 import keras
 import numpy as np
 import pytest
-from reference import run_python
+from helpers import TINY, run_python, tiny_config
 
 from keras_posemb import data, training
-from keras_posemb.checkpoints import EpochCheckpoints
+from keras_posemb.checkpoints import EpochCheckpoints, PlateauPatience
 from keras_posemb.errors import ArgumentError, RunError, TrainingError
-from keras_posemb.run import PLOT_NAMES, Run
-
-TINY = dict(
-    order_train_size=320, epochs=2, batch_size=32, max_length=32, embed_dim=16, num_heads=2,
-    ff_dim=32, num_layers=1, verbose=0,
-)  # fmt: skip
-
-
-def tiny_config(tmp_path, **changes):
-    return training.TrainConfig(**{**TINY, "output_dir": str(tmp_path), **changes})
+from keras_posemb.run import Run, plot_file_name
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +27,7 @@ def test_run_writes_every_output(learned_run):
     # The raw-text model runs TextVectorization: TensorFlow only.
     assert run.path(Run.TEXT_MODEL).exists() == (keras.backend.backend() == "tensorflow")
     table_plots = ["heatmaps", "similarity", "offset_similarity", "pca", "spectrum"]
-    for name in [*names, *(PLOT_NAMES[kind] for kind in table_plots)]:
+    for name in [*names, *(plot_file_name(kind) for kind in table_plots)]:
         assert run.path(name).exists(), name
     for kind in table_plots:
         assert run.plot_path(kind).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -157,18 +148,27 @@ def test_patience_counts_from_the_first_improvement(tmp_path):
     model.compile("adam", "mse")
     model.optimizer.build(model.trainable_variables)
     # 400 validation examples: one standard error at 0.5 is 0.025.
-    checkpoints = EpochCheckpoints(tmp_path, patience=2, validation_size=400)
-    checkpoints.set_model(model)
-    checkpoints.set_params({"epochs": 10})
+    checkpoints = EpochCheckpoints(tmp_path)
+    patience = PlateauPatience(checkpoints, patience=2, validation_size=400)
+    for callback in (checkpoints, patience):
+        callback.set_model(model)
+        callback.set_params({"epochs": 10})
     # A plateau (epochs 1-3, a gain of 0.02 is noise: no stop), a real gain
     # in epoch 4, a tie (the earlier epoch stays best), a loss: stop at 6.
     stopped = []
     for epoch, accuracy in enumerate([0.5, 0.52, 0.51, 0.6, 0.6, 0.55]):
         model.stop_training = False
-        checkpoints.on_epoch_end(epoch, {"loss": 1.0, "val_accuracy": accuracy})
+        for callback in (checkpoints, patience):
+            callback.on_epoch_end(epoch, {"loss": 1.0, "val_accuracy": accuracy})
         stopped.append(model.stop_training)
     assert stopped == [False] * 5 + [True]
-    assert checkpoints.best_epoch == 4 and checkpoints.state["stopped_early"]
+    assert checkpoints.best_epoch == 4 and patience.should_stop(10)
+    # A resumed run decides from the restored curve alone.
+    resumed = EpochCheckpoints(tmp_path)
+    resumed.restore(model)
+    assert PlateauPatience(resumed, 2, 400).should_stop(10)
+    assert not PlateauPatience(resumed, 3, 400).should_stop(10)
+    assert not PlateauPatience(resumed, 2, 400).should_stop(6)  # Planned epochs all done.
 
 
 def test_a_run_that_never_learns_is_not_stopped_early_and_keeps_epoch_one(tmp_path):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from reference import reference_encoding
 
-from keras_posemb import models, viz
+from keras_posemb import viz
 
 pytestmark = pytest.mark.all_backends
 
@@ -76,80 +76,3 @@ def test_figure_to_image_renders_the_figure():
     image = viz.figure_to_image(figure, dpi=50)
     assert image.shape == (50, 100, 3) and image.dtype == np.uint8
     assert np.all(image == [255, 0, 0])
-
-
-def test_position_table_of_each_kind():
-    small = dict(
-        vocab_size=20,
-        num_classes=2,
-        max_length=12,
-        embed_dim=8,
-        num_heads=2,
-        ff_dim=8,
-        num_layers=1,
-    )
-    learned = models.build_text_classifier(**small, position="learned")
-    kind, table = viz.position_table(learned)
-    assert kind == "learned"
-    np.testing.assert_array_equal(
-        table, learned.get_layer(models.POSITION_LAYER_NAME).get_weights()[0]
-    )
-    kind, table = viz.position_table(models.build_text_classifier(**small), length=12)
-    assert kind == "sinusoidal"
-    np.testing.assert_allclose(table, reference_encoding(np.arange(12), 8), atol=1e-12)
-    with pytest.raises(ValueError, match="no position table: no layer named 'position_encoding'"):
-        viz.position_table(models.build_text_classifier(**small, position="none"))
-
-
-def test_a_layer_is_told_by_its_type_not_by_its_attributes():
-    """A layer named like the position layer, with an `embeddings` table,
-    is not a learned position table."""
-    import keras
-
-    tokens = keras.Input(shape=(None,), dtype="int32")
-    embedding = keras.layers.Embedding(10, 4, name=models.POSITION_LAYER_NAME)
-    model = keras.Model(tokens, embedding(tokens))
-    assert hasattr(embedding, "embeddings")
-    with pytest.raises(ValueError, match="no position table"):
-        viz.position_table(model)
-    assert viz.find_position_layer(model) is embedding
-
-
-SMALL = dict(
-    vocab_size=20, num_classes=2, max_length=12, embed_dim=8, num_heads=2, ff_dim=8, num_layers=2
-)
-
-
-@pytest.mark.parametrize("position", models.POSITIONS)
-def test_position_kind_of_each_classifier(position):
-    assert viz.position_kind(models.build_text_classifier(**SMALL, position=position)) == position
-
-
-def test_alibi_bias_by_offset_is_the_papers_penalty():
-    model = models.build_text_classifier(**SMALL, position="alibi")
-    offsets, bias = viz.bias_by_offset(model, 5)
-    np.testing.assert_array_equal(offsets, np.arange(-5, 6))
-    # Two split heads with the slope of one head, 2^-8: left, then right.
-    left = np.where(offsets <= 0, -(2.0**-8) * np.abs(offsets), np.nan)
-    np.testing.assert_allclose(bias, [left, left[::-1]], atol=1e-7)
-
-
-def test_t5_bias_by_offset_reads_the_first_blocks_table():
-    from reference import reference_t5_bucket
-
-    model = models.build_text_classifier(**SMALL, position="t5")
-    attention = viz.find_relative_attention(model)
-    assert attention.name == models.attention_layer_name(0)
-    table = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
-    attention.bias.set_weights([table])
-    offsets, bias = viz.bias_by_offset(model, 40)
-    want = np.array([[table[reference_t5_bucket(int(o)), h] for o in offsets] for h in range(2)])
-    np.testing.assert_allclose(bias, want, atol=1e-7)
-    with pytest.raises(ValueError, match="no ALiBi or T5"):
-        viz.bias_by_offset(models.build_text_classifier(**SMALL, position="rotary"), 4)
-
-
-def test_rotary_wavelengths():
-    model = models.build_text_classifier(**SMALL, position="rotary")
-    # Heads of 4 features: pairs 0 and 1 turn by 10000^0 and 10000^-0.5 per position.
-    np.testing.assert_allclose(viz.rotary_wavelengths(model), [2 * np.pi, 2 * np.pi * 100])

@@ -84,21 +84,21 @@ def split_docstring(doc: str) -> tuple[str, str]:
     return first, rest
 
 
-# How a flag's text becomes the value of a config field, by its annotation.
-FIELD_TYPES = {"int": int, "int | None": int, "float": float}
-
-
 def add_config_flags(parser: argparse.ArgumentParser, config_class, defaults: dict | None = None):
-    """One flag per field of `config_class`, typed from its annotation."""
+    """One flag per field of `config_class`, typed from its annotation
+    (`training.field_types`: `float | None` parses as a float)."""
+    from keras_posemb.training import field_choices, field_help, field_types
+
     default_config = config_class(**(defaults or {}))
+    types = field_types(config_class)
     for field in dataclasses.fields(config_class):
         default = getattr(default_config, field.name)
-        options = {"default": default, "help": field.metadata["help"]}
-        if field.type == "bool":
+        options = {"default": default, "help": field_help(field)}
+        if types[field.name] is bool:
             options["action"] = argparse.BooleanOptionalAction
         else:
-            options["type"] = FIELD_TYPES.get(field.type, str)
-            options["choices"] = field.metadata["choices"]
+            options["type"] = types[field.name]
+            options["choices"] = field_choices(field)
             options["metavar"] = field.name.upper() if options["choices"] is None else None
         parser.add_argument(flag(field.name), **options)
 

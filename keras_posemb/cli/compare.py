@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from keras_posemb import cli, models
+from keras_posemb import cli, positions
 from keras_posemb.cli.train import parse_config
 
 # Shorter sentences and table than the trainer's defaults, so that the
@@ -32,28 +32,33 @@ DEFAULTS = {
 
 def _positions(text):
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in models.POSITIONS]
+    unknown = [name for name in names if name not in positions.names()]
     if not names or unknown:
         raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list from {', '.join(models.POSITIONS)}; received {text!r}"
+            f"expected a comma-separated list from {', '.join(positions.names())}; received {text!r}"
         )
     return tuple(names)
 
 
-def _main(argv):
-    extra = [
+def extra_flags():
+    """The flags besides the trainer's (the families registered now)."""
+    names = ", ".join(positions.names())
+    return [
         ("--seeds", {"type": int, "default": 3, "help": "seeds per encoding, from --seed on"}),
         (
             "--positions",
             {
                 "type": _positions,
-                "default": models.POSITIONS,
+                "default": positions.names(),
                 "metavar": "A,B,...",
-                "help": f"encodings to compare, comma-separated, from {', '.join(models.POSITIONS)} (default: all)",
+                "help": f"encodings to compare, comma-separated, from {names} (default: all)",
             },
         ),
     ]
-    config, args = parse_config(argv, __doc__, DEFAULTS, extra)
+
+
+def _main(argv):
+    config, args = parse_config(argv, __doc__, DEFAULTS, extra_flags())
     if args.seeds < 1:
         cli.fail(f"argument --seeds: must be a positive int; received --seeds {args.seeds}")
     from keras_posemb import experiments

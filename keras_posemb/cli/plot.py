@@ -1,10 +1,12 @@
 """Plot the position vectors of a trained classifier.
 
 PATH is a saved `.keras` model or a run directory of keras-posemb-train.
-Writes PNGs to --output-dir: heatmap of the position table next to the
-sinusoidal table of the same shape, cosine similarity between positions,
-similarity by offset, a 2-D PCA trajectory, and the spectrum of each
-dimension over positions (does the learned table find periodic structure?).
+Writes the PNGs of the model's position family to --output-dir. A position
+table (sinusoidal, learned): heatmap (a learned table next to the sinusoidal
+table of the same shape), cosine similarity between positions, similarity
+by offset, a 2-D PCA trajectory, and the spectrum of each dimension over
+positions (does the learned table find periodic structure?). ALiBi and T5:
+the bias by offset, per head. Rotary: the wavelength of each feature pair.
 
 example:
   keras-posemb-plot runs/order_learned --output-dir plots
@@ -53,18 +55,21 @@ def _main(argv):
     args = parser.parse_args(argv)
     if args.length is not None and args.length < 1:
         parser.error(f"argument --length: must be a positive int; received --length {args.length}")
-    from keras_posemb import viz
+    from keras_posemb import positions
 
     model, run_length = load(args.path)
-    kind = viz.position_kind(model)
-    if kind == "none":
+    family, _ = positions.find_position(model)
+    if not family.plots:
         cli.fail(f"{args.path} holds a model with no position information (position='none'?).")
     length = args.length
-    if length is None and kind != "learned":  # A learned table is drawn whole.
+    learned_table = family.learned and family.table is not None
+    if length is None and not learned_table:  # A learned table is drawn whole.
         length = run_length or DEFAULT_LENGTH
-    paths, learned = viz.write_position_plots(model, args.output_dir, length)
+    paths, learned = positions.write_position_plots(model, args.output_dir, length)
     if not learned:
-        print(f"This model's {kind} positions are fixed: nothing was learned; the plots show them.")
+        print(
+            f"This model's {family.name} positions are fixed: nothing was learned; the plots show them."
+        )
     print("Wrote " + ", ".join(paths))
 
 

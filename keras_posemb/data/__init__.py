@@ -20,12 +20,11 @@ from keras_posemb.data.pipeline import (
     token_ids,
     vectorizer_from_vocabulary,
 )
-from keras_posemb.data.text_data import Split, TextData, dataset_name, split_off
+from keras_posemb.data.text_data import Split, TextData, dataset_name, is_local, split_off
 from keras_posemb.data.tfds import tfds_dataset
 from keras_posemb.errors import DataError, argument_error
 
 BUILT_IN = "order"
-LOCAL_SUFFIXES = (".tsv", ".csv")
 
 __all__ = [
     "BUILT_IN",
@@ -52,17 +51,14 @@ __all__ = [
 
 
 def dataset_kind(dataset: str) -> str:
-    """`"order"`, `"local"` (an existing file or folder) or `"tfds"`.
+    """`"order"`, `"local"` (`text_data.is_local`) or `"tfds"`: a key of `LOADERS`.
 
     The name `order` always means the built-in set (`./order` reaches a
-    file of that name). A name ending in .tsv or .csv is a local file even
-    when it does not exist, so a typo is reported as a missing file.
+    file of that name).
     """
     if dataset == BUILT_IN:
         return BUILT_IN
-    if os.path.exists(dataset) or dataset.lower().endswith(LOCAL_SUFFIXES):
-        return "local"
-    return "tfds"
+    return "local" if is_local(dataset) else "tfds"
 
 
 def check_dataset_arguments(
@@ -125,18 +121,38 @@ def load_dataset(
         order_train_size, max_words: size and longest sentence of `order`.
     """
     check_dataset_arguments(dataset, validation_file, test_file, text_column, label_column)
-    kind = dataset_kind(dataset)
-    if kind == BUILT_IN:
-        held_out = max(2, order_train_size // 16 * 2)
-        return order_dataset(order_train_size, held_out, held_out, max_words=max_words, seed=seed)
-    if kind == "local":
-        return local_dataset(
-            dataset,
-            validation_file,
-            test_file,
-            text_column,
-            label_column,
-            seed=seed,
-            encoding=encoding,
-        )
+    return LOADERS[dataset_kind(dataset)](
+        dataset,
+        validation_file=validation_file,
+        test_file=test_file,
+        text_column=text_column,
+        label_column=label_column,
+        encoding=encoding,
+        data_dir=data_dir,
+        download=download,
+        seed=seed,
+        order_train_size=order_train_size,
+        max_words=max_words,
+    )
+
+
+def _load_order(dataset, *, seed, order_train_size, max_words, **_):
+    held_out = max(2, order_train_size // 16 * 2)
+    return order_dataset(order_train_size, held_out, held_out, max_words=max_words, seed=seed)
+
+
+def _load_local(
+    dataset, *, validation_file, test_file, text_column, label_column, encoding, seed, **_
+):
+    return local_dataset(
+        dataset, validation_file, test_file, text_column, label_column, seed=seed, encoding=encoding
+    )
+
+
+def _load_tfds(dataset, *, data_dir, download, seed, **_):
     return tfds_dataset(dataset, data_dir, download, seed=seed)
+
+
+# Each kind of data set (`dataset_kind`) and its loader, which takes
+# `load_dataset`'s arguments and uses those of its kind.
+LOADERS = {BUILT_IN: _load_order, "local": _load_local, "tfds": _load_tfds}

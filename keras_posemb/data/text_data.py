@@ -45,9 +45,18 @@ def split_off(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
     return split.take(order[count:]), split.take(order[:count])
 
 
+LOCAL_SUFFIXES = (".tsv", ".csv")
+
+
+def is_local(dataset: str) -> bool:
+    """Whether `dataset` names local data: an existing file or folder, or a
+    name ending in .tsv or .csv (so that a typo is reported as a missing file)."""
+    return os.path.exists(dataset) or Path(dataset).suffix.lower() in LOCAL_SUFFIXES
+
+
 def dataset_name(dataset: str) -> str:
     """The short name that runs and metrics use: `data/train.tsv` -> `train`,
     `glue/sst2` -> `glue_sst2`."""
-    if os.path.exists(dataset) or Path(dataset).suffix.lower() in (".tsv", ".csv"):
+    if is_local(dataset):
         return Path(dataset.rstrip("/")).stem
     return dataset.replace("/", "_")

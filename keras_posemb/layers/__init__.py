@@ -1,3 +1,4 @@
+from keras_posemb.layers._attention_bias import AttentionBias
 from keras_posemb.layers.alibi_bias import AlibiBias, alibi_slopes
 from keras_posemb.layers.padding_mask import PaddingMask
 from keras_posemb.layers.position_embedding import (
@@ -17,6 +18,7 @@ from keras_posemb.layers.token_dropout import TokenDropout
 
 __all__ = [
     "AlibiBias",
+    "AttentionBias",
     "PaddingMask",
     "PositionEmbedding",
     "PositionalAttention",

@@ -5,12 +5,27 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_posemb.layers._positions import PositionArguments, dtype_name
+from keras_posemb.layers._positions import PositionArguments, docstring_part, dtype_name
 from keras_posemb.layers._range_guard import poison
 
 # Logits of masked keys: far below any real logit, and finite, so that a
 # row with every key masked gives no NaN.
 MASKED_LOGIT = -1e9
+
+
+CALL_ARGUMENTS = """Call arguments:
+        attention_scores: float tensor `(batch, heads, query, key)`.
+        start_index: position of the first query (cached decoding: the
+            keys are at positions `0 .. key - 1`). Defaults to `0`.
+        positions: optional integer tensor `(query,)` or `(batch, query)`
+            with the positions of the queries and of the keys alike
+            (self-attention, `query == key`), e.g. to skip left padding.
+
+    Returns:
+        `attention_scores + bias`."""
+
+# Subclasses' docstrings say `{call_arguments}` where these go.
+with_call_arguments = docstring_part("call_arguments", CALL_ARGUMENTS)
 
 
 class AttentionBias(PositionArguments, keras.layers.Layer):
@@ -20,7 +35,13 @@ class AttentionBias(PositionArguments, keras.layers.Layer):
     positions `(..., query)` and `(..., key)` to a float32 bias
     `(..., heads, query, key)`. Queries sit at `start_index ..`, keys at
     `0 .. key - 1`, unless `positions` gives both (self-attention).
+
+    This is the interface `PositionalAttention` accepts for the logits
+    (`attention_role = "logits"`); a subclass that cannot serve some head
+    count overrides `check_attention`.
     """
+
+    attention_role = "logits"
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -66,6 +87,10 @@ class AttentionBias(PositionArguments, keras.layers.Layer):
 
     def bias(self, query_positions, key_positions):
         raise NotImplementedError
+
+    def check_attention(self, num_heads: int, key_dim: int) -> None:
+        """Raises `ArgumentError` if this layer cannot serve attention of
+        `num_heads` heads of `key_dim` features; called before any data."""
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

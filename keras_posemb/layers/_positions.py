@@ -20,6 +20,17 @@ from keras_posemb.layers._range_guard import guard_range
 NO_LIMIT = 2**31 - 1
 
 
+def docstring_part(name: str, text: str):
+    """A class decorator that writes `text` into the docstring where it says
+    `{name}`: prose that several layers share is written once."""
+
+    def fill(cls):
+        cls.__doc__ = cls.__doc__.replace("{" + name + "}", text)
+        return cls
+
+    return fill
+
+
 def dtype_name(x) -> str:
     dtype = x.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "USO":

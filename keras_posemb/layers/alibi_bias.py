@@ -7,7 +7,8 @@ import numpy as np
 from keras import ops
 
 from keras_posemb._args import check_bool, check_number
-from keras_posemb.layers._attention_bias import MASKED_LOGIT, AttentionBias
+from keras_posemb.errors import argument_error
+from keras_posemb.layers._attention_bias import MASKED_LOGIT, AttentionBias, with_call_arguments
 
 
 def alibi_slopes(num_heads: int, alibi_bias_max: float = 8) -> np.ndarray:
@@ -31,6 +32,7 @@ def alibi_slopes(num_heads: int, alibi_bias_max: float = 8) -> np.ndarray:
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
+@with_call_arguments
 class AlibiBias(AttentionBias):
     """ALiBi: a linear penalty on attention logits, by distance, per head.
 
@@ -65,16 +67,7 @@ class AlibiBias(AttentionBias):
             Defaults to `False`.
         **kwargs: other keyword arguments of `keras.layers.Layer`.
 
-    Call arguments:
-        attention_scores: float tensor `(batch, heads, query, key)`.
-        start_index: position of the first query (cached decoding: the
-            keys are at positions `0 .. key - 1`). Defaults to `0`.
-        positions: optional integer tensor `(query,)` or `(batch, query)`
-            with the positions of the queries and of the keys alike
-            (self-attention, `query == key`), e.g. to skip left padding.
-
-    Returns:
-        `attention_scores + bias`.
+    {call_arguments}
 
     Example:
 
@@ -105,16 +98,20 @@ class AlibiBias(AttentionBias):
                 "where every key is at or before its query; received split_heads=True."
             )
 
+    def check_attention(self, num_heads, key_dim):
+        if self.split_heads and num_heads % 2:
+            raise argument_error(
+                "num_heads",
+                num_heads,
+                "even for ALiBi with split heads (half of the heads look left, half right)",
+            )
+
     def build(self, input_shape):
         super().build(input_shape)
         if not self.split_heads:
             self.slopes = alibi_slopes(self.num_heads, self.alibi_bias_max)
             return
-        if self.num_heads % 2:
-            raise ValueError(
-                "AlibiBias(split_heads=True) needs an even number of heads, half looking left "
-                f"and half right; received {self.num_heads} heads."
-            )
+        self.check_attention(self.num_heads, None)
         half = alibi_slopes(self.num_heads // 2, self.alibi_bias_max)
         self.slopes = np.concatenate([half, half])
 

@@ -7,7 +7,7 @@ from keras import ops
 
 from keras_posemb import sinusoid
 from keras_posemb._args import check_int
-from keras_posemb.layers.position_layer import PositionLayer
+from keras_posemb.layers.position_layer import PositionLayer, with_call_arguments
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
@@ -62,6 +62,7 @@ def _get_initializer(initializer):
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
+@with_call_arguments
 class PositionEmbedding(PositionLayer):
     """Learned position embedding: one trainable vector per position.
 
@@ -93,17 +94,7 @@ class PositionEmbedding(PositionLayer):
         **kwargs: other keyword arguments of `keras.layers.Layer`, such as
             `name` and `dtype`.
 
-    Call arguments:
-        inputs: float tensor of shape `(..., sequence, features)`, rank >= 3;
-            the sequence length may be unknown.
-        start_index: non-negative int or scalar integer tensor, the position
-            of the first token (for cached decoding). Defaults to `0`.
-        positions: optional integer tensor of shape `(sequence,)` or
-            `(batch, sequence)` with explicit positions (for example to skip
-            left padding). Replaces `start_index` when given.
-
-    A padding mask on `inputs` (from `Embedding(mask_zero=True)`) passes
-    through unchanged.
+    {call_arguments}
 
     Example:
 

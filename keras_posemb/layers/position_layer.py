@@ -9,8 +9,23 @@ import numpy as np
 from keras import ops
 
 from keras_posemb._args import check_bool
-from keras_posemb.layers._positions import PositionArguments, dtype_name
+from keras_posemb.layers._positions import PositionArguments, docstring_part, dtype_name
 from keras_posemb.layers._range_guard import poison
+
+CALL_ARGUMENTS = """Call arguments:
+        inputs: float tensor of shape `(..., sequence, features)`, rank >= 3;
+            the sequence length may be unknown.
+        start_index: non-negative int or scalar integer tensor, the position
+            of the first token (for cached decoding). Defaults to `0`.
+        positions: optional integer tensor of shape `(sequence,)` or
+            `(batch, sequence)` with explicit positions (for example to skip
+            left padding). Replaces `start_index` when given.
+
+    A padding mask on `inputs` (from `Embedding(mask_zero=True)`) passes
+    through unchanged."""
+
+# Subclasses' docstrings say `{call_arguments}` where these go.
+with_call_arguments = docstring_part("call_arguments", CALL_ARGUMENTS)
 
 
 class PositionLayer(PositionArguments, keras.layers.Layer):

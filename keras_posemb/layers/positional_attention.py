@@ -6,13 +6,20 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_posemb._args import check_choice, check_int, check_number
+from keras_posemb._args import check_bool, check_int, check_number
+from keras_posemb.errors import argument_error
 from keras_posemb.layers._attention_bias import MASKED_LOGIT
-from keras_posemb.layers.alibi_bias import AlibiBias
-from keras_posemb.layers.relative_position_bias import RelativePositionBias
-from keras_posemb.layers.rotary_embedding import RotaryEmbedding
 
-RELATIVE_POSITIONS = ("none", "rotary", "alibi", "t5")
+# Family options of the 0.2.0 signature: (family, its layer's argument). Still
+# accepted with the short form, and read from `.keras` files of 0.2.0, which
+# carry all five whatever the family.
+LEGACY_OPTIONS = {
+    "max_wavelength": ("rotary", "max_wavelength", 10000),
+    "alibi_bias_max": ("alibi", "alibi_bias_max", 8),
+    "alibi_split_heads": ("alibi", "split_heads", True),
+    "num_buckets": ("t5", "num_buckets", 32),
+    "max_distance": ("t5", "max_distance", 128),
+}
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
@@ -20,32 +27,37 @@ class PositionalAttention(keras.layers.Layer):
     """Multi-head self-attention that sees relative positions.
 
     The attention of `keras.layers.MultiHeadAttention`, with position
-    information inside it: `position="rotary"` rotates queries and keys
-    (`RotaryEmbedding`), `"alibi"` adds a distance penalty per head to the
-    logits (`AlibiBias`), `"t5"` adds a learned bias per head and offset
-    bucket (`RelativePositionBias`, one table per layer), and `"none"` is
-    plain attention. Logits and softmax are computed in float32, also under
-    mixed precision. Padded keys get no weight at all, so outputs at real
-    tokens do not depend on padding.
+    layers inside it: a layer whose `attention_role` is "queries_and_keys"
+    (such as `RotaryEmbedding`) transforms queries and keys, and one whose
+    role is "logits" (an `AttentionBias` such as `AlibiBias` or
+    `RelativePositionBias`) is added to the logits; one of each may be
+    given. A family name is the short form: `position="rotary"` makes the
+    registry's rotary layer (`keras_posemb.positions`), `"alibi"` and `"t5"`
+    the biases (T5: one table per attention layer), `"none"` is plain
+    attention. Logits and softmax are computed in float32, also under mixed
+    precision. Padded keys get no weight at all, so outputs at real tokens
+    do not depend on padding.
+
+    Who masks: this layer. Keys after the query are masked when
+    `bidirectional=False` (whatever the position layers add), padded keys
+    always; the short forms of ALiBi and T5 then take their causal form.
 
     Args:
         num_heads: positive int, attention heads.
         key_dim: positive int, size of each head's queries and keys (and
-            values); even for `"rotary"`.
-        position: `"none"`, `"rotary"`, `"alibi"` or `"t5"`.
+            values); even for rotary positions.
+        position: a position family name (`"none"`, `"rotary"`, `"alibi"`,
+            `"t5"` or any registered "attention" family), a position layer,
+            or a list of up to two layers of different roles. Layers are
+            serialized with this layer, as nested Keras objects.
         dropout: dropout rate on the attention weights, in `[0, 1)`.
-        max_wavelength: for `"rotary"`, as in `RotaryEmbedding`.
-        alibi_bias_max: for `"alibi"`, as in `AlibiBias`.
-        alibi_split_heads: for bidirectional `"alibi"`: half of the heads
-            look only left and half only right (`AlibiBias(split_heads=True)`),
-            so that the model can tell before from after; needs an even
-            `num_heads`. Defaults to `True`: with `-m |i - j|` alone the
-            classifier stays at chance on the built-in data set.
-        num_buckets, max_distance: for `"t5"`, as in `RelativePositionBias`.
         bidirectional: `False` for causal attention: keys after the query
-            are masked, and the ALiBi and T5 biases take their causal form.
+            are masked, and the short forms of ALiBi and T5 are causal.
         kernel_initializer: initializer of the four projections.
-        **kwargs: other keyword arguments of `keras.layers.Layer`.
+        **kwargs: other keyword arguments of `keras.layers.Layer`; with a
+            family name, also the options of 0.2.0 (`max_wavelength`,
+            `alibi_bias_max`, `alibi_split_heads`, `num_buckets`,
+            `max_distance`), passed to that family's layer.
 
     Call arguments:
         inputs: float tensor `(batch, sequence, features)`.
@@ -60,6 +72,8 @@ class PositionalAttention(keras.layers.Layer):
     ```python
     x = keras.layers.Embedding(20000, 128, mask_zero=True)(token_ids)
     x = x + keras_posemb.PositionalAttention(4, 32, position="alibi")(x)
+    rotary = keras_posemb.RotaryEmbedding(max_wavelength=500)
+    x = x + keras_posemb.PositionalAttention(4, 32, position=rotary)(x)
     ```
     """
 
@@ -67,56 +81,65 @@ class PositionalAttention(keras.layers.Layer):
         self,
         num_heads: int,
         key_dim: int,
-        position: str = "none",
+        position: Any = "none",
         dropout: float = 0.0,
-        max_wavelength: float = 10000,
-        alibi_bias_max: float = 8,
-        alibi_split_heads: bool = True,
-        num_buckets: int = 32,
-        max_distance: int = 128,
         bidirectional: bool = True,
         kernel_initializer: Any = "glorot_uniform",
         **kwargs,
     ):
+        options = {name: kwargs.pop(name) for name in LEGACY_OPTIONS if name in kwargs}
         super().__init__(**kwargs)
         self.num_heads = check_int("num_heads", num_heads)
         self.key_dim = check_int("key_dim", key_dim)
-        self.position = check_choice("position", position, RELATIVE_POSITIONS)
         self.dropout = check_number("dropout", dropout, 0, 1, high_open=True)
-        self.max_wavelength = max_wavelength
-        self.alibi_bias_max = alibi_bias_max
-        self.alibi_split_heads = alibi_split_heads
-        self.num_buckets = num_buckets
-        self.max_distance = max_distance
-        self.bidirectional = bidirectional
+        self.bidirectional = check_bool("bidirectional", bidirectional)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        # Made now, so that their arguments are checked now.
+        # Attribute names as in 0.2.0: a T5 table saved then loads into `bias`.
         self.rotary = self.bias = None
-        if position == "rotary":
-            if key_dim % 2:
-                raise ValueError(
-                    "Argument `key_dim` must be even for position='rotary' (features rotate "
-                    f"in pairs); received key_dim={key_dim}."
+        from keras_posemb.positions import check_attention_position
+
+        for layer in self._position_layers(position, options):
+            check_attention_position(layer, num_heads, key_dim)
+            role = "bias" if layer.attention_role == "logits" else "rotary"
+            if getattr(self, role) is not None:
+                raise argument_error(
+                    "position", position, "at most one position layer of each attention_role"
                 )
-            self.rotary = RotaryEmbedding(max_wavelength, dtype=self.dtype_policy, name="rotary")
-        elif position == "alibi":
-            if alibi_split_heads and bidirectional and num_heads % 2:
-                raise ValueError(
-                    "Argument `num_heads` must be even for position='alibi' with "
-                    f"alibi_split_heads=True (half look left, half right); received num_heads={num_heads}."
-                )
-            # float32 like the logits it is added to, also under mixed precision.
-            self.bias = AlibiBias(
-                alibi_bias_max, bidirectional, alibi_split_heads and bidirectional,
-                dtype="float32", name="alibi_bias",
-            )  # fmt: skip
-        elif position == "t5":
-            self.bias = RelativePositionBias(
-                num_heads, num_buckets, max_distance, bidirectional, dtype="float32",
-                name="relative_position_bias",
-            )  # fmt: skip
+            setattr(self, role, layer)
         self.dropout_layer = keras.layers.Dropout(self.dropout, name="attention_dropout")
         self.supports_masking = True
+
+    @property
+    def position_layers(self) -> list:
+        """The position layers inside: queries and keys first, then logits."""
+        return [layer for layer in (self.rotary, self.bias) if layer is not None]
+
+    def _position_layers(self, position, options):
+        from keras_posemb import positions  # The registry imports the layers.
+
+        if not isinstance(position, str):
+            for name, value in options.items():
+                raise argument_error(name, value, "given with a family name only")
+            layers = position if isinstance(position, (list, tuple)) else [position]
+            # Dicts are nested layers in a config.
+            return [
+                keras.saving.deserialize_keras_object(layer) if isinstance(layer, dict) else layer
+                for layer in layers
+            ]
+        family = positions.get(position)
+        if family.where == "none":
+            return []
+        if family.where != "attention":
+            raise argument_error(
+                "position",
+                position,
+                "a family that works inside attention (this one is added to the token "
+                "embeddings, before the attention layers)",
+            )
+        settings = positions.PositionSettings(
+            self.num_heads * self.key_dim, self.num_heads, bidirectional=self.bidirectional
+        )
+        return [family.make_layer(settings, **_family_options(position, options))]
 
     def _projection(self, name, equation, output_shape, bias_axes):
         dense = keras.layers.EinsumDense(
@@ -149,9 +172,10 @@ class PositionalAttention(keras.layers.Layer):
         for layer in (self.query_dense, self.key_dense, self.value_dense):
             layer.build(input_shape)
         self.output_dense.build((None, None, self.num_heads, self.key_dim))
-        if self.rotary is not None:
+        # A layer given built (or rebuilt from a config) keeps its state.
+        if self.rotary is not None and not self.rotary.built:
             self.rotary.build((None, None, self.num_heads, self.key_dim))
-        if self.bias is not None:
+        if self.bias is not None and not self.bias.built:
             self.bias.build((None, self.num_heads, None, None))
 
     def _key_mask(self, inputs, padding_mask, attention_mask, mask):
@@ -201,19 +225,33 @@ class PositionalAttention(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
+        layers = [keras.saving.serialize_keras_object(layer) for layer in self.position_layers]
         config.update(
             {
                 "num_heads": self.num_heads,
                 "key_dim": self.key_dim,
-                "position": self.position,
+                "position": layers[0] if len(layers) == 1 else layers or "none",
                 "dropout": self.dropout,
-                "max_wavelength": self.max_wavelength,
-                "alibi_bias_max": self.alibi_bias_max,
-                "alibi_split_heads": self.alibi_split_heads,
-                "num_buckets": self.num_buckets,
-                "max_distance": self.max_distance,
                 "bidirectional": self.bidirectional,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )
         return config
+
+
+def _family_options(family: str, options: dict) -> dict:
+    """The 0.2.0 options that belong to `family`, as its layer's arguments.
+
+    Options of other families are dropped when they hold their default (a
+    0.2.0 config carries all five); a changed one is an error, not ignored.
+    """
+    chosen = {}
+    for name, value in options.items():
+        owner, argument, default = LEGACY_OPTIONS[name]
+        if owner == family:
+            chosen[argument] = value
+        elif value != default:
+            raise argument_error(
+                name, value, f"left out with position={family!r} (it is for {owner!r})"
+            )
+    return chosen

@@ -8,7 +8,8 @@ import numpy as np
 from keras import ops
 
 from keras_posemb._args import check_bool, check_int
-from keras_posemb.layers._attention_bias import AttentionBias
+from keras_posemb.errors import argument_error
+from keras_posemb.layers._attention_bias import AttentionBias, with_call_arguments
 
 
 def relative_position_buckets(
@@ -36,6 +37,7 @@ def relative_position_buckets(
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
+@with_call_arguments
 class RelativePositionBias(AttentionBias):
     """T5's learned relative position bias, per head, over log-spaced buckets.
 
@@ -68,16 +70,7 @@ class RelativePositionBias(AttentionBias):
             or 1.0 depending on the draw, 2.0 was at 97% by epoch 4.
         **kwargs: other keyword arguments of `keras.layers.Layer`.
 
-    Call arguments:
-        attention_scores: float tensor `(batch, heads, query, key)`.
-        start_index: position of the first query (cached decoding: the
-            keys are at positions `0 .. key - 1`). Defaults to `0`.
-        positions: optional integer tensor `(query,)` or `(batch, query)`
-            with the positions of the queries and of the keys alike
-            (self-attention).
-
-    Returns:
-        `attention_scores + bias`.
+    {call_arguments}
 
     Example:
 
@@ -118,6 +111,14 @@ class RelativePositionBias(AttentionBias):
         self.buckets = relative_position_buckets(
             self.num_buckets, self.max_distance, self.bidirectional
         )
+
+    def check_attention(self, num_heads, key_dim):
+        if num_heads != self.expected_heads:
+            raise argument_error(
+                "num_heads",
+                num_heads,
+                f"{self.expected_heads}, the heads this T5 bias was made for",
+            )
 
     def build(self, input_shape):
         super().build(input_shape)

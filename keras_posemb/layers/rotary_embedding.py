@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_posemb import sinusoid
 from keras_posemb._args import check_choice, check_int, check_number
+from keras_posemb.errors import ArgumentError, Setting
 from keras_posemb.layers._angles import MAX_POSITION, AngleTable
 from keras_posemb.layers._positions import PositionArguments, dtype_name
 from keras_posemb.layers._range_guard import poison
@@ -75,6 +76,8 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
     """
 
     max_position = MAX_POSITION
+    # Inside `PositionalAttention`, it rotates the queries and the keys.
+    attention_role = "queries_and_keys"
 
     def __init__(
         self,
@@ -93,6 +96,15 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
         self.feature_axis = check_int("feature_axis", feature_axis, minimum=-(2**31))
         self.supports_masking = True
         self.width = None
+
+    def check_attention(self, num_heads: int, key_dim: int) -> None:
+        """Raises `ArgumentError` unless each head's width is even (pairs rotate)."""
+        if key_dim % 2:
+            raise ArgumentError(
+                "Rotary positions need an even number of features per head (they rotate in "
+                f"pairs); received {key_dim} features per head, with ",
+                Setting("num_heads", num_heads), ".",
+            )  # fmt: skip
 
     def _axes(self, rank):
         axes = []

@@ -4,10 +4,11 @@ import keras
 
 from keras_posemb import sinusoid
 from keras_posemb.layers._angles import MAX_POSITION, AngleTable
-from keras_posemb.layers.position_layer import PositionLayer
+from keras_posemb.layers.position_layer import PositionLayer, with_call_arguments
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
+@with_call_arguments
 class SinusoidalEncoding(PositionLayer):
     """Fixed sinusoidal position encoding, added to token embeddings.
 
@@ -47,17 +48,7 @@ class SinusoidalEncoding(PositionLayer):
         **kwargs: other keyword arguments of `keras.layers.Layer`, such as
             `name` and `dtype`.
 
-    Call arguments:
-        inputs: float tensor of shape `(..., sequence, features)`, rank >= 3;
-            the sequence length may be unknown.
-        start_index: non-negative int or scalar integer tensor, the position
-            of the first token (for cached decoding). Defaults to `0`.
-        positions: optional integer tensor of shape `(sequence,)` or
-            `(batch, sequence)` with explicit positions (for example to skip
-            left padding). Replaces `start_index` when given.
-
-    A padding mask on `inputs` (from `Embedding(mask_zero=True)`) passes
-    through unchanged.
+    {call_arguments}
 
     Example:
 

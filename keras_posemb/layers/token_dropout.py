@@ -64,6 +64,9 @@ class TokenDropout(keras.layers.Layer):
         replace = ops.logical_and(draws < self.rate, ops.not_equal(token_ids, self.padding_id))
         return ops.where(replace, ops.cast(self.replacement_id, token_ids.dtype), token_ids)
 
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
     def compute_output_spec(self, token_ids, training=None):
         return keras.KerasTensor(token_ids.shape, dtype=token_ids.dtype)
 

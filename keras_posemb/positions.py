@@ -1,0 +1,411 @@
+"""The position families: one registry entry each, and the one place that knows them.
+
+A family says where its positions go (added to the token embeddings, or
+inside attention), builds its layer from a model's settings, checks those
+settings, and provides its plots and TensorBoard summaries. The classifier
+builder, the trainer's `--position` flag, the comparison, the plots and the
+summaries all read this table; adding a family is one `register` call.
+
+    from keras_posemb import positions
+    positions.register(positions.PositionFamily(
+        name="my_rotary", where="attention", description="rotary, base 500",
+        make_layer=lambda settings, **kwargs: RotaryEmbedding(500, **kwargs),
+        layer_class=RotaryEmbedding,
+    ))
+    build_text_classifier(..., position="my_rotary")
+
+A model's family is found by the class of its position layer
+(`find_position`): the first registered family whose `layer_class` it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from keras_posemb import sinusoid, viz
+from keras_posemb._args import check_choice
+from keras_posemb.errors import argument_error
+from keras_posemb.layers import (
+    AlibiBias,
+    PositionalAttention,
+    PositionEmbedding,
+    RelativePositionBias,
+    RotaryEmbedding,
+    SinusoidalEncoding,
+)
+
+# "embeddings": a layer added to the token embeddings, once per model;
+# "attention": a layer inside every attention layer (`PositionalAttention`);
+# "none": no position information.
+WHERE = ("embeddings", "attention", "none")
+# The name of a classifier's embeddings position layer.
+POSITION_LAYER_NAME = "position_encoding"
+
+
+@dataclasses.dataclass(frozen=True)
+class PositionSettings:
+    """What a family may need of the model it goes into."""
+
+    embed_dim: int = 64
+    num_heads: int = 4
+    max_length: int = 64
+    bidirectional: bool = True
+
+    @property
+    def key_dim(self) -> int:
+        return self.embed_dim // self.num_heads
+
+
+class Summary(NamedTuple):
+    """One TensorBoard summary: `kind` is "image" (a matplotlib figure) or
+    "histogram" (an array); `fixed` ones are the same every epoch and are
+    written once per process."""
+
+    tag: str
+    kind: str
+    value: Any
+    fixed: bool = False
+
+
+# (position layer, number of positions or offsets) -> a figure / a table.
+LayerPlot = Callable[[Any, int | None], Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class PositionFamily:
+    """One position family.
+
+    Args:
+        name: the `position=` name (and the trainer's `--position` choice).
+        where: one of `WHERE`.
+        description: one line for help texts.
+        make_layer: `(PositionSettings, **layer_kwargs) -> layer`: for
+            "embeddings", the layer applied to the token embeddings; for
+            "attention", a layer with `attention_role` "logits" (an
+            `AttentionBias`) or "queries_and_keys" (such as
+            `RotaryEmbedding`), made anew for every attention layer.
+        layer_class: the class `make_layer` returns: how a model's family
+            is found again.
+        learned: whether the family's layer has trained weights.
+        table: `(layer, length) -> (length, width)` array, for families
+            with a position table (projector files, table plots).
+        plots: `{name: (layer, length) -> figure}`; each is written as
+            `run.plot_file_name(name)`.
+        summaries: `(layer, length, epoch) -> [Summary, ...]`.
+    """
+
+    name: str
+    where: str
+    description: str
+    make_layer: Callable[..., Any] | None = None
+    layer_class: type | None = None
+    learned: bool = False
+    table: LayerPlot | None = None
+    plots: Mapping[str, LayerPlot] = dataclasses.field(default_factory=dict)
+    summaries: Callable[[Any, int, int], list[Summary]] | None = None
+
+    def __post_init__(self):
+        check_choice("where", self.where, WHERE)
+        if not self.name or not isinstance(self.name, str) or "," in self.name:
+            raise argument_error("name", self.name, "a non-empty string without commas")
+        if (self.where == "none") != (self.make_layer is None):
+            raise argument_error(
+                "make_layer",
+                self.make_layer,
+                f"None exactly when where='none' (where={self.where!r})",
+            )
+
+    def check(self, settings: PositionSettings) -> None:
+        """Raises `ArgumentError` for settings this family cannot take: its
+        layer is made (so its own arguments are checked) and, inside
+        attention, asked whether it serves these heads."""
+        if self.make_layer is None:
+            return
+        layer = self.make_layer(settings)
+        if self.where == "attention":
+            check_attention_position(layer, settings.num_heads, settings.key_dim)
+
+
+_FAMILIES: dict[str, PositionFamily] = {}
+
+
+def register(family: PositionFamily) -> PositionFamily:
+    """Adds `family`; its name must be new (see `unregister`)."""
+    if family.name in _FAMILIES:
+        raise argument_error("name", family.name, "a name not registered yet")
+    _FAMILIES[family.name] = family
+    return family
+
+
+def unregister(name: str) -> None:
+    get(name)
+    del _FAMILIES[name]
+
+
+def names() -> tuple[str, ...]:
+    """Every registered family's name, in registration order."""
+    return tuple(_FAMILIES)
+
+
+def families() -> Mapping[str, PositionFamily]:
+    return MappingProxyType(_FAMILIES)
+
+
+def get(name: str) -> PositionFamily:
+    """The family called `name`; `ArgumentError` naming `position` otherwise."""
+    if not isinstance(name, str) or name not in _FAMILIES:
+        raise argument_error("position", name, f"one of {names()}")
+    return _FAMILIES[name]
+
+
+def plot_names() -> tuple[str, ...]:
+    """The names of every family's plots."""
+    return tuple(dict.fromkeys(name for f in _FAMILIES.values() for name in f.plots))
+
+
+ATTENTION_ROLES = ("queries_and_keys", "logits")
+
+
+def check_attention_position(layer: Any, num_heads: int, key_dim: int) -> None:
+    """Checks that `layer` can be a position layer of attention with these heads."""
+    role = getattr(layer, "attention_role", None)
+    if role not in ATTENTION_ROLES:
+        raise argument_error(
+            "position",
+            layer,
+            "a position layer for attention: an `attention_role` of 'logits' (an AttentionBias "
+            "such as AlibiBias) or 'queries_and_keys' (such as RotaryEmbedding)",
+        )
+    layer.check_attention(num_heads, key_dim)
+
+
+def _layers(model) -> Iterator[Any]:
+    """Every layer of `model`, nested models and attention position layers included."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _layers(layer)
+        if isinstance(layer, PositionalAttention):
+            yield from layer.position_layers
+
+
+def find_position(model: Any) -> tuple[PositionFamily, Any]:
+    """`(family, layer)` of a model's first position layer, or `(get("none"), None)`."""
+    for layer in _layers(model):
+        for family in _FAMILIES.values():
+            if family.layer_class is not None and isinstance(layer, family.layer_class):
+                return family, layer
+    return get("none"), None
+
+
+def position_table(model: Any, length: int | None = None) -> tuple[str, np.ndarray]:
+    """`(family name, float64 table (length, width))` of a model's position table.
+
+    Raises:
+        ValueError: if the model's positions have no table.
+    """
+    family, layer = find_position(model)
+    if family.table is None:
+        raise ValueError(
+            f"Model {model.name!r} has no position table (its positions: {family.name!r})."
+        )
+    return family.name, family.table(layer, length)
+
+
+def write_position_plots(
+    model: Any, output_dir: str | os.PathLike, length: int | None = None
+) -> tuple[list[str], bool]:
+    """Writes the PNGs of a model's position family to `output_dir`.
+
+    Returns:
+        `(paths, learned)`: the files written (`run.plot_file_name`), and
+        whether what they show was learned.
+
+    Raises:
+        ValueError: when the model has no position information.
+    """
+    from pathlib import Path
+
+    from keras_posemb import files
+    from keras_posemb.run import plot_file_name
+
+    family, layer = find_position(model)
+    if not family.plots:
+        raise ValueError(f"Model {model.name!r} has no position information to plot.")
+    paths = []
+    for name, plot in family.plots.items():
+        paths.append(str(Path(output_dir) / plot_file_name(name)))
+        files.atomic_save_figure(plot(layer, length), paths[-1])
+    return paths, family.learned
+
+
+# The built-in families: their tables, plots and summaries.
+
+
+def _sinusoidal_table(layer, length):
+    if length is None:
+        raise ValueError("Argument `length` is required for a sinusoidal encoding.")
+    return sinusoid.sinusoidal_table(length, layer.width, layer.max_wavelength, layer.layout)
+
+
+def _learned_table(layer, length):
+    table = np.asarray(layer.get_weights()[0], np.float64)
+    return table[:length] if length else table
+
+
+def _table_plots(table, title, compare_with_sinusoidal):
+    """The five table plots; a learned table is drawn next to the sinusoidal
+    table of the same shape, a sinusoidal one alone."""
+
+    def tables(layer, length):
+        own = table(layer, length)
+        drawn = {f"{title} (model)": own}
+        if compare_with_sinusoidal:
+            drawn["sinusoidal (same shape)"] = sinusoid.sinusoidal_table(*own.shape)
+        return drawn
+
+    def spectrum(layer, length):
+        drawn = tables(layer, length)
+        frequencies = {
+            name: sinusoid.channel_frequencies_and_phases(t.shape[1])[0]
+            for name, t in drawn.items()
+            if name.startswith("sinusoidal")
+        }
+        return viz.plot_spectrum(drawn, frequencies)
+
+    return {
+        "heatmaps": lambda layer, length: viz.plot_tables(tables(layer, length)),
+        "similarity": lambda layer, length: viz.plot_similarity(tables(layer, length)),
+        "offset_similarity": lambda layer, length: viz.plot_offset_similarity(
+            tables(layer, length)
+        ),
+        "pca": lambda layer, length: viz.plot_pca(tables(layer, length)),
+        "spectrum": spectrum,
+    }
+
+
+def table_summaries(name: str, table: np.ndarray) -> list[Summary]:
+    """A table's histogram `position_table/<name>` and its cosine-similarity
+    image `position_similarity/<name>`."""
+    return [
+        Summary(f"position_table/{name}", "histogram", table),
+        Summary(f"position_similarity/{name}", "image", viz.plot_similarity({name: table})),
+    ]
+
+
+def _table_summaries(name, table):
+    return lambda layer, length, epoch: table_summaries(name, table(layer, length))
+
+
+_BIAS_TITLES = {"alibi": "ALiBi bias (fixed slopes)", "t5": "T5 bias (learned)"}
+
+
+def _bias_plot(name):
+    def plot(layer, length):
+        offsets, bias = viz.bias_by_offset(layer, length or 64)
+        return viz.plot_bias_by_offset(offsets, bias, f"{_BIAS_TITLES[name]}, first block")
+
+    return plot
+
+
+def _bias_summaries(name):
+    def summaries(layer, length, epoch):
+        offsets, bias = viz.bias_by_offset(layer, length)
+        title = f"{name} bias, first block, epoch {epoch + 1}"
+        found = [
+            Summary(f"position_bias/{name}", "image", viz.plot_bias_by_offset(offsets, bias, title))
+        ]
+        if layer.weights:
+            found.append(Summary(f"position_bias/{name}", "histogram", layer.get_weights()[0]))
+        return found
+
+    return summaries
+
+
+def _rotary_plot(layer, length):
+    return viz.plot_rotary(viz.rotary_wavelengths(layer), length or 64)
+
+
+def _rotary_summaries(layer, length, epoch):
+    image = viz.plot_rotary(viz.rotary_wavelengths(layer), length)
+    return [Summary("rotary_wavelengths", "image", image, fixed=True)]
+
+
+def _alibi_layer(settings, **kwargs):
+    # float32 like the logits it is added to, also under mixed precision.
+    kwargs.setdefault("dtype", "float32")
+    kwargs.setdefault("split_heads", settings.bidirectional)
+    return AlibiBias(bidirectional=settings.bidirectional, **kwargs)
+
+
+def _t5_layer(settings, **kwargs):
+    kwargs.setdefault("dtype", "float32")
+    return RelativePositionBias(settings.num_heads, bidirectional=settings.bidirectional, **kwargs)
+
+
+register(
+    PositionFamily(
+        name="sinusoidal",
+        where="embeddings",
+        description="fixed sines and cosines added to the token embeddings (Vaswani et al.)",
+        make_layer=lambda settings, **kwargs: SinusoidalEncoding(**kwargs),
+        layer_class=SinusoidalEncoding,
+        table=_sinusoidal_table,
+        plots=_table_plots(_sinusoidal_table, "sinusoidal", compare_with_sinusoidal=False),
+        summaries=_table_summaries("sinusoidal", _sinusoidal_table),
+    )
+)
+register(
+    PositionFamily(
+        name="learned",
+        where="embeddings",
+        description="one trained vector per position, added to the token embeddings (BERT)",
+        make_layer=lambda settings, **kwargs: PositionEmbedding(settings.max_length, **kwargs),
+        layer_class=PositionEmbedding,
+        learned=True,
+        table=_learned_table,
+        plots=_table_plots(_learned_table, "learned", compare_with_sinusoidal=True),
+        summaries=_table_summaries("learned", _learned_table),
+    )
+)
+register(
+    PositionFamily(
+        name="rotary",
+        where="attention",
+        description="queries and keys rotated by position inside attention (RoPE)",
+        make_layer=lambda settings, **kwargs: RotaryEmbedding(**kwargs),
+        layer_class=RotaryEmbedding,
+        plots={"rotary": _rotary_plot},
+        summaries=_rotary_summaries,
+    )
+)
+register(
+    PositionFamily(
+        name="alibi",
+        where="attention",
+        description="a distance penalty per head on the attention logits (ALiBi)",
+        make_layer=_alibi_layer,
+        layer_class=AlibiBias,
+        plots={"bias_by_offset": _bias_plot("alibi")},
+        summaries=_bias_summaries("alibi"),
+    )
+)
+register(
+    PositionFamily(
+        name="t5",
+        where="attention",
+        description="a learned bias per head and offset bucket on the attention logits (T5)",
+        make_layer=_t5_layer,
+        layer_class=RelativePositionBias,
+        learned=True,
+        plots={"bias_by_offset": _bias_plot("t5")},
+        summaries=_bias_summaries("t5"),
+    )
+)
+register(PositionFamily(name="none", where="none", description="no position information"))

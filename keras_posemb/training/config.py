@@ -1,0 +1,233 @@
+"""The settings of a training run: `TrainConfig`, checked before any data is read.
+
+`keras-posemb-train`'s flags are generated from its fields: each field's
+metadata holds the help text and the choices, and its annotation the type a
+flag's text parses to (`field_types`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import os
+import typing
+from pathlib import Path
+from typing import Any
+
+from keras_posemb import data as data_lib
+from keras_posemb import positions
+from keras_posemb._args import check_bool, check_choice, check_divisible, check_int, check_number
+from keras_posemb.data.order import MIN_WORDS, check_split_size
+from keras_posemb.errors import argument_error
+from keras_posemb.layers.sequence_pooling import MODES as POOLING_MODES
+from keras_posemb.training import runtime
+
+
+def setting(default: Any, help: str, choices: tuple | None = None, same_on_resume: bool = True):
+    """A `TrainConfig` field; the command line is generated from these.
+
+    Args:
+        default: the default value.
+        help: the flag's help text (or a callable that returns it).
+        choices: the values it may take, if a fixed set (or a callable
+            that returns them).
+        same_on_resume: whether a resumed run must have the same value
+            (everything that changes what is trained).
+    """
+    metadata = {"help": help, "choices": choices, "same_on_resume": same_on_resume}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def field_help(field: dataclasses.Field) -> str:
+    """A field's help text; a callable is asked now (the registry may have grown)."""
+    help = field.metadata["help"]
+    return help() if callable(help) else help
+
+
+def field_choices(field: dataclasses.Field) -> tuple | None:
+    choices = field.metadata["choices"]
+    return tuple(choices()) if callable(choices) else choices
+
+
+def field_types(config_class: type) -> dict[str, type]:
+    """Each field's type, `X | None` taken as `X`: what a flag's text parses to."""
+    types = {}
+    for name, hint in typing.get_type_hints(config_class).items():
+        options = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
+        if len(options) != 1:
+            raise TypeError(f"Field {name!r} has type {hint}: one type (or it and None) expected.")
+        types[name] = options[0]
+    return types
+
+
+def _position_help() -> str:
+    described = "; ".join(f"{f.name}: {f.description}" for f in positions.families().values())
+    return f"position encoding ({described})"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every setting of a training run; `keras-posemb-train`'s flags are these."""
+
+    dataset: str = setting(
+        "order",
+        "'order' (built in), a tensorflow-datasets name (imdb_reviews, ag_news_subset, "
+        "glue/sst2, ...), a .tsv/.csv file with a header row, or a directory with one "
+        "subdirectory of .txt files per class",
+    )
+    validation_file: str | None = setting(
+        None, "validation data for a local data set (default: a seeded 10%% of the training file)"
+    )
+    test_file: str | None = setting(
+        None, "test data for a local data set (default: a seeded 10%% of the training file)"
+    )
+    text_column: str | None = setting(
+        None, "text column of a .tsv/.csv file (default: text, sentence, content, review, ...)"
+    )
+    label_column: str | None = setting(
+        None, "label column of a .tsv/.csv file (default: label, class, sentiment, ...)"
+    )
+    encoding: str = setting(
+        "utf-8", "text encoding of local files (a UTF-8 byte-order mark is accepted)"
+    )
+    data_dir: str | None = setting(None, "tensorflow-datasets data directory", same_on_resume=False)
+    download: bool = setting(
+        False,
+        "let tensorflow-datasets download and prepare the data set if it is not prepared",
+        same_on_resume=False,
+    )
+    max_words: int = setting(24, "longest sentence of the built-in 'order' data set, in words")
+    order_train_size: int = setting(
+        16000, "training sentences of the built-in 'order' data set (validation and test: 1/8 each)"
+    )
+    position: str = setting(
+        "sinusoidal", lambda: _position_help(), choices=lambda: positions.names()
+    )
+    output_dir: str | None = setting(
+        None, "where the run's files go (default: runs/<dataset>_<position>)", same_on_resume=False
+    )
+    overwrite: bool = setting(
+        False,
+        "start afresh in an output directory that holds another run (its files are removed)",
+        same_on_resume=False,
+    )
+    epochs: int | None = setting(
+        None,
+        "training epochs, at most (see --patience); default: about 3,000 optimizer steps, 3 to 10 epochs",
+    )
+    patience: int = setting(
+        3,
+        "stop after this many epochs without a better validation accuracy, counted from the first epoch that beats the first by more than noise (0: never stop early); the best epoch's weights are kept",
+    )
+    batch_size: int = setting(64, "examples per batch (per replica)")
+    learning_rate: float = setting(1e-3, "peak learning rate (AdamW)")
+    warmup_fraction: float = setting(
+        0.1, "fraction of the steps with linear warmup before the cosine decay"
+    )
+    weight_decay: float = setting(0.01, "AdamW weight decay")
+    max_length: int = setting(
+        64, "texts are truncated to this many tokens; also the learned table's length"
+    )
+    vocab_size: int = setting(20000, "vocabulary size, padding and out-of-vocabulary included")
+    embed_dim: int = setting(64, "embedding width")
+    num_heads: int = setting(4, "attention heads (must divide --embed-dim)")
+    ff_dim: int = setting(128, "feed-forward hidden width")
+    num_layers: int = setting(2, "encoder blocks")
+    dropout: float = setting(0.1, "dropout rate")
+    token_dropout: float = setting(
+        0.0, "in training, replace each word with the unknown-word id with this probability"
+    )
+    pooling: str = setting("mean", "how the encoder output is pooled", choices=POOLING_MODES)
+    norm_first: bool = setting(
+        True, "pre-norm encoder blocks (--no-norm-first: post-norm, as in the paper)"
+    )
+    scale_embeddings: bool = setting(True, "multiply token embeddings by sqrt(embed-dim)")
+    seed: int = setting(
+        0,
+        "random seed: the same seed and settings give the same metrics on CPU, interrupted or not",
+    )
+    mixed_precision: bool = setting(False, "mixed precision: float16 on GPU, bfloat16 on CPU")
+    jit_compile: bool = setting(False, "compile training with XLA (JAX always compiles)")
+    strategy: str = setting(
+        "default",
+        "'default': one device; 'mirrored': data parallel over all local GPUs",
+        choices=runtime.STRATEGIES,
+    )
+    plots: bool = setting(
+        True, "write PNG plots of the position vectors (--no-plots to skip)", same_on_resume=False
+    )
+    verbose: int = setting(
+        1,
+        "1: progress bars, 2: one line per epoch, 0: only the summary",
+        choices=(0, 1, 2),
+        same_on_resume=False,
+    )
+
+    def resolved_output_dir(self) -> str:
+        name = f"{data_lib.dataset_name(self.dataset)}_{self.position}"
+        return self.output_dir or os.path.join("runs", name)
+
+    def position_settings(self) -> positions.PositionSettings:
+        return positions.PositionSettings(self.embed_dim, self.num_heads, self.max_length)
+
+    def settings_to_match(self) -> dict:
+        """The settings a resumed run must share with the run it resumes."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.metadata["same_on_resume"]
+        }
+
+    def validate(self) -> None:
+        """Checks every setting, before any data is read.
+
+        Raises:
+            ArgumentError: naming the setting, the value and what is
+                expected.
+        """
+        types = field_types(type(self))
+        for field in dataclasses.fields(self):
+            value, kind = getattr(self, field.name), types[field.name]
+            if kind is bool:
+                check_bool(field.name, value)
+            elif field_choices(field) is not None:
+                check_choice(field.name, value, field_choices(field))
+            elif kind is str and not isinstance(value, (str, type(None))):
+                raise argument_error(field.name, value, "a string or None")
+        if self.epochs is not None:
+            check_int("epochs", self.epochs)
+        for name in ("batch_size", "max_length", "embed_dim", "ff_dim", "num_layers"):
+            check_int(name, getattr(self, name))
+        check_int("vocab_size", self.vocab_size, minimum=3)  # Padding, OOV and a word.
+        check_int("patience", self.patience, minimum=0)
+        check_int("seed", self.seed, minimum=0)
+        check_int("max_words", self.max_words, minimum=MIN_WORDS)
+        check_split_size("order_train_size", self.order_train_size, minimum=2)
+        check_divisible("num_heads", self.num_heads, "embed_dim", self.embed_dim)
+        positions.get(self.position).check(self.position_settings())
+        check_number("learning_rate", self.learning_rate, low=0, low_open=True)
+        check_number("warmup_fraction", self.warmup_fraction, 0, 1, high_open=True)
+        check_number("weight_decay", self.weight_decay, low=0)
+        check_number("dropout", self.dropout, 0, 1, high_open=True)
+        check_number("token_dropout", self.token_dropout, 0, 1, high_open=True)
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise argument_error(
+                "encoding", self.encoding, "a text encoding Python knows, such as utf-8"
+            ) from None
+        data_lib.check_dataset_arguments(
+            self.dataset, self.validation_file, self.test_file, self.text_column, self.label_column
+        )
+        runtime.check_strategy(self.strategy)
+        _check_output_dir(self.resolved_output_dir())
+
+
+def _check_output_dir(path):
+    existing = next(p for p in [Path(path), *Path(path).parents] if p.exists())
+    if not existing.is_dir():
+        raise argument_error(
+            "output_dir", path, f"a directory or a new path ({existing} is a file)"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise argument_error("output_dir", path, f"writable ({existing} is not)")

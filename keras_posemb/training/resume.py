@@ -1,0 +1,95 @@
+"""Whether a run directory may be resumed: the same settings and the same data."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from keras_posemb import data as data_lib
+from keras_posemb import files
+from keras_posemb.errors import RunError, Setting
+from keras_posemb.run import Run
+
+if TYPE_CHECKING:
+    from keras_posemb.training.config import TrainConfig
+
+
+def data_fingerprint(dataset: data_lib.TextData) -> str:
+    """SHA-256 of every text, label and class name: the same data, the same value."""
+    digest = hashlib.sha256()
+    for split in (dataset.train, dataset.validation, dataset.test):
+        for text in split.texts:
+            digest.update(text.encode("utf-8") + b"\0")
+        digest.update(split.labels.astype("int64").tobytes())
+    digest.update("\0".join(dataset.class_names).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _differences(recorded: dict, wanted: dict) -> list[str]:
+    keys = sorted(set(recorded) | set(wanted))
+    return [key for key in keys if recorded.get(key) != wanted.get(key)]
+
+
+def _refuse_other_run(run, names, recorded, wanted):
+    changes = ", ".join(
+        f"{name}: {recorded.get(name)!r} then, {wanted.get(name)!r} now" for name in names
+    )
+    return RunError(
+        f"{run.directory} holds a run made with other settings ({changes}); a run resumes "
+        "only with the settings it started with. Start afresh there with ",
+        Setting("overwrite", True),
+        " (its files are removed), or use another ",
+        Setting("output_dir"),
+        ".",
+    )
+
+
+def prepare_run(config: TrainConfig) -> Run:
+    """The run directory, checked: same settings to resume, else afresh.
+
+    Raises:
+        RunError: when the directory holds a run with other settings (and
+            `overwrite` is off), naming every setting that differs.
+    """
+    run = Run(config.resolved_output_dir())
+    recorded = run.read_settings()
+    wanted = config.settings_to_match()
+    if recorded is not None and not config.overwrite:
+        changed = _differences(recorded["settings"], wanted)
+        if changed:
+            raise _refuse_other_run(run, changed, recorded["settings"], wanted)
+    elif run.backup_dir.exists() and not config.overwrite:
+        raise RunError(
+            f"{run.directory} holds checkpoints without recorded settings (from an older version?), so the run cannot be resumed safely. Start afresh with ",
+            Setting("overwrite", True),
+            " or use another ",
+            Setting("output_dir"),
+            ".",
+        )
+    if not run.backup_dir.exists() or config.overwrite:
+        run.clear()  # Nothing to resume: the last run's logs would mix with this one's.
+    try:
+        run.directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunError(
+            f"Cannot create the output directory {run.directory} ({error.strerror}); choose "
+            "another ", Setting("output_dir"), ".",
+        ) from None  # fmt: skip
+    files.remove_stale_temporaries(run.directory)
+    return run
+
+
+def record_settings(run: Run, config: TrainConfig, fingerprint: str) -> None:
+    recorded = run.read_settings()
+    if recorded is not None and recorded.get("data_fingerprint") not in (None, fingerprint):
+        raise RunError(
+            f"{run.directory} holds a run trained on other data (the data of ",
+            Setting("dataset", config.dataset),
+            " changed since it started); a run resumes "
+            "only on the data it started with. Start afresh with ",
+            Setting("overwrite", True),
+            ", or use another ",
+            Setting("output_dir"),
+            ".",
+        )
+    run.write_settings({"settings": config.settings_to_match(), "data_fingerprint": fingerprint})

@@ -1,0 +1,174 @@
+"""One training run in a process: pipelines, model, checkpoints, fit, evaluation, outputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import time
+from typing import TYPE_CHECKING
+
+import keras
+
+from keras_posemb import data as data_lib
+from keras_posemb import models, positions, serving, summaries
+from keras_posemb.checkpoints import EpochCheckpoints, PlateauPatience, StopOnNaN
+from keras_posemb.training.schedule import learning_rate_schedule, planned_epochs
+
+if TYPE_CHECKING:
+    from keras_posemb.training.config import TrainConfig
+
+
+def _arguments_from(config, function, **given) -> dict:
+    """`given`, and every other parameter of `function` that `config` has a
+    field of the same name for: a new setting reaches the model or the
+    data loader without being forwarded by hand."""
+    names = {field.name for field in dataclasses.fields(config)}
+    parameters = inspect.signature(function).parameters
+    chosen = {name: getattr(config, name) for name in parameters if name in names}
+    return {**chosen, **given}
+
+
+def build_model(config: TrainConfig, vocab_size: int, num_classes: int) -> keras.Model:
+    return models.build_text_classifier(
+        **_arguments_from(
+            config, models.build_text_classifier, vocab_size=vocab_size, num_classes=num_classes
+        )
+    )
+
+
+def load_data(config: TrainConfig) -> data_lib.TextData:
+    return data_lib.load_dataset(**_arguments_from(config, data_lib.load_dataset))
+
+
+class Session:
+    """One call of `train`: the data pipelines, the model and its checkpoints."""
+
+    def __init__(self, config, run, dataset, distribution, log):
+        self.config, self.run, self.dataset, self.log = config, run, dataset, log
+        self.vectorizer = data_lib.make_vectorizer(dataset.train.texts, config.vocab_size)
+        batch_size = config.batch_size * distribution.replicas
+        multiple = distribution.batch_multiple
+        self.held_out = {
+            name: data_lib.make_pipeline(
+                split, self.vectorizer, config.max_length, batch_size, multiple
+            )
+            for name, split in [("validation", dataset.validation), ("test", dataset.test)]
+        }
+        self.batches = data_lib.TrainingBatches(
+            dataset.train, self.vectorizer, config.max_length, batch_size, config.seed, multiple
+        )
+        log(
+            f"Data {dataset.name}: {len(dataset.train)} train, {len(dataset.validation)} "
+            f"validation, {len(dataset.test)} test examples; {len(dataset.class_names)} classes; "
+            f"vocabulary {self.vectorizer.vocabulary_size()}."
+        )
+        self.model = build_model(
+            config, self.vectorizer.vocabulary_size(), len(dataset.class_names)
+        )
+        self.epochs = planned_epochs(config, self.batches.steps_per_epoch)
+        schedule = learning_rate_schedule(config, self.batches.steps_per_epoch, self.epochs)
+        self.model.compile(
+            optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+            # Divided by the sample weights' sum: rows that only pad a batch
+            # for data parallelism (weight 0) do not dilute it.
+            loss=keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight"),
+            metrics=["accuracy"],
+            # JAX runs op by op otherwise, many times slower: it always compiles.
+            jit_compile=config.jit_compile or keras.backend.backend() == "jax",
+        )
+        # Built now, so that a checkpoint restores the optimizer's state too.
+        self.model.optimizer.build(self.model.trainable_variables)
+        self.checkpoints = EpochCheckpoints(run.backup_dir)
+        self.patience = PlateauPatience(self.checkpoints, config.patience, len(dataset.validation))
+        self.timer = EpochTimer()
+
+    def fit(self, extra_callbacks):
+        """Trains from the last checkpoint on; ends with the best epoch's weights."""
+        config, run = self.config, self.run
+        first_epoch = self.checkpoints.restore(self.model)
+        if first_epoch:
+            self.log(f"Resuming {run.directory} after epoch {first_epoch}.")
+        if first_epoch < self.epochs and not self.patience.should_stop(self.epochs):
+            callbacks = [
+                StopOnNaN(),  # Before the checkpoint: a NaN epoch is never saved.
+                self.checkpoints,
+                self.patience,
+                keras.callbacks.TensorBoard(str(run.logs_dir), write_graph=False),
+                summaries.PositionSummaries(str(run.logs_dir), config.max_length, config.embed_dim),
+                self.timer,
+                *extra_callbacks,
+            ]
+            self.model.fit(
+                self.batches.epochs(first_epoch, self.epochs),
+                steps_per_epoch=self.batches.steps_per_epoch,
+                epochs=self.epochs,
+                initial_epoch=first_epoch,
+                validation_data=self.held_out["validation"],
+                callbacks=callbacks,
+                verbose=config.verbose,
+                shuffle=False,  # The pipeline shuffles each epoch, reproducibly.
+            )
+        self.checkpoints.restore_best(self.model)
+
+    def evaluate(self) -> dict:
+        config, dataset, state = self.config, self.dataset, self.checkpoints.state
+        results = {
+            name: self.model.evaluate(pipeline, verbose=0, return_dict=True)
+            for name, pipeline in self.held_out.items()
+        }
+        seconds, epochs = self.timer.seconds, self.timer.epochs
+        return {
+            "dataset": dataset.name,
+            "position": config.position,
+            "backend": keras.backend.backend(),
+            "class_names": dataset.class_names,
+            "train_examples": len(dataset.train),
+            "validation_examples": len(dataset.validation),
+            "test_examples": len(dataset.test),
+            "val_accuracy": results["validation"]["accuracy"],
+            "test_accuracy": results["test"]["accuracy"],
+            "test_loss": results["test"]["loss"],
+            "epochs": self.epochs,
+            "epochs_trained": state["epoch"],
+            "epochs_this_run": epochs,
+            "best_epoch": self.checkpoints.best_epoch,
+            "stopped_early": self.patience.should_stop(self.epochs),
+            "validation_curve": [
+                {key: entry[key] for key in ("epoch", "val_accuracy", "val_loss") if key in entry}
+                for entry in state["history"]
+            ],
+            "train_seconds": seconds,
+            "examples_per_second": len(dataset.train) * epochs / seconds if seconds else None,
+            "seed": config.seed,
+            "jit_compile": config.jit_compile,
+            "config": dataclasses.asdict(config),
+        }
+
+    def save_outputs(self):
+        """Every final file but metrics.json."""
+        run, model = self.run, self.model
+        run.save_model(model)
+        run.write_vocabulary(self.vectorizer.get_vocabulary())
+        run.write_classes(self.dataset.class_names)
+        if keras.backend.backend() == "tensorflow":  # TextVectorization runs TensorFlow ops.
+            run.save_text_model(serving.build_string_classifier(model, self.vectorizer))
+        config = self.config
+        tables = summaries.position_tables(model, config.max_length, config.embed_dim)
+        summaries.write_projector(str(run.logs_dir), tables)
+        if self.config.plots and positions.find_position(model)[0].plots:
+            positions.write_position_plots(model, run.directory, self.config.max_length)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Seconds spent in the epochs this process ran (evaluation included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds, self.epochs = 0.0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds += time.perf_counter() - self._start
+        self.epochs += 1

@@ -1,0 +1,72 @@
+"""Shared test helpers: the tiny training settings and the one subprocess runner."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A training run that takes seconds: the trainer's tests, the comparison's,
+# TensorBoard's and the command line's start from these.
+TINY = dict(
+    order_train_size=320, epochs=2, batch_size=32, max_length=32, embed_dim=16, num_heads=2,
+    ff_dim=32, num_layers=1, verbose=0,
+)  # fmt: skip
+
+
+def tiny_config(output_dir, **changes):
+    """A `TrainConfig` of the tiny settings (with `changes`) into `output_dir`."""
+    from keras_posemb import training
+
+    return training.TrainConfig(**{**TINY, "output_dir": str(output_dir), **changes})
+
+
+def as_flags(settings: dict) -> list[str]:
+    """Settings as keras-posemb-train's flags: `{"max_length": 32}` -> `--max-length 32`."""
+    flags = []
+    for name, value in settings.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + flag[2:])
+        else:
+            flags += [flag, str(value)]
+    return flags
+
+
+TINY_FLAGS = as_flags(TINY)
+
+
+def run_process(argv, cwd=None, backend=None, env=None, timeout=900):
+    """Runs `argv` with this Python in a fresh process (under `backend`, if
+    given, with `env` added to the environment); returns the completed process."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
+    if backend is not None:
+        env["KERAS_BACKEND"] = backend
+    return subprocess.run(
+        [sys.executable, *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_python(code, cwd, args=(), backend=None, env=None):
+    """Runs `code` in a fresh process; asserts it succeeds and returns its stdout."""
+    result = run_process(["-c", textwrap.dedent(code), *args], cwd, backend, env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def run_script(path, *args, backend=None):
+    """Runs the repository's script `path` (relative to the root) with `args`."""
+    return run_process([str(ROOT / path), *args], backend=backend)
+
+
+def run_main(main, argv, capsys):
+    """`(exit status, stdout, stderr)` of a command's `main(argv)`, in this process."""
+    try:
+        main(argv)
+        status = 0
+    except SystemExit as exit:
+        status = exit.code
+    out, err = capsys.readouterr()
+    return status, out, err
