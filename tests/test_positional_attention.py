@@ -204,3 +204,30 @@ def test_family_options_of_another_family_are_refused_not_ignored():
     layer(np.zeros((1, 3, WIDTH), "float32"))
     assert (layer.bias.num_buckets, layer.bias.max_distance) == (16, 40)
     assert (16, HEADS) in [tuple(w.shape) for w in layer.get_weights()]
+
+
+@pytest.mark.parametrize("argument, mask, expected", [
+    ("attention_mask", np.ones((2, 7), bool), r"\(batch, sequence, sequence\) = \(2, 7, 7\)"),
+    ("attention_mask", np.ones((2, 1, 7), bool), r"\(batch, sequence, sequence\)"),
+    ("padding_mask", np.ones((2, 1), bool), r"\(batch, sequence\) = \(2, 7\)"),
+    ("padding_mask", np.ones((2, 7, 7), bool), r"\(batch, sequence\)"),
+    ("padding_mask", np.ones((3, 7), bool), r"\(batch, sequence\) = \(2, 7\)"),
+])  # fmt: skip
+def test_a_mask_of_the_wrong_rank_or_shape_is_refused(argument, mask, expected):
+    """A (batch, sequence) mask given as attention_mask would broadcast onto
+    the heads axis: accepted and silently wrong, before."""
+    layer, x = layer_and_inputs("alibi")
+    with pytest.raises(
+        ValueError, match=rf"`{argument}` must have shape {expected}.*received {argument}.shape="
+    ):
+        layer(x, **{argument: mask})
+
+
+def test_masks_of_the_right_shapes_are_taken():
+    layer, x = layer_and_inputs("none")
+    padding = np.array([[1, 1, 1, 1, 1, 0, 0], [1] * 7], bool)
+    through_padding = to_numpy(layer(x, padding_mask=padding))
+    as_attention = np.repeat(padding[:, None, :], 7, axis=1)
+    np.testing.assert_allclose(
+        to_numpy(layer(x, attention_mask=as_attention)), through_padding, atol=1e-6
+    )

@@ -61,7 +61,8 @@ def toy_family():
     positions.unregister("toy")
 
 
-@pytest.mark.all_backends
+# Under TensorFlow only: what is tested is the registry, the same on every
+# backend (the trainer's own backend tests are in test_training.py).
 def test_a_family_added_in_a_test_reaches_every_tool(toy_family, tmp_path, capsys):
     """No other file changes: the classifier, the trainer's flags and its run,
     the comparison and the plots take the new family from the registry."""

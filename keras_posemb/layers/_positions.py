@@ -31,6 +31,13 @@ def docstring_part(name: str, text: str):
     return fill
 
 
+def _both(first, second):
+    """Two `guard_range` results as one (`None` where checked in Python)."""
+    if first is None or second is None:
+        return second if first is None else first
+    return ops.logical_and(first, second)
+
+
 def dtype_name(x) -> str:
     dtype = x.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "USO":
@@ -57,6 +64,26 @@ class PositionArguments:
     def _limit_hint(self) -> str:
         return ""
 
+    def __call__(self, inputs, *args, **kwargs):
+        # NumPy positions are checked before Keras makes tensors of them:
+        # JAX (without x64) narrows int64 to int32, so 2**32 + i would be i.
+        positions = kwargs.get("positions", args[1] if len(args) > 1 else None)
+        if isinstance(positions, (np.ndarray, list, tuple)):
+            values = np.asarray(positions)
+            if values.dtype.kind in "iu" and values.size:
+                limit, message = self._range_message()
+                guard_range(None, values.min(), values.max(), 0, limit, message)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def _range_message(self):
+        limit = self.max_position or NO_LIMIT
+        message = (
+            f"{self._who()}: positions must lie in [0, {limit})"
+            f"{self._limit_hint()}; received smallest position {{low}} and "
+            "largest position {high}."
+        )
+        return limit, message
+
     def resolve_positions(self, start_index, positions, length, shape, name="inputs"):
         """The positions of `length` tokens, checked.
 
@@ -74,21 +101,24 @@ class PositionArguments:
             - 1`, or `positions` as an int32 tensor; `ok` is `None` when the
             range was checked in Python, else a boolean tensor for `poison`.
         """
-        limit = self.max_position or NO_LIMIT
-        message = (
-            f"{self._who()}: positions must lie in [0, {limit})"
-            f"{self._limit_hint()}; received smallest position {{low}} and "
-            "largest position {high}."
-        )
+        limit, message = self._range_message()
+        # Checked in the given integer dtype, then narrowed to int32: a cast
+        # first would wrap 2**32 + i to i.
         if positions is None:
             start = self._check_start_index(start_index)
+            if not ops.is_tensor(start):
+                start, ok = guard_range(start, start, start + length - 1, 0, limit, message)
+                return start, None, ok
+            # The start alone in its own dtype, then the last position in int32.
+            start, start_ok = guard_range(start, start, start, 0, limit, message)
+            start = ops.cast(start, "int32")
             start, ok = guard_range(start, start, start + length - 1, 0, limit, message)
-            return start, None, ok
+            return start, None, _both(start_ok, ok)
         positions = self._check_positions(positions, length, shape, name)
         positions, ok = guard_range(
             positions, ops.min(positions), ops.max(positions), 0, limit, message
         )
-        return None, positions, ok
+        return None, ops.cast(positions, "int32"), ok
 
     def _check_start_index(self, start_index):
         is_scalar_tensor = (
@@ -103,7 +133,7 @@ class PositionArguments:
             raise ValueError(
                 f"{self._who()}: `start_index` must be >= 0; received start_index={start_index}."
             )
-        return ops.cast(start_index, "int32") if is_scalar_tensor else start_index
+        return start_index
 
     def _check_positions(self, positions, length, shape, name):
         positions = ops.convert_to_tensor(positions)
@@ -122,4 +152,4 @@ class PositionArguments:
                     f"{self._who()}: `positions` of shape {tuple(positions.shape)} do not "
                     f"match {name}.shape={tuple(shape)}."
                 )
-        return ops.cast(positions, "int32")
+        return positions

@@ -178,8 +178,35 @@ class PositionalAttention(keras.layers.Layer):
         if self.bias is not None and not self.bias.built:
             self.bias.build((None, self.num_heads, None, None))
 
+    def _check_mask(self, name, mask, inputs):
+        """Refuses a mask whose rank or known sizes do not fit `inputs`: a
+        `(batch, sequence)` mask given as `attention_mask` would broadcast
+        onto the heads, silently wrong."""
+        if mask is None:
+            return
+        batch, length = tuple(inputs.shape)[:2]
+        if name == "attention_mask":
+            layout, expected = "(batch, sequence, sequence)", (batch, length, length)
+        else:
+            layout, expected = "(batch, sequence)", (batch, length)
+        shape = tuple(mask.shape)
+        fits = len(shape) == len(expected) and all(
+            got is None or want is None or got == want for got, want in zip(shape, expected)
+        )
+        if not fits:
+            raise ValueError(
+                f"PositionalAttention {self.name!r}: `{name}` must have shape {layout} = "
+                f"{expected} for inputs.shape={tuple(inputs.shape)}; received {name}.shape={shape}."
+            )
+
     def _key_mask(self, inputs, padding_mask, attention_mask, mask):
         """Boolean `(batch, query, key)` of the keys each query may see, or `None`."""
+        for name, value in [
+            ("padding_mask", padding_mask),
+            ("attention_mask", attention_mask),
+            ("mask", mask),
+        ]:
+            self._check_mask(name, value, inputs)
         padding_mask = mask if padding_mask is None else padding_mask
         allowed = None
         if padding_mask is not None:
