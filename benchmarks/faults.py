@@ -9,13 +9,23 @@ run completes. Three kinds of moment:
 - `checkpoint`: while a checkpoint is being written (a temporary file
   exists in backup/);
 - `final`: while the final files are being written (a temporary file exists
-  in the run directory).
+  in the run directory's private `.keras-posemb/tmp/`).
 
 After each trial it checks that the run is complete (backup/ removed,
 metrics.json written), that model.keras loads with safe_mode and gives the
 recorded test accuracy, that every epoch was trained, that no temporary file
 is left, and that the metrics equal those of an uninterrupted run with the
 same seed to the last digit.
+
+Two more kinds of trial, with no kill:
+
+- `concurrent`: two trainers started at once on one directory: one must
+  run to the end (complete and exact, as above), the other be refused at
+  once naming the process that holds the directory;
+- `user_files`: files of the user's, named as a run's files are, in the
+  output directory: the trainer must refuse it with and without
+  `--overwrite`; then beside a finished run, where `--overwrite` must
+  retrain and leave them. Every user file is checked byte for byte.
 
     python benchmarks/faults.py [--trials 10] [--kills 2]
 """
@@ -36,6 +46,18 @@ import time
 from pathlib import Path
 
 MOMENTS = ("random", "checkpoint", "final")
+OTHER_TRIALS = ("concurrent", "user_files")
+# The folder of user files that `user_files_trial` puts beside a finished run.
+USER_FOLDER = "mine"
+# Files a user may keep where a run writes, under the names a run uses.
+USER_FILES = {
+    "logs/notes.txt": b"my notes",
+    "model.keras": b"my model",
+    "metrics.json": b'{"mine": true}',
+    ".tmp-draft": b"a draft",
+    "backup/thesis.tex": b"chapter 1",
+    "settings.json": b'{"learning_rate": 3}',
+}
 FLAGS = [
     "--order-train-size",
     "1024",
@@ -76,7 +98,7 @@ def in_moment(directory: Path, moment: str) -> bool:
         state = json.loads((directory / "backup" / "state.json").read_text())
     except (OSError, ValueError):
         return False
-    return state["epoch"] == EPOCHS and any(directory.glob(".tmp-*"))
+    return state["epoch"] == EPOCHS and any((directory / ".keras-posemb" / "tmp").glob(".tmp-*"))
 
 
 def run_and_kill(output_dir: Path, moment: str, duration: float, rng: random.Random) -> bool:
@@ -119,7 +141,11 @@ def check_run(output_dir: Path, reference: dict) -> list[str]:
     for key in COMPARED:
         if metrics[key] != reference[key]:
             problems.append(f"{key} differs from the uninterrupted run's")
-    leftovers = [str(p) for p in output_dir.rglob(".tmp-*")]
+    leftovers = [  # Not in the user's own folder (`user_files_trial`).
+        str(p)
+        for p in output_dir.rglob(".tmp-*")
+        if USER_FOLDER not in p.relative_to(output_dir).parts
+    ]
     if leftovers:
         problems.append(f"temporary files left: {leftovers}")
     loaded = subprocess.run(
@@ -135,13 +161,75 @@ def check_run(output_dir: Path, reference: dict) -> list[str]:
     return problems
 
 
+def concurrent_trial(output_dir: Path, reference: dict) -> list[str]:
+    """Two trainers on one directory at once: one runs, one is refused."""
+    both = [
+        subprocess.Popen(
+            train_command(output_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    errors = [process.communicate()[1].decode() for process in both]
+    statuses = sorted(process.returncode for process in both)
+    if statuses != [0, 2]:
+        return [f"exit statuses {statuses}, expected [0, 2]: {errors}"]
+    refused = errors[[process.returncode for process in both].index(2)]
+    if "is in use by another process (process " not in refused:
+        return [f"the second trainer was not refused as expected: {refused.strip()}"]
+    return check_run(output_dir, reference)
+
+
+def write_user_files(directory: Path) -> None:
+    for name, content in USER_FILES.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_bytes(content)
+
+
+def changed_user_files(directory: Path) -> list[str]:
+    return [
+        name for name, content in USER_FILES.items()
+        if not (directory / name).is_file() or (directory / name).read_bytes() != content
+    ]  # fmt: skip
+
+
+def user_files_trial(output_dir: Path, reference: dict) -> list[str]:
+    """User files where a run would write: refused, then kept beside a run."""
+    problems = []
+    output_dir.mkdir()
+    write_user_files(output_dir)
+    for extra in ([], ["--overwrite"]):
+        result = subprocess.run(
+            [*train_command(output_dir), *extra], capture_output=True, text=True
+        )
+        if result.returncode != 2 or "holds no keras-posemb run" not in result.stderr:
+            problems.append(
+                f"a folder of user files was not refused {extra}: {result.stderr[-300:]}"
+            )
+    problems += [f"{name} changed after a refusal" for name in changed_user_files(output_dir)]
+    finished = output_dir.parent / f"{output_dir.name}-finished"
+    subprocess.run(train_command(finished), check=True, capture_output=True)
+    beside = {f"{USER_FOLDER}/{name}": content for name, content in USER_FILES.items()}
+    for name, content in beside.items():
+        (finished / name).parent.mkdir(parents=True, exist_ok=True)
+        (finished / name).write_bytes(content)
+    subprocess.run([*train_command(finished), "--overwrite"], check=True, capture_output=True)
+    problems += [
+        f"{name} beside a run changed after --overwrite"
+        for name, content in beside.items()
+        if not (finished / name).is_file() or (finished / name).read_bytes() != content
+    ]
+    return problems + check_run(finished, reference)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=10, help="trials per kind of moment")
     parser.add_argument("--kills", type=int, default=2, help="kills per trial before it may finish")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--moments", default=",".join(MOMENTS), help="kinds of moment, comma-separated"
+        "--moments",
+        default=",".join(MOMENTS + OTHER_TRIALS),
+        help="kinds of moment (and the trials without a kill), comma-separated",
     )
     args = parser.parse_args(argv)
     moments = args.moments.split(",")
@@ -153,10 +241,16 @@ def main(argv=None):
         duration = time.monotonic() - start
         reference = json.loads((workspace / "reference" / "metrics.json").read_text())
         kills, failures = {}, {}
+        trials = {"concurrent": concurrent_trial, "user_files": user_files_trial}
         for moment in moments:
             kills[moment] = 0
             for trial in range(args.trials):
                 output_dir = workspace / f"{moment}-{trial}"
+                if moment in trials:
+                    problems = trials[moment](output_dir, reference)
+                    if problems:
+                        failures[(moment, trial)] = problems
+                    continue
                 for _ in range(args.kills):
                     kills[moment] += run_and_kill(output_dir, moment, duration, rng)
                 subprocess.run(train_command(output_dir), check=True, capture_output=True)

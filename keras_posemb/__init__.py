@@ -1,16 +1,28 @@
 """Positional information for Keras 3 transformers."""
 
-from keras_posemb.errors import PositionRangeError
-from keras_posemb.layers import (
-    AlibiBias,
-    PositionalAttention,
-    PositionEmbedding,
-    RelativePositionBias,
-    RotaryEmbedding,
-    SinusoidalEncoding,
-    SinusoidalInitializer,
-)
+from keras_posemb import _backend
+from keras_posemb.errors import PositionRangeError, TokenIdError
 from keras_posemb.sinusoid import sinusoidal_table
+
+_BACKEND_PROBLEM = _backend.problem()
+if _BACKEND_PROBLEM is None:
+    from keras_posemb import models  # noqa: F401  (registers TextClassifier for loading)
+    from keras_posemb.layers import (
+        AlibiBias,
+        PositionalAttention,
+        PositionEmbedding,
+        RelativePositionBias,
+        RotaryEmbedding,
+        SinusoidalEncoding,
+        SinusoidalInitializer,
+    )
+else:  # Keras cannot be imported; say why, on first use (the CLI says it at once).
+
+    def __getattr__(name):
+        if name in __all__:
+            raise ImportError(_BACKEND_PROBLEM)
+        raise AttributeError(f"module 'keras_posemb' has no attribute {name!r}")
+
 
 __version__ = "0.3.0"
 
@@ -23,5 +35,6 @@ __all__ = [
     "RotaryEmbedding",
     "SinusoidalEncoding",
     "SinusoidalInitializer",
+    "TokenIdError",
     "sinusoidal_table",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_posemb.errors import argument_error
+from keras_posemb.errors import Setting, argument_error
 
 
 def check_bool(name: str, value: Any) -> bool:
@@ -20,11 +20,14 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
-def check_int(name: str, value: Any, minimum: int = 1) -> int:
-    """An int (NumPy ints too, never a bool) that is at least `minimum`."""
-    expected = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+def check_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
+    """An int (NumPy ints too, never a bool) in `[minimum, maximum]`."""
+    if maximum is not None:
+        expected = f"an int in [{minimum}, {maximum:,}]"
+    else:
+        expected = "a positive int" if minimum == 1 else f"an int >= {minimum}"
     is_int = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-    if not is_int or value < minimum:
+    if not is_int or value < minimum or (maximum is not None and value > maximum):
         raise argument_error(name, value, expected)
     return int(value)
 
@@ -85,5 +88,5 @@ def check_divisible(name: str, value: Any, width_name: str, width: int) -> int:
     """A positive int that divides `width` (attention heads of a width)."""
     check_int(name, value)
     if width % value:
-        raise argument_error(name, value, f"a divisor of {width_name}={width}")
+        raise argument_error(name, value, "a divisor of ", Setting(width_name, width))
     return value

@@ -56,6 +56,11 @@ class PositionRangeError(Error):
     """
 
 
+class TokenIdError(Error):
+    """Token ids that a model has no embedding for: not integers, or outside
+    `[0, vocabulary size)`."""
+
+
 class DataError(Error):
     """Bad data, or a data set that cannot be had; the message says why."""
 
@@ -69,8 +74,12 @@ class TrainingError(Error):
     """Training that cannot go on, such as a loss that became NaN."""
 
 
-def argument_error(name: str, value: Any, expected: str) -> ArgumentError:
-    """`Argument `name` must be <expected>; received name=value.`"""
+def argument_error(name: str, value: Any, *expected: Any) -> ArgumentError:
+    """`Argument `name` must be <expected>; received name=value.`
+
+    `expected` is one or more message parts (strings and `Setting`s, so that
+    another setting it names is spelled as the command line spells it).
+    """
     return ArgumentError(
-        "Argument ", Setting(name), f" must be {expected}; received ", Setting(name, value), "."
+        "Argument ", Setting(name), " must be ", *expected, "; received ", Setting(name, value), "."
     )

@@ -21,9 +21,13 @@ import numpy as np
 from keras_posemb import data, files, training
 from keras_posemb import positions as registry
 from keras_posemb.errors import PositionRangeError
+from keras_posemb.owned import OwnedDirectory
 from keras_posemb.run import Run
 
 EXTRAPOLATION_FACTORS = (1.5, 2.0, 4.0, 8.0)
+# The kind of `OwnedDirectory` a comparison's folder is; it holds one run per
+# encoding and seed, and the result files.
+COMPARISON = "comparison"
 
 
 def _accuracy(model, pipeline):
@@ -91,6 +95,17 @@ def compare_encodings(config, seeds=3, positions=None, extrapolate=None, log=pri
     """
     extrapolate = config.dataset == "order" if extrapolate is None else extrapolate
     positions = registry.names() if positions is None else positions
+    with OwnedDirectory(config.output_dir, COMPARISON).locked() as comparison:
+        runs = _train_runs(config, seeds, positions, extrapolate, comparison, log)
+    return {
+        "config": dataclasses.asdict(config),
+        "seeds": seeds,
+        "runs": runs,
+        "summary": summarize(runs),
+    }
+
+
+def _train_runs(config, seeds, positions, extrapolate, comparison, log):
     runs = []
     for position in positions:
         for seed in range(config.seed, config.seed + seeds):
@@ -99,7 +114,8 @@ def compare_encodings(config, seeds=3, positions=None, extrapolate=None, log=pri
             run_config = dataclasses.replace(
                 config, position=position, seed=seed, output_dir=run_dir
             )
-            metrics = _train_or_read_back(run_config, log)
+            comparison.claim(os.path.basename(run_dir))
+            metrics = training.train(run_config)  # A finished run is read back.
             run = {
                 key: metrics[key]
                 for key in (
@@ -113,27 +129,7 @@ def compare_encodings(config, seeds=3, positions=None, extrapolate=None, log=pri
             if extrapolate:
                 run["extrapolation"] = evaluate_extrapolation(run_dir, config.max_words, seed)
             runs.append(run)
-    return {
-        "config": dataclasses.asdict(config),
-        "seeds": seeds,
-        "runs": runs,
-        "summary": summarize(runs),
-    }
-
-
-def _train_or_read_back(config, log):
-    """Trains, or reads back a finished run with the same settings.
-
-    So a comparison that was killed (it is many runs long) resumes where it
-    stopped, as a single run does; `overwrite` trains everything again.
-    """
-    run = Run(config.resolved_output_dir())
-    recorded = run.read_settings()
-    same = recorded is not None and recorded["settings"] == config.settings_to_match()
-    if same and run.is_complete() and not config.overwrite:
-        log(f"{run.directory} is finished with these settings: read back, not trained again.")
-        return run.read_metrics()
-    return training.train(config)
+    return runs
 
 
 def summarize(runs):
@@ -268,13 +264,17 @@ def write_results(results, output_dir):
     Returns:
         The names of the files written.
     """
-    files.atomic_write_json(os.path.join(output_dir, "comparison.json"), results)
-    files.atomic_write_text(os.path.join(output_dir, "comparison.md"), markdown_table(results))
-    files.atomic_save_figure(plot_comparison(results), os.path.join(output_dir, "accuracy.png"))
-    written = ["comparison.md", "comparison.json", "accuracy.png"]
+    written = {
+        "comparison.md": lambda path: files.atomic_write_text(path, markdown_table(results)),
+        "comparison.json": lambda path: files.atomic_write_json(path, results),
+        "accuracy.png": lambda path: files.atomic_save_figure(plot_comparison(results), path),
+    }
     if "extrapolation" in next(iter(results["summary"].values())):
-        files.atomic_save_figure(
-            plot_extrapolation(results), os.path.join(output_dir, "extrapolation.png")
+        written["extrapolation.png"] = lambda path: files.atomic_save_figure(
+            plot_extrapolation(results), path
         )
-        written.append("extrapolation.png")
-    return written
+    with OwnedDirectory(output_dir, COMPARISON).locked() as comparison:
+        comparison.claim(*written)
+        for name, write in written.items():
+            write(os.path.join(output_dir, name))
+    return list(written)

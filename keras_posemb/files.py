@@ -1,11 +1,14 @@
 """Atomic file writes: a killed run never leaves a truncated file.
 
-Each writer writes a temporary file (`.tmp-*`) in the target's directory,
-flushes it to disk and renames it over the target, which is atomic on POSIX
-file systems: the target is either the old file or the complete new one. A
-failed write removes its temporary file and leaves the target as it was; a
-killed process cannot clean up, so `remove_stale_temporaries` does it on the
-next run. Files get the usual permissions (0644 under the usual umask), so a
+Each writer writes a temporary file (`.tmp-*`), flushes it to disk and
+renames it over the target, which is atomic on POSIX file systems: the
+target is either the old file or the complete new one. A failed write
+removes its temporary file and leaves the target as it was. The temporary
+file goes in the target's directory, or, where that directory is one the
+package owns (`owned.OwnedDirectory`), in its private `.keras-posemb/tmp/`:
+a killed process cannot clean up, and what it leaves there is removed on
+the next run without guessing from names which files are the package's.
+Files get the usual permissions (0644 under the usual umask), so a
 TensorBoard server running as another user can read them.
 """
 
@@ -16,10 +19,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 TEMPORARY_PREFIX = ".tmp-"
+# The private folder of a directory the package owns, and its temporaries.
+PRIVATE = ".keras-posemb"
+TEMPORARIES = "tmp"
 
 
 def _umask() -> int:
@@ -38,6 +43,10 @@ def replacing(path, suffix: str = "") -> Iterator[str]:
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
+    private = os.path.join(directory, PRIVATE)
+    if os.path.isdir(private):  # Same file system: the rename stays atomic.
+        directory = os.path.join(private, TEMPORARIES)
+        os.makedirs(directory, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=TEMPORARY_PREFIX, suffix=suffix)
     os.close(handle)
     try:
@@ -49,15 +58,6 @@ def replacing(path, suffix: str = "") -> Iterator[str]:
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
-
-
-def remove_stale_temporaries(directory) -> list[str]:
-    """Removes the temporary files that killed writers left in `directory`."""
-    removed = []
-    for path in sorted(Path(directory).glob(TEMPORARY_PREFIX + "*")):
-        path.unlink()
-        removed.append(str(path))
-    return removed
 
 
 def atomic_write_text(path, text: str) -> None:

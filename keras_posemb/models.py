@@ -20,9 +20,31 @@ from keras_posemb.layers import (
     Scale,
     SequencePooling,
     TokenDropout,
+    TokenEmbedding,
+    check_token_ids,
 )
 from keras_posemb.layers.sequence_pooling import MODES as POOLING_MODES
 from keras_posemb.positions import POSITION_LAYER_NAME  # noqa: F401  (where tools expect it)
+
+
+@keras.saving.register_keras_serializable(package="keras_posemb")
+class TextClassifier(keras.Model):
+    """The functional model `build_text_classifier` returns.
+
+    A `keras.Model` of inputs and outputs like any other, that checks its
+    token ids before Keras casts them to the input's int32: a float id
+    (1.5) or an int64 id of `2**32 + 5` would otherwise become the id 1 or 5,
+    a silent row of another token. Ids known when the model is called
+    raise `TokenIdError`; the `TokenEmbedding` inside checks the rest.
+    """
+
+    def _standardize_inputs(self, inputs):
+        # Keras' hook that converts the inputs to the Input's dtype.
+        vocab_size, who = self.get_layer("token_embedding").input_dim, f"Model {self.name!r}"
+        inputs = keras.tree.map_structure(
+            lambda ids: check_token_ids(ids, vocab_size, who)[0], inputs
+        )
+        return super()._standardize_inputs(inputs)
 
 
 def attention_layer_name(block: int) -> str:
@@ -185,7 +207,7 @@ def build_text_classifier(
     x = token_ids
     if token_dropout:
         x = TokenDropout(token_dropout, name="token_dropout")(x)
-    x = keras.layers.Embedding(vocab_size, embed_dim, name="token_embedding")(x)
+    x = TokenEmbedding(vocab_size, embed_dim, name="token_embedding")(x)
     if scale_embeddings:  # The same for every position choice, "none" included.
         x = Scale(math.sqrt(embed_dim), name="embedding_scale")(x)
     if family.where == "embeddings":
@@ -211,4 +233,4 @@ def build_text_classifier(
     outputs = keras.layers.Dense(
         num_classes, activation=None if logits else "softmax", dtype="float32", name="classifier"
     )(x)
-    return keras.Model(token_ids, outputs, name=name)
+    return TextClassifier(token_ids, outputs, name=name)

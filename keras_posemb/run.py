@@ -14,22 +14,65 @@ reads it back.
     position_*.png     plots of the position vectors (`plot_file_name`)
     backup/            checkpoints while training; removed once every file
                        above is written
+    .keras-posemb/     what the package wrote here, the lock of the process
+                       writing, temporary files (`owned.OwnedDirectory`)
+
+Only what a run wrote is ever replaced or removed: the directory's manifest
+lists it, and a directory with other files is refused.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from keras_posemb import files
+from keras_posemb.errors import RunError, Setting
+from keras_posemb.owned import OwnedDirectory
 
 
 def plot_file_name(name: str) -> str:
     """The file of a position family's plot `name` (`positions.PositionFamily.plots`)."""
     return f"position_{name}.png"
+
+
+def _is_dict(value) -> bool:
+    return isinstance(value, dict)
+
+
+def load_keras_file(path: str | os.PathLike):
+    """`keras.saving.load_model(path, safe_mode=True)`, with one clear error.
+
+    Raises:
+        RunError: for a file that is missing, not a `.keras` model, damaged
+            (truncated), or refused by safe mode (it would run code).
+    """
+    import zipfile
+
+    import keras
+
+    import keras_posemb  # noqa: F401  (registers the layers for loading)
+
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path} does not exist or is not a file; expected a .keras model.")
+    if not zipfile.is_zipfile(path):
+        raise RunError(
+            f"{path} is not a .keras model (a .keras file is a zip archive; this one is "
+            "not, or it was cut short)."
+        )
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a bad archive.
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "safe_mode" in str(error):
+            raise RunError(
+                f"{path} was refused by Keras' safe mode: it holds code that loading would run "
+                f"(such as a Lambda layer), which keras-posemb never writes ({reason[:200]})."
+            ) from None
+        raise RunError(f"{path} could not be loaded as a Keras model ({reason[:300]}).") from None
 
 
 class Run:
@@ -46,6 +89,7 @@ class Run:
 
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
+        self.owner = OwnedDirectory(self.directory, "run")
 
     def __repr__(self) -> str:
         return f"Run({str(self.directory)!r})"
@@ -64,79 +108,122 @@ class Run:
     def plot_path(self, kind: str) -> Path:
         return self.path(plot_file_name(kind))
 
-    def outputs(self) -> list[Path]:
-        """Every file and folder a run writes that exists now."""
-        from keras_posemb import positions
+    def locked(self):
+        """Holds the run's lock (`OwnedDirectory.locked`): one process writes at a time."""
+        return self.owner.locked()
 
-        plots = [plot_file_name(name) for name in positions.plot_names()]
-        names = [
-            self.MODEL, self.TEXT_MODEL, self.VOCABULARY, self.CLASSES, self.SETTINGS,
-            self.METRICS, self.LOGS, self.BACKUP, *plots,
-        ]  # fmt: skip
-        return [self.path(name) for name in names if self.path(name).exists()]
+    def claim(self, *names: str) -> None:
+        """Lists `names` as the run's before they are written (`OwnedDirectory.claim`)."""
+        self.owner.claim(*names)
+
+    def outputs(self) -> list[Path]:
+        """Every file and folder the run wrote that exists now."""
+        return self.owner.existing()
 
     def clear(self) -> None:
-        """Removes what a run wrote (and nothing else in the directory)."""
-        for path in self.outputs():
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        files.remove_stale_temporaries(self.directory)
+        """Removes what the run wrote, and nothing else in the directory."""
+        self.owner.remove_own()
 
     # Small files.
 
     def _write_json(self, name: str, data: Any) -> None:
+        self.claim(name)
         files.atomic_write_json(self.path(name), data)
 
     def _read_json(self, name: str) -> Any:
         with open(self.path(name), encoding="utf-8") as file:
             return json.load(file)
 
+    def _read(self, name: str, read, valid=lambda value: True):
+        """`read()` of the run's file `name`; a `RunError` saying the file is
+        missing or damaged when it fails or `valid(value)` does not hold."""
+        try:
+            value = read()
+            problem = None if valid(value) else "its contents are not what a run writes"
+        except (OSError, ValueError, UnicodeDecodeError) as error:
+            problem = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        if problem is not None:
+            raise RunError(
+                f"{self.path(name)} is missing or damaged ({problem}); it is written by "
+                "keras-posemb-train at the end of a run. Train the run again with ",
+                Setting("overwrite", True), ".",
+            )  # fmt: skip
+        return value
+
     def write_settings(self, settings: dict) -> None:
         self._write_json(self.SETTINGS, settings)
 
     def read_settings(self) -> dict | None:
-        """The settings the run started with, or `None` if none are recorded."""
-        return self._read_json(self.SETTINGS) if self.path(self.SETTINGS).exists() else None
+        """The settings the run started with, or `None` if it recorded none.
+
+        Raises:
+            RunError: when settings.json is not the run's or is damaged.
+        """
+        if self.SETTINGS not in self.owner.entries():
+            return None
+        try:
+            recorded = self._read_json(self.SETTINGS)
+            valid = isinstance(recorded["settings"]["max_length"], int)
+        except (OSError, ValueError, KeyError, TypeError):
+            valid = False
+        if not valid:
+            raise RunError(
+                f"{self.path(self.SETTINGS)} is damaged, so the run cannot be resumed or read. "
+                "Start it afresh with ", Setting("overwrite", True), " or use another ",
+                Setting("output_dir"), ".",
+            )  # fmt: skip
+        return recorded
 
     def write_metrics(self, metrics: dict) -> None:
         self._write_json(self.METRICS, metrics)
 
     def read_metrics(self) -> dict:
-        return self._read_json(self.METRICS)
+        return self._read(self.METRICS, lambda: self._read_json(self.METRICS), _is_dict)
 
     def write_classes(self, class_names: list[str]) -> None:
         self._write_json(self.CLASSES, list(class_names))
 
     def read_classes(self) -> list[str]:
-        return self._read_json(self.CLASSES)
+        def valid(names):
+            return (
+                isinstance(names, list)
+                and len(names) >= 2
+                and all(isinstance(n, str) for n in names)
+            )
+
+        return self._read(self.CLASSES, lambda: self._read_json(self.CLASSES), valid)
 
     def write_vocabulary(self, vocabulary: list[str]) -> None:
         """`vocabulary` as `TextVectorization.get_vocabulary()` returns it."""
+        self.claim(self.VOCABULARY)
         files.atomic_write_text(
             self.path(self.VOCABULARY), "".join(f"{token}\n" for token in vocabulary)
         )
 
     def read_vocabulary(self) -> list[str]:
         """The full vocabulary, padding and out-of-vocabulary tokens first."""
-        with open(self.path(self.VOCABULARY), encoding="utf-8") as file:
-            return file.read().split("\n")[:-1]
+
+        def read():
+            with open(self.path(self.VOCABULARY), encoding="utf-8") as file:
+                return file.read().split("\n")[:-1]
+
+        return self._read(self.VOCABULARY, read)
 
     def vectorizer(self):
         """The run's `TextVectorization`: raw strings to its token ids."""
         from keras_posemb.data import vectorizer_from_vocabulary
 
-        return vectorizer_from_vocabulary(self.read_vocabulary())
+        vocabulary = self.read_vocabulary()
+        return self._read(self.VOCABULARY, lambda: vectorizer_from_vocabulary(vocabulary))
 
     # Models.
 
     def save_model(self, model) -> None:
+        self.claim(self.MODEL)
         files.atomic_save_model(model, self.path(self.MODEL))
 
     def load_model(self):
-        import keras
-
-        import keras_posemb  # noqa: F401  (registers the layers for loading)
-
-        return keras.saving.load_model(self.path(self.MODEL), safe_mode=True)
+        return load_keras_file(self.path(self.MODEL))
 
     def save_text_model(self, model) -> None:
         """Saves the raw-text model (`serving.build_string_classifier`).
@@ -146,16 +233,26 @@ class Run:
         `keras_posemb.predict` vectorizes with TensorFlow and runs
         `model.keras`.
         """
+        self.claim(self.TEXT_MODEL)
         files.atomic_save_model(model, self.path(self.TEXT_MODEL))
 
     def load_text_model(self):
-        import keras
+        return load_keras_file(self.path(self.TEXT_MODEL))
 
-        import keras_posemb  # noqa: F401
+    def save_plots(self, model, length: int | None) -> list[str]:
+        """Writes the plots of the model's position family (`position_*.png`)."""
+        from keras_posemb import positions
 
-        return keras.saving.load_model(self.path(self.TEXT_MODEL), safe_mode=True)
+        family, _ = positions.find_position(model)
+        self.claim(*(plot_file_name(name) for name in family.plots))
+        return positions.write_position_plots(model, self.directory, length)[0]
+
+    def has_backup(self) -> bool:
+        """Whether the run's own `backup/` (checkpoints) exists."""
+        return self.BACKUP in self.owner.entries() and self.backup_dir.exists()
 
     def is_complete(self) -> bool:
         """Whether training finished and every final file was written."""
-        finished = self.path(self.METRICS).exists() and self.path(self.MODEL).exists()
-        return finished and not self.backup_dir.exists()
+        entries = self.owner.entries()
+        finished = all(name in entries for name in (self.METRICS, self.MODEL))
+        return finished and self.path(self.METRICS).exists() and not self.has_backup()

@@ -19,6 +19,8 @@ from keras_posemb.files import atomic_write_text
 # folder that holds event files, so the projector works with `--logdir` at
 # the run's logs/, at the run, or at a folder of many runs.
 POSITIONS_FOLDER = "positions"
+# The most positions written for the Embedding Projector.
+PROJECTOR_POSITIONS = 4096
 
 
 class PositionSummaries(keras.callbacks.Callback):
@@ -98,8 +100,11 @@ def write_projector(log_dir: str, tables: dict) -> None:
     from tensorboard.plugins import projector
 
     os.makedirs(directory, exist_ok=True)
-    length = len(next(iter(tables.values())))
-    labels = "".join(f"position {i}\n" for i in range(length))
+    # The projector draws a few thousand points well; longer tables are
+    # shown at evenly spaced positions, each labelled with its own.
+    rows = viz.drawn_positions(len(next(iter(tables.values()))), PROJECTOR_POSITIONS)
+    tables = {kind: np.asarray(table)[rows] for kind, table in tables.items()}
+    labels = "".join(f"position {i}\n" for i in rows)
     atomic_write_text(os.path.join(directory, "positions_metadata.tsv"), labels)
     config = projector.ProjectorConfig()
     for kind, table in tables.items():

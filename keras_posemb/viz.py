@@ -11,6 +11,18 @@ import numpy as np
 
 from keras_posemb.layers._attention_bias import MASKED_LOGIT
 
+# The most positions a drawing shows along one axis: longer tables are drawn
+# at evenly spaced positions, so a 262,144-row table costs what 512 rows do
+# (a full similarity matrix of it would take 550 GB).
+MAX_DRAWN = 512
+
+
+def drawn_positions(length: int, limit: int = MAX_DRAWN) -> np.ndarray:
+    """`limit` evenly spaced positions of `0 .. length - 1` (all of them if fewer)."""
+    if length <= limit:
+        return np.arange(length)
+    return np.unique(np.round(np.linspace(0, length - 1, limit)).astype(np.int64))
+
 
 def bias_by_offset(bias_layer, max_offset: int) -> tuple[np.ndarray, np.ndarray]:
     """An attention-bias layer's bias (ALiBi, T5, any `AttentionBias`) by offset.
@@ -40,9 +52,7 @@ def rotary_wavelengths(rotary) -> np.ndarray:
 
 def cosine_similarity(table):
     """Cosine similarity between every pair of rows: `(n, n)`."""
-    table = np.asarray(table, np.float64)
-    norms = np.linalg.norm(table, axis=1, keepdims=True)
-    unit = table / np.where(norms == 0, 1, norms)
+    unit = _unit_rows(table)
     return unit @ unit.T
 
 
@@ -53,14 +63,27 @@ def pca_2d(table):
     return centered @ components[:2].T
 
 
+def _unit_rows(table):
+    table = np.asarray(table, np.float64)
+    norms = np.linalg.norm(table, axis=1, keepdims=True)
+    return table / np.where(norms == 0, 1, norms)
+
+
 def similarity_by_offset(table):
     """Mean cosine similarity of positions `p` and `p + k`, over all `p`.
+
+    Computed as the autocorrelation of the unit rows (FFT), so memory grows
+    with the table, not with its square.
 
     Returns:
         Array `(n,)`, entry `k` for offset `k`.
     """
-    similarity = cosine_similarity(table)
-    return np.array([np.mean(np.diagonal(similarity, offset=k)) for k in range(len(table))])
+    unit = _unit_rows(table)
+    length = len(unit)
+    size = 1 << (2 * length - 1).bit_length()  # No wrap-around: zero padding.
+    spectra = np.fft.rfft(unit, n=size, axis=0)
+    sums = np.fft.irfft(np.abs(spectra) ** 2, n=size, axis=0)[:length].sum(axis=1)
+    return sums / (length - np.arange(length))
 
 
 def spectrum(table):
@@ -95,21 +118,38 @@ def _figure(columns, size=(5.5, 4.5)):
     return figure, figure.subplots(1, columns, squeeze=False)[0]
 
 
+def _position_extent(length):
+    """imshow's extent along a position axis: labels are real positions also
+    when only `drawn_positions` are drawn."""
+    return (-0.5, length - 0.5)
+
+
 def plot_tables(tables):
     """Heatmaps (position x dimension) of `{title: table}` side by side."""
     figure, axes = _figure(len(tables))
     for ax, (title, table) in zip(axes, tables.items()):
-        image = ax.imshow(table, aspect="auto", cmap="RdBu_r", interpolation="nearest")
+        rows = drawn_positions(len(table))
+        top, bottom = _position_extent(len(table))
+        image = ax.imshow(
+            np.asarray(table)[rows], aspect="auto", cmap="RdBu_r", interpolation="nearest",
+            extent=(-0.5, table.shape[1] - 0.5, bottom, top),
+        )  # fmt: skip
         ax.set(title=title, xlabel="dimension", ylabel="position")
         figure.colorbar(image, ax=ax, label="value")
     return figure
 
 
 def plot_similarity(tables):
-    """Cosine similarity between positions for each of `{title: table}`."""
+    """Cosine similarity between positions for each of `{title: table}`
+    (at `drawn_positions` of long tables)."""
     figure, axes = _figure(len(tables))
     for ax, (title, table) in zip(axes, tables.items()):
-        image = ax.imshow(cosine_similarity(table), cmap="viridis", vmin=-1, vmax=1)
+        rows = drawn_positions(len(table))
+        low, high = _position_extent(len(table))
+        image = ax.imshow(
+            cosine_similarity(np.asarray(table)[rows]), cmap="viridis", vmin=-1, vmax=1,
+            extent=(low, high, high, low),
+        )  # fmt: skip
         ax.set(title=f"{title}: cosine similarity", xlabel="position", ylabel="position")
         figure.colorbar(image, ax=ax, label="cosine similarity")
     return figure
@@ -119,11 +159,10 @@ def plot_pca(tables):
     """2-D PCA trajectory of the positions, coloured by index."""
     figure, axes = _figure(len(tables))
     for ax, (title, table) in zip(axes, tables.items()):
-        points = pca_2d(table)
+        rows = drawn_positions(len(table), limit=4 * MAX_DRAWN)
+        points = pca_2d(table)[rows]
         ax.plot(points[:, 0], points[:, 1], color="lightgrey", linewidth=0.8, zorder=1)
-        dots = ax.scatter(
-            points[:, 0], points[:, 1], c=np.arange(len(points)), cmap="viridis", s=14, zorder=2
-        )
+        dots = ax.scatter(points[:, 0], points[:, 1], c=rows, cmap="viridis", s=14, zorder=2)
         ax.set(title=f"{title}: PCA of positions", xlabel="component 1", ylabel="component 2")
         figure.colorbar(dots, ax=ax, label="position")
     return figure

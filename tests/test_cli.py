@@ -51,7 +51,15 @@ def test_help_shows_every_flag_with_its_default_once(capsys):
         (["--max-length", "0"], "received --max-length 0"),
         (
             ["--embed-dim", "30", "--num-heads", "4"],
-            "--num-heads must be a divisor of embed_dim=30; received --num-heads 4",
+            "--num-heads must be a divisor of --embed-dim 30; received --num-heads 4",
+        ),
+        (
+            ["--seed", "4294967296"],
+            "--seed must be an int in [0, 4,294,967,295]; received --seed 4294967296",
+        ),
+        (
+            ["--encoding", "rot13"],
+            "--encoding must be a text encoding Python knows, such as utf-8; received --encoding rot13",
         ),
         (["--dropout", "1.5"], "--dropout must be a number in [0, 1); received --dropout 1.5"),
         (["--epochs", "-3"], "received --epochs -3"),
@@ -72,6 +80,30 @@ def test_every_bad_flag_is_one_error_line_with_status_2(flags, expected, capsys,
     assert status == 2 and err.count("\n") == 1 and err.startswith("error: ")
     assert expected in err, err
     assert not (tmp_path / "run").exists()  # Nothing read or written.
+
+
+def test_an_empty_output_dir_is_refused(capsys, tmp_path):
+    status, _, err = run_main(train.main, ["--output-dir", ""], capsys)
+    assert status == 2 and "--output-dir must be a path (or None for the default)" in err
+
+
+def test_a_backend_that_is_unknown_or_not_installed_is_one_error_line(capsys, monkeypatch):
+    import importlib.util
+
+    from keras_posemb.cli import predict as predict_cli
+
+    monkeypatch.setenv("KERAS_BACKEND", "theano")
+    status, _, err = run_main(predict_cli.main, ["run", "text"], capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert "KERAS_BACKEND='theano' is not a backend keras-posemb supports" in err
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "jax" else find_spec(n, *a)
+    )
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    status, _, err = run_main(predict_cli.main, ["run", "text"], capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert 'but jax is not installed: pip install jax or pip install "keras-posemb[jax]"' in err
 
 
 def test_missing_validation_file_and_a_file_as_output_dir(capsys, tmp_path):
@@ -214,3 +246,91 @@ def test_console_scripts_work_after_a_plain_install_outside_the_source_tree(tmp_
         capture_output=True, text=True, env=env,
     )  # fmt: skip
     assert predicted.returncode == 0 and "larger actor" in predicted.stdout
+
+
+# Run directories read by predict and plot: one line, not a traceback (issue 18).
+
+
+def damaged_copy(finished_run, tmp_path, name, content):
+    copy = tmp_path / "run"
+    subprocess.run(["cp", "-a", str(finished_run), str(copy)], check=True)
+    if content is None:
+        (copy / name).unlink()
+    else:
+        (copy / name).write_bytes(content)
+    return copy
+
+
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        (
+            "vocabulary.txt",
+            None,
+            "vocabulary.txt is missing or damaged (No such file or directory)",
+        ),
+        ("vocabulary.txt", b"the\ncat\n", "vocabulary.txt is missing or damaged"),
+        ("classes.json", b"[1, 2", "classes.json is missing or damaged"),
+        ("classes.json", b'["one", "two", "three"]', "names 3 classes and the model has 2 outputs"),
+        ("settings.json", b"{}", "settings.json is damaged"),
+        ("model.keras", b"PK\x03\x04 cut short", "model.keras is not a .keras model"),
+    ],
+)
+def test_a_damaged_run_is_one_error_line_for_predict(
+    finished_run, tmp_path, capsys, name, content, expected
+):
+    copy = damaged_copy(finished_run, tmp_path, name, content)
+    status, _, err = run_main(predict.main, [str(copy), "the dog chased the cat"], capsys)
+    assert status == 2 and err.count("\n") == 1 and expected in err, err
+
+
+def test_a_truncated_model_is_damaged_not_missing(finished_run, tmp_path, capsys):
+    model = (finished_run / "model.keras").read_bytes()
+    copy = damaged_copy(finished_run, tmp_path, "model.keras", model[: len(model) // 2])
+    status, _, err = run_main(predict.main, [str(copy), "a text"], capsys)
+    assert (
+        status == 2 and "model.keras is not a .keras model" in err and "File not found" not in err
+    )
+
+
+def test_a_model_with_code_is_refused_by_safe_mode_in_one_line(tmp_path, capsys):
+    import keras
+
+    from keras_posemb.cli import plot
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    model.save(tmp_path / "hostile.keras")
+    status, _, err = run_main(plot.main, [str(tmp_path / "hostile.keras")], capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert "was refused by Keras' safe mode: it holds code that loading would run" in err
+
+
+@pytest.mark.parametrize(
+    "name, content", [("photo.png", b"\x89PNG\r\n\x1a\n"), ("notes.txt", b"hello")]
+)
+def test_a_file_that_is_not_a_model_is_one_error_line_for_plot(tmp_path, capsys, name, content):
+    from keras_posemb.cli import plot
+
+    (tmp_path / name).write_bytes(content)
+    status, _, err = run_main(plot.main, [str(tmp_path / name)], capsys)
+    assert status == 2 and f"{name} is not a .keras model" in err
+
+
+def test_a_plot_output_dir_that_is_a_file_is_one_error_line(finished_run, tmp_path, capsys):
+    from keras_posemb.cli import plot
+
+    (tmp_path / "file").write_text("x")
+    status, _, err = run_main(
+        plot.main, [str(finished_run), "--output-dir", str(tmp_path / "file")], capsys
+    )
+    assert status == 2 and "argument --output-dir" in err and "is a file" in err
+
+
+def test_predict_says_how_many_words_it_knows(finished_run, capsys):
+    status, out, _ = run_main(
+        predict.main, [str(finished_run), "the dog chased the cat", "hello world"], capsys
+    )
+    lines = out.splitlines()
+    assert status == 0 and "(5 of 5 words known)" in lines[0] and "(0 of 2 words known)" in lines[1]
+    assert "warning: the model knows none of these words" in lines[2]

@@ -9,6 +9,7 @@ from helpers import run_script
 
 from keras_posemb import experiments, models, positions, training, viz
 from keras_posemb.cli import plot as plot_cli
+from keras_posemb.errors import RunError
 from keras_posemb.run import plot_file_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,15 +74,15 @@ def test_comparison_runs_every_encoding_and_seed(comparison):
 def test_a_comparison_run_again_reads_its_finished_runs_back(comparison, monkeypatch):
     results, out = comparison
 
-    def no_training(config, *args, **kwargs):
-        raise AssertionError(f"trained {config.output_dir} again")
+    def no_training(config, run, *args, **kwargs):
+        raise AssertionError(f"trained {run.directory} again")
 
-    monkeypatch.setattr(training, "train", no_training)
+    monkeypatch.setattr(training, "Session", no_training)
     config = training.TrainConfig(**TINY, output_dir=str(out))
     again = experiments.compare_encodings(config, seeds=2, positions=COMPARED, log=print)
     assert again["summary"] == results["summary"]
     changed = dataclasses.replace(config, learning_rate=config.learning_rate / 2)
-    with pytest.raises(AssertionError, match="trained .*learned_seed0 again"):
+    with pytest.raises(RunError, match=r"learned_seed0 holds a run made with other settings"):
         experiments.compare_encodings(changed, seeds=1, positions=("learned",))
 
 
@@ -186,3 +187,9 @@ def test_offset_similarity_and_spectrum_of_known_tables():
     assert frequencies[5] == pytest.approx(2 * np.pi * 5 / n)
     by_offset = viz.similarity_by_offset(np.hstack([np.sin(0.3 * p), np.cos(0.3 * p)]))
     np.testing.assert_allclose(by_offset, np.cos(0.3 * np.arange(n)), atol=1e-12)
+
+
+def test_a_plot_length_past_what_the_layers_encode_is_one_error_line(tmp_path, capsys):
+    status, _, err = helpers.run_main(plot_cli.main, [str(tmp_path), "--length", "300000"], capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert "argument --length: must be an int in [1, 262,144]" in err

@@ -39,12 +39,3 @@ def test_the_umask_is_respected(tmp_path):
     finally:
         os.umask(previous)
     assert stat.S_IMODE(os.stat(tmp_path / "private.txt").st_mode) == 0o600
-
-
-def test_stale_temporaries_are_removed(tmp_path):
-    (tmp_path / ".tmp-abc.keras").write_bytes(b"")
-    (tmp_path / ".tmp-def").write_bytes(b"half")
-    (tmp_path / "model.keras").write_bytes(b"keep")
-    removed = files.remove_stale_temporaries(tmp_path)
-    assert [Path(p).name for p in removed] == [".tmp-abc.keras", ".tmp-def"]
-    assert os.listdir(tmp_path) == ["model.keras"]

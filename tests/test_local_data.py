@@ -1,3 +1,4 @@
+import os
 import warnings
 
 import pytest
@@ -185,3 +186,170 @@ def test_too_few_examples_to_hold_out(tmp_path):
 def test_dataset_arguments_are_checked_before_reading(kwargs, match):
     with pytest.raises(ArgumentError, match=match):
         data.load_dataset(**kwargs)
+
+
+# Labels (issue 18, item 6).
+
+
+def labelled(tmp_path, labels, name="labels.tsv"):
+    """A table with `labels` in turn, 8 rows each."""
+    body = "".join(f"{label}\trow {i} of {label!r}\n" for label in labels for i in range(8))
+    return write(tmp_path / name, "label\ttext\n" + body)
+
+
+@pytest.mark.parametrize(
+    "labels, classes",
+    [
+        (["1", "1.0", "0", "0.0"], ["0", "1"]),
+        (["1", "01", "0"], ["0", "1"]),
+        (["+2", "2.00", "10", "-1", "1e1"], ["-1", "2", "10"]),  # Sorted as numbers.
+        (["0.5", "0.50", "1"], ["0.5", "1"]),
+    ],
+)
+def test_labels_that_are_the_same_number_are_one_class(tmp_path, labels, classes):
+    loaded = data.local_dataset(labelled(tmp_path, labels), seed=0)
+    assert loaded.class_names == classes
+    every = zip(loaded.train.texts, loaded.train.labels)
+    for text, label in every:  # Each row's class is the number it was written as.
+        written = text.split(" of ")[1].strip("'")
+        assert float(loaded.class_names[label]) == float(written)
+
+
+def test_a_held_out_file_may_spell_a_number_otherwise(tmp_path):
+    train = labelled(tmp_path, ["0", "1"])
+    test = write(tmp_path / "test.tsv", "label\ttext\n1.0\ta\n00\tb\n")
+    assert data.local_dataset(train, test_file=test).test.labels.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize(
+    "labels, spellings",
+    [(["Pos", "pos", "neg"], "'Pos', 'pos'"), (["very good", "very  good", "bad"], "'very  good', 'very good'")],
+)  # fmt: skip
+def test_labels_that_differ_in_case_or_spacing_are_worth_a_warning(tmp_path, labels, spellings):
+    with pytest.warns(data.DataWarning, match=rf"the labels {spellings} differ only in case"):
+        loaded = data.local_dataset(labelled(tmp_path, labels), seed=0)
+    assert len(loaded.class_names) == 3  # Kept apart, as written.
+
+
+@pytest.mark.parametrize(
+    "label, match",
+    [
+        ("po\x00s", r"line 2: the label 'po\\x00s' holds a control character"),
+        ("neg\x1b", r"line 2: the label 'neg\\x1b' holds a control character"),
+        ("--1", r"line 2: the label '--1' is neither a number nor a word"),
+        ("²", r"line 2: the label '²' is neither a number nor a word"),
+        ("?", r"line 2: the label '\?' is neither a number nor a word"),
+    ],
+)
+def test_labels_that_are_not_labels_name_the_line(tmp_path, label, match):
+    with pytest.raises(data.DataError, match=match):
+        data.local_dataset(labelled(tmp_path, [label, "pos"]))
+
+
+def test_a_non_label_is_one_error_line_from_the_trainer(tmp_path, capsys):
+    from helpers import TINY_FLAGS, run_main
+
+    from keras_posemb.cli import train
+
+    path = labelled(tmp_path, ["--1", "1"])
+    argv = [*TINY_FLAGS, "--dataset", path, "--output-dir", str(tmp_path / "run")]
+    status, _, err = run_main(train.main, argv, capsys)
+    assert status == 2 and err.count("\n") == 1 and "neither a number nor a word" in err
+
+
+# Class folders (issue 18, item 7).
+
+
+def class_folders(tmp_path, per_class=4):
+    for name in ("neg", "pos"):
+        (tmp_path / name).mkdir()
+        for i in range(per_class):
+            write(tmp_path / name / f"{i}.txt", f"{name} review {i}")
+    return tmp_path
+
+
+def test_txt_in_any_case_and_nested_folders_are_read_other_files_counted(tmp_path):
+    root = class_folders(tmp_path)
+    write(root / "pos" / "LOUD.TXT", "pos upper case suffix")
+    (root / "pos" / "more" / "deeper").mkdir(parents=True)
+    write(root / "pos" / "more" / "deeper" / "n.Txt", "pos nested")
+    (root / "neg" / "folder.txt").mkdir()  # A folder with a .txt name is a folder.
+    write(root / "neg" / "folder.txt" / "inside.txt", "neg inside")
+    write(root / "neg" / "notes.md", "not an example")
+    with pytest.warns(
+        data.DataWarning, match=r"skipped 1 file\(s\) without a .txt suffix .*notes.md"
+    ):
+        loaded = data.local_dataset(str(root), seed=0)
+    everything = loaded.train.texts + loaded.validation.texts + loaded.test.texts
+    assert {"pos upper case suffix", "pos nested", "neg inside"} <= set(everything)
+    assert len(everything) == 11 and "not an example" not in everything
+
+
+def test_a_symlink_loop_does_not_hang_the_reader(tmp_path):
+    root = class_folders(tmp_path)
+    (root / "pos" / "loop").symlink_to(root / "pos", target_is_directory=True)
+    loaded = data.local_dataset(str(root), seed=0)
+    assert len(loaded.train) + len(loaded.validation) + len(loaded.test) == 8
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "looping link"])
+def test_what_is_not_a_regular_file_is_an_error_never_opened(tmp_path, kind):
+    root = class_folders(tmp_path)
+    path = root / "pos" / "odd.txt"
+    if kind == "fifo":
+        os.mkfifo(path)  # Opening it would block until a writer comes.
+    elif kind == "device":
+        path.symlink_to("/dev/zero")  # Reading it would never end.
+    else:
+        path.symlink_to(path)
+    match = {
+        "fifo": "is a FIFO",
+        "device": "is a character device",
+        "looping link": "cannot be read",
+    }
+    with pytest.raises(data.DataError, match=rf"odd.txt:? {match[kind]}"):
+        data.local_dataset(str(root))
+
+
+def test_a_file_larger_than_the_cap_is_an_error(tmp_path, monkeypatch):
+    from keras_posemb.data import local
+
+    root = class_folders(tmp_path)
+    write(root / "pos" / "big.txt", "word " * 100)
+    monkeypatch.setattr(local, "MAX_EXAMPLE_BYTES", 400)
+    with pytest.raises(data.DataError, match=r"big.txt holds more than 400 bytes"):
+        data.local_dataset(str(root))
+    table = labelled(tmp_path, ["0", "1"])
+    monkeypatch.setattr(local, "MAX_TABLE_BYTES", 100)
+    with pytest.raises(data.DataError, match=r"labels.tsv holds more than 100 bytes"):
+        data.local_dataset(table)
+
+
+# One line, not a traceback: data (issue 18).
+
+
+def test_a_header_that_names_a_column_twice_is_an_error(tmp_path):
+    path = write(tmp_path / "twice.tsv", "label\ttext\ttext\n1\ta\tb\n")
+    with pytest.raises(data.DataError, match=r"twice.tsv, line 1: .*column 'text' more than once"):
+        data.local_dataset(path)
+
+
+def test_a_held_out_file_that_is_the_training_file_is_worth_a_warning(tmp_path):
+    path = labelled(tmp_path, ["0", "1"])
+    with pytest.warns(data.DataWarning, match=r"the test file is the training file"):
+        data.local_dataset(path, test_file=path)
+    with pytest.warns(data.DataWarning, match=r"the validation file is the training file"):
+        data.local_dataset(path, validation_file=path)
+
+
+def test_texts_of_punctuation_only_are_one_error_line(tmp_path, capsys):
+    from helpers import TINY_FLAGS, run_main
+
+    from keras_posemb.cli import train
+
+    body = "".join(f"{i % 2}\t{'!?' * (i % 3 + 1)}\n" for i in range(40))
+    path = write(tmp_path / "marks.tsv", "label\ttext\n" + body)
+    argv = [*TINY_FLAGS, "--dataset", path, "--output-dir", str(tmp_path / "run")]
+    status, _, err = run_main(train.main, argv, capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert "training texts hold no words once lower-cased and stripped of punctuation" in err

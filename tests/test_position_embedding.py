@@ -262,3 +262,12 @@ def test_layer_contract(tmp_path):
         ),
         x, {"start_index": 2}, tmp_path=tmp_path, mask=np.array([[1] * 6, [1, 1, 0, 0, 0, 0]], bool),
     )  # fmt: skip
+
+
+def test_a_table_that_cannot_fit_in_memory_is_refused_with_its_size():
+    layer = PositionEmbedding(max_length=10**9)
+    with pytest.raises(
+        ValueError,
+        match=r"`max_length` must be a size that fits in memory \(a float32 table of 1,000,000,000 x 64 values would need about 238.4 GiB",
+    ):
+        layer(np.zeros((1, 4, 64), "float32"))

@@ -491,3 +491,39 @@ def test_every_seed_learns_a_small_data_set_with_the_defaults(tmp_path):
         labels = training.load_data(config).test.labels
         majority = max(np.mean(labels), 1 - np.mean(labels))
         assert metrics["test_accuracy"] >= majority + 0.15, (seed, metrics["test_accuracy"])
+
+
+# Sizes that cannot fit in memory (issue 18, item 9): refused up front, with the number.
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"max_length": 300_000}, r"`max_length` must be at most 262,144 .*max_length=300000"),
+        (
+            {"order_train_size": 100_000_000_000},
+            r"`order_train_size` must be a size that fits in memory \(125,000,000,000 generated "
+            r"sentences would need about [\d,.]+ GiB; this machine has [\d,.]+ GiB\)",
+        ),
+    ],
+)
+def test_sizes_that_cannot_fit_are_refused_before_anything_is_written(tmp_path, change, match):
+    with pytest.raises(ArgumentError, match=match):
+        training.train(tiny_config(tmp_path / "out", **change))
+    assert not (tmp_path / "out").exists()
+
+
+def test_attention_that_cannot_fit_is_refused_before_training(tmp_path):
+    from keras_posemb.training.session import check_attention_memory
+
+    long_text = " ".join(["word"] * 30_000)
+    dataset = data.TextData(
+        "long", data.Split([long_text, "short"], np.array([0, 1])), None, None, ["a", "b"]
+    )
+    config = tiny_config(tmp_path, max_length=30_000, batch_size=64, num_heads=4)
+    # 64 x 4 heads x 30,000^2 x 4 bytes x 4 tensors x 1 layer = 3.7 TB.
+    with pytest.raises(
+        ArgumentError, match=r"attention over 30,000 tokens in batches of 64 would need about 3,433"
+    ):
+        check_attention_memory(config, dataset)
+    check_attention_memory(dataclasses.replace(config, max_length=64), dataset)  # Truncated: fits.

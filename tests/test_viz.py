@@ -76,3 +76,31 @@ def test_figure_to_image_renders_the_figure():
     image = viz.figure_to_image(figure, dpi=50)
     assert image.shape == (50, 100, 3) and image.dtype == np.uint8
     assert np.all(image == [255, 0, 0])
+
+
+# Long tables (issue 18, item 9): drawn at a size that fits.
+
+
+def test_similarity_by_offset_is_the_mean_of_each_diagonal():
+    table = np.random.default_rng(2).normal(size=(37, 5))
+    unit = table / np.linalg.norm(table, axis=1, keepdims=True)
+    want = [np.mean([unit[p] @ unit[p + k] for p in range(37 - k)]) for k in range(37)]
+    np.testing.assert_allclose(viz.similarity_by_offset(table), want, atol=1e-12)
+
+
+def test_a_table_of_262144_positions_is_drawn_at_512_positions_with_real_labels():
+    length = 262_144
+    table = reference_encoding(np.arange(length), 8)
+    rows = viz.drawn_positions(length)
+    assert len(rows) == viz.MAX_DRAWN and rows[0] == 0 and rows[-1] == length - 1
+    image = [ax for ax in viz.plot_similarity({"t": table}).axes if ax.images][0].images[0]
+    assert image.get_array().shape == (512, 512)  # Not 262,144 squared: 550 GB.
+    np.testing.assert_allclose(image.get_array(), viz.cosine_similarity(table[rows]))
+    assert image.get_extent()[:2] == [-0.5, length - 0.5]  # Axes in real positions.
+    heatmap = [ax for ax in viz.plot_tables({"t": table}).axes if ax.images][0].images[0]
+    assert heatmap.get_array().shape == (512, 8)
+    # Offset similarity of the whole table, in memory that grows with it: a
+    # sinusoidal table's is the mean of cos(k w) over its frequencies w.
+    frequencies = 10000.0 ** (-np.arange(0, 8, 2) / 8)
+    want = [np.mean(np.cos(k * frequencies)) for k in range(100)]
+    np.testing.assert_allclose(viz.similarity_by_offset(table)[:100], want, atol=1e-9)

@@ -19,6 +19,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 
+from keras_posemb import _backend
 from keras_posemb.errors import Error, Setting
 
 DEBUG_VARIABLE = "KERAS_POSEMB_DEBUG"
@@ -157,6 +158,9 @@ def main_wrapper(main: Callable[[list[str]], None], interrupted: str = "interrup
         argv = list(sys.argv[1:] if argv is None else argv)
         debug = "--debug" in argv or os.environ.get(DEBUG_VARIABLE) == "1"
         warnings.showwarning = _show_warning
+        problem = _backend.problem()
+        if problem is not None:
+            fail(problem)
         try:
             main(argv)
         except Error as error:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from keras_posemb import cli, positions
+from keras_posemb import cli
 from keras_posemb.cli.train import parse_config
 
 # Shorter sentences and table than the trainer's defaults, so that the
@@ -31,6 +31,8 @@ DEFAULTS = {
 
 
 def _positions(text):
+    from keras_posemb import positions
+
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in positions.names()]
     if not names or unknown:
@@ -42,6 +44,8 @@ def _positions(text):
 
 def extra_flags():
     """The flags besides the trainer's (the families registered now)."""
+    from keras_posemb import positions
+
     names = ", ".join(positions.names())
     return [
         ("--seeds", {"type": int, "default": 3, "help": "seeds per encoding, from --seed on"}),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 from keras_posemb import cli
-from keras_posemb.run import Run
+from keras_posemb.run import Run, load_keras_file
 
 # Positions (or offsets) drawn for a model that records no length.
 DEFAULT_LENGTH = 64
@@ -25,10 +25,6 @@ DEFAULT_LENGTH = 64
 
 def load(path):
     """The model at PATH and the positions its run trained on (or `None`)."""
-    import keras
-
-    import keras_posemb  # noqa: F401  (registers the layers for loading)
-
     if os.path.isdir(path):
         run = Run(path)
         if not run.path(Run.MODEL).exists():
@@ -37,7 +33,7 @@ def load(path):
         return run.load_model(), settings and settings["settings"]["max_length"]
     if not os.path.isfile(path):
         cli.fail(f"{path} does not exist; expected a .keras model or a run directory.")
-    return keras.saving.load_model(path, safe_mode=True), None
+    return load_keras_file(path), None
 
 
 def _main(argv):
@@ -53,8 +49,15 @@ def _main(argv):
         f"table's own length; otherwise the run's --max-length, or {DEFAULT_LENGTH})",
     )
     args = parser.parse_args(argv)
-    if args.length is not None and args.length < 1:
-        parser.error(f"argument --length: must be a positive int; received --length {args.length}")
+    from keras_posemb.layers._angles import MAX_POSITION
+
+    if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+        parser.error(f"argument --output-dir: {args.output_dir} is a file; expected a directory")
+    if args.length is not None and not 1 <= args.length <= MAX_POSITION:
+        parser.error(
+            f"argument --length: must be an int in [1, {MAX_POSITION:,}] (the most positions the "
+            f"position layers encode); received --length {args.length}"
+        )
     from keras_posemb import positions
 
     model, run_length = load(args.path)

@@ -16,7 +16,6 @@ examples:
 from __future__ import annotations
 
 from keras_posemb import cli
-from keras_posemb.training import TrainConfig, train
 
 
 def parse_config(argv=None, doc: str = __doc__, defaults: dict | None = None, extra=()) -> tuple:
@@ -30,6 +29,8 @@ def parse_config(argv=None, doc: str = __doc__, defaults: dict | None = None, ex
 
     Exits with status 2 and one `error:` line on a bad value.
     """
+    from keras_posemb.training import TrainConfig
+
     description, epilog = cli.split_docstring(doc)
     parser = cli.Parser(description=description, epilog=epilog)
     for name, options in extra:
@@ -44,6 +45,8 @@ def parse_config(argv=None, doc: str = __doc__, defaults: dict | None = None, ex
 def _main(argv):
     config, _ = parse_config(argv)
     cli.probe_devices_quietly()
+    from keras_posemb.training import train
+
     train(config)
 
 

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from keras_posemb.data.text_data import Split
+from keras_posemb.errors import DataError
 
 # Padded lengths below `max_length`.
 BUCKET_LENGTHS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048)
@@ -36,6 +37,11 @@ def make_vectorizer(texts: list[str], vocab_size: int) -> keras.layers.TextVecto
     vectorizer = keras.layers.TextVectorization(max_tokens=vocab_size, output_mode="int")
     batches = tf.data.Dataset.from_tensor_slices(texts).batch(VECTORIZE_BATCH)
     vectorizer.adapt(batches.prefetch(tf.data.AUTOTUNE))
+    if vectorizer.vocabulary_size() <= 2:  # Padding and out-of-vocabulary only.
+        raise DataError(
+            f"The {len(texts):,} training texts hold no words once lower-cased and stripped of "
+            f"punctuation (e.g. {texts[0][:60]!r}); there is nothing to learn from."
+        )
     return vectorizer
 
 

@@ -15,6 +15,7 @@ from keras_posemb.layers.scale import Scale
 from keras_posemb.layers.sequence_pooling import SequencePooling
 from keras_posemb.layers.sinusoidal_encoding import SinusoidalEncoding
 from keras_posemb.layers.token_dropout import TokenDropout
+from keras_posemb.layers.token_embedding import TokenEmbedding, check_token_ids
 
 __all__ = [
     "AlibiBias",
@@ -29,6 +30,8 @@ __all__ = [
     "SinusoidalEncoding",
     "SinusoidalInitializer",
     "TokenDropout",
+    "TokenEmbedding",
     "alibi_slopes",
+    "check_token_ids",
     "relative_position_buckets",
 ]

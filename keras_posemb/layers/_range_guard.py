@@ -44,7 +44,7 @@ def static_value(x):
         return None
 
 
-def guard_range(tensor, low, high, lower_bound, upper_bound, message):
+def guard_range(tensor, low, high, lower_bound, upper_bound, message, error=PositionRangeError):
     """Checks `lower_bound <= low` and `high < upper_bound`.
 
     Args:
@@ -57,6 +57,7 @@ def guard_range(tensor, low, high, lower_bound, upper_bound, message):
         upper_bound: Python int, one more than the largest allowed value.
         message: the error message, with `{low}` and `{high}` where the
             checked values go.
+        error: the exception class raised when the values are known.
 
     Returns:
         `(tensor, ok)`: `ok` is `None` when the check was done in Python,
@@ -66,7 +67,7 @@ def guard_range(tensor, low, high, lower_bound, upper_bound, message):
     if low_value is not None and high_value is not None:
         low_value, high_value = int(low_value), int(high_value)
         if not (lower_bound <= low_value and high_value < upper_bound):
-            raise PositionRangeError(message.format(low=low_value, high=high_value))
+            raise error(message.format(low=low_value, high=high_value))
         return tensor, None
     ok = ops.logical_and(ops.greater_equal(low, lower_bound), ops.less(high, upper_bound))
     if keras.backend.backend() == "tensorflow":

@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_posemb import sinusoid
 from keras_posemb._args import check_int
+from keras_posemb._memory import check_fits
 from keras_posemb.layers.position_layer import PositionLayer, with_call_arguments
 
 
@@ -130,6 +131,10 @@ class PositionEmbedding(PositionLayer):
 
     def build(self, input_shape):
         super().build(input_shape)
+        check_fits(
+            "max_length", self.max_length, 4 * self.max_length * self.width,
+            f"a float32 table of {self.max_length:,} x {self.width} values",
+        )  # fmt: skip
         self.embeddings = self.add_weight(
             name="embeddings",
             shape=(self.max_length, self.width),

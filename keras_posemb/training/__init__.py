@@ -12,13 +12,13 @@ names, metrics, TensorBoard logs and plots.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 
 import keras
 
 from keras_posemb import data as data_lib
 from keras_posemb import predict
+from keras_posemb.run import Run
 from keras_posemb.training import resume, runtime
 from keras_posemb.training.config import TrainConfig, field_choices, field_help, field_types
 from keras_posemb.training.schedule import learning_rate_schedule, planned_epochs
@@ -44,11 +44,29 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
     """Trains, evaluates and writes the run directory; returns the metrics.
 
     Rerunning the same config into the same directory after a kill resumes
-    from the last completed epoch; a config with other settings is refused.
+    from the last completed epoch; rerunning a finished run returns its
+    metrics and changes nothing; a config with other settings is refused.
+    One process at a time writes a run directory (its lock), and a
+    directory with files that are not a run's is refused (`run.Run`).
     """
     config.validate()
-    run = resume.prepare_run(config)
+    run = Run(config.resolved_output_dir())
     log = print if config.verbose else (lambda *args, **kwargs: None)
+    with run.locked():
+        finished = resume.prepare_run(run, config)
+        if finished is not None:
+            log(
+                f"{run.directory} is a finished run with these settings (test accuracy "
+                f"{finished['test_accuracy']:.4f}): nothing to train. To train it again, start "
+                "afresh with --overwrite (overwrite=True in Python)."
+            )
+            return finished
+        metrics = _train(run, config, extra_callbacks, log)
+    _report(config, run, metrics, log)
+    return metrics
+
+
+def _train(run, config, extra_callbacks, log):
     with runtime.process_settings(config):
         distribution = runtime.Distribution(config.strategy)
         policy, device = keras.config.dtype_policy().name, runtime.describe_devices()
@@ -66,8 +84,7 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
             session.save_outputs()
         metrics.update(policy=policy, device=device, replicas=distribution.replicas)
         run.write_metrics(metrics)  # Last: it marks the run complete.
-    _remove_backup(run)
-    _report(config, run, metrics, log)
+    run.owner.remove(run.BACKUP)
     return metrics
 
 
@@ -78,10 +95,6 @@ def _warn_if_test_picks_the_epoch(config, log):
             "Warning: the validation file is the test file. It picks the best epoch, so the "
             "test accuracy is optimistic."
         )
-
-
-def _remove_backup(run):
-    shutil.rmtree(run.backup_dir, ignore_errors=True)
 
 
 def _report(config, run, metrics, log):

@@ -17,10 +17,17 @@ from typing import Any
 from keras_posemb import data as data_lib
 from keras_posemb import positions
 from keras_posemb._args import check_bool, check_choice, check_divisible, check_int, check_number
+from keras_posemb._memory import check_fits
 from keras_posemb.data.order import MIN_WORDS, check_split_size
 from keras_posemb.errors import argument_error
+from keras_posemb.layers._angles import MAX_POSITION
 from keras_posemb.layers.sequence_pooling import MODES as POOLING_MODES
 from keras_posemb.training import runtime
+
+# Memory one generated sentence takes in the data set and its pipeline
+# (Python string, the generator's set of seen sentences, token ids), besides
+# 16 bytes per word; measured about 300 at the default settings.
+BYTES_PER_SENTENCE = 400
 
 
 def setting(default: Any, help: str, choices: tuple | None = None, same_on_resume: bool = True):
@@ -164,6 +171,8 @@ class TrainConfig:
     )
 
     def resolved_output_dir(self) -> str:
+        if self.output_dir == "":
+            raise argument_error("output_dir", "", "a path (or None for the default)")
         name = f"{data_lib.dataset_name(self.dataset)}_{self.position}"
         return self.output_dir or os.path.join("runs", name)
 
@@ -198,11 +207,23 @@ class TrainConfig:
             check_int("epochs", self.epochs)
         for name in ("batch_size", "max_length", "embed_dim", "ff_dim", "num_layers"):
             check_int(name, getattr(self, name))
+        if self.max_length > MAX_POSITION:
+            raise argument_error(
+                "max_length", self.max_length, f"at most {MAX_POSITION:,} (the most positions the "
+                "position layers encode)",
+            )  # fmt: skip
         check_int("vocab_size", self.vocab_size, minimum=3)  # Padding, OOV and a word.
         check_int("patience", self.patience, minimum=0)
-        check_int("seed", self.seed, minimum=0)
+        check_int("seed", self.seed, minimum=0, maximum=2**32 - 1)  # What NumPy seeds take.
         check_int("max_words", self.max_words, minimum=MIN_WORDS)
         check_split_size("order_train_size", self.order_train_size, minimum=2)
+        if self.dataset == data_lib.BUILT_IN:
+            sentences = self.order_train_size * 5 // 4  # Validation and test: 1/8 each.
+            check_fits(
+                "order_train_size", self.order_train_size,
+                sentences * (BYTES_PER_SENTENCE + 16 * self.max_words),
+                f"{sentences:,} generated sentences",
+            )  # fmt: skip
         check_divisible("num_heads", self.num_heads, "embed_dim", self.embed_dim)
         positions.get(self.position).check(self.position_settings())
         check_number("learning_rate", self.learning_rate, low=0, low_open=True)
@@ -211,11 +232,13 @@ class TrainConfig:
         check_number("dropout", self.dropout, 0, 1, high_open=True)
         check_number("token_dropout", self.token_dropout, 0, 1, high_open=True)
         try:
-            codecs.lookup(self.encoding)
+            is_text = codecs.lookup(self.encoding)._is_text_encoding  # rot13, base64: not text.
         except LookupError:
+            is_text = False
+        if not is_text:
             raise argument_error(
                 "encoding", self.encoding, "a text encoding Python knows, such as utf-8"
-            ) from None
+            )
         data_lib.check_dataset_arguments(
             self.dataset, self.validation_file, self.test_file, self.text_column, self.label_column
         )

@@ -6,7 +6,6 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from keras_posemb import data as data_lib
-from keras_posemb import files
 from keras_posemb.errors import RunError, Setting
 from keras_posemb.run import Run
 
@@ -44,39 +43,34 @@ def _refuse_other_run(run, names, recorded, wanted):
     )
 
 
-def prepare_run(config: TrainConfig) -> Run:
-    """The run directory, checked: same settings to resume, else afresh.
+def prepare_run(run: Run, config: TrainConfig) -> dict | None:
+    """Readies `run` (locked) for `config`: same settings to resume, else afresh.
+
+    Returns:
+        The metrics of a finished run with the same settings (nothing is
+        trained or removed then, unless `overwrite`), else `None`.
 
     Raises:
         RunError: when the directory holds a run with other settings (and
             `overwrite` is off), naming every setting that differs.
     """
-    run = Run(config.resolved_output_dir())
     recorded = run.read_settings()
     wanted = config.settings_to_match()
     if recorded is not None and not config.overwrite:
         changed = _differences(recorded["settings"], wanted)
         if changed:
             raise _refuse_other_run(run, changed, recorded["settings"], wanted)
-    elif run.backup_dir.exists() and not config.overwrite:
+        if run.is_complete():
+            return run.read_metrics()
+    elif run.has_backup() and not config.overwrite:
         raise RunError(
-            f"{run.directory} holds checkpoints without recorded settings (from an older version?), so the run cannot be resumed safely. Start afresh with ",
-            Setting("overwrite", True),
-            " or use another ",
-            Setting("output_dir"),
-            ".",
-        )
-    if not run.backup_dir.exists() or config.overwrite:
+            f"{run.directory} holds checkpoints without recorded settings, so the run cannot be "
+            "resumed safely. Start afresh with ", Setting("overwrite", True), " or use another ",
+            Setting("output_dir"), ".",
+        )  # fmt: skip
+    if not run.has_backup() or config.overwrite:
         run.clear()  # Nothing to resume: the last run's logs would mix with this one's.
-    try:
-        run.directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise RunError(
-            f"Cannot create the output directory {run.directory} ({error.strerror}); choose "
-            "another ", Setting("output_dir"), ".",
-        ) from None  # fmt: skip
-    files.remove_stale_temporaries(run.directory)
-    return run
+    return None
 
 
 def record_settings(run: Run, config: TrainConfig, fingerprint: str) -> None:

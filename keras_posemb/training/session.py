@@ -11,6 +11,7 @@ import keras
 
 from keras_posemb import data as data_lib
 from keras_posemb import models, positions, serving, summaries
+from keras_posemb._memory import check_fits
 from keras_posemb.checkpoints import EpochCheckpoints, PlateauPatience, StopOnNaN
 from keras_posemb.training.schedule import learning_rate_schedule, planned_epochs
 
@@ -37,7 +38,31 @@ def build_model(config: TrainConfig, vocab_size: int, num_classes: int) -> keras
 
 
 def load_data(config: TrainConfig) -> data_lib.TextData:
-    return data_lib.load_dataset(**_arguments_from(config, data_lib.load_dataset))
+    dataset = data_lib.load_dataset(**_arguments_from(config, data_lib.load_dataset))
+    check_attention_memory(config, dataset)
+    return dataset
+
+
+# Tensors of (batch, heads, query, key) floats that one attention layer keeps
+# for the backward pass: logits, softmax weights, dropout mask, a gradient.
+ATTENTION_TENSORS = 4
+
+
+def check_attention_memory(config: TrainConfig, dataset: data_lib.TextData) -> None:
+    """Refuses, before training, batches whose attention cannot fit in memory.
+
+    The longest batch holds the longest training text (in words, at most
+    `max_length`); each layer keeps `ATTENTION_TENSORS` float32 tensors of
+    `(batch, heads, length, length)` for the backward pass.
+    """
+    longest = max(len(text.split()) for text in dataset.train.texts)
+    length = min(config.max_length, longest)
+    needed = 4 * ATTENTION_TENSORS * config.num_layers * config.batch_size
+    needed *= config.num_heads * length**2
+    check_fits(
+        "max_length", config.max_length, needed,
+        f"attention over {length:,} tokens in batches of {config.batch_size}",
+    )  # fmt: skip
 
 
 class Session:
@@ -78,6 +103,7 @@ class Session:
         )
         # Built now, so that a checkpoint restores the optimizer's state too.
         self.model.optimizer.build(self.model.trainable_variables)
+        run.claim(run.BACKUP, run.LOGS)
         self.checkpoints = EpochCheckpoints(run.backup_dir)
         self.patience = PlateauPatience(self.checkpoints, config.patience, len(dataset.validation))
         self.timer = EpochTimer()
@@ -156,7 +182,7 @@ class Session:
         tables = summaries.position_tables(model, config.max_length, config.embed_dim)
         summaries.write_projector(str(run.logs_dir), tables)
         if self.config.plots and positions.find_position(model)[0].plots:
-            positions.write_position_plots(model, run.directory, self.config.max_length)
+            run.save_plots(model, self.config.max_length)
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -1,0 +1,198 @@
+"""Directories the package writes into: what it owns there, and who is writing.
+
+A run directory (and a comparison's folder) keeps a private folder,
+`.keras-posemb/`, with
+
+    manifest.json   every file and folder the package wrote here; it is
+                    what makes the directory the package's
+    lock            an OS lock (`fcntl.flock`) held while a process writes
+                    here, with that process's id and command line
+    tmp/            temporary files of atomic writes (`files.replacing`)
+
+The rules, so that nothing of the user's is ever deleted:
+
+- A directory without a manifest is the user's: it is used only if it is
+  empty (or new). Nothing in it is taken for a run's files by its name.
+- A name is added to the manifest before it is written (`claim`), so that a
+  process killed mid-write leaves nothing unlisted; a name that already
+  exists but is not listed is the user's, and is refused.
+- Folders the package created (`logs/`, `backup/`) are its own, whole.
+- `remove_own` removes only what the manifest lists.
+- One process at a time: `locked()` takes the lock or refuses at once,
+  naming the process that holds it. The OS drops the lock when that process
+  dies, so a killed run never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from keras_posemb import files
+from keras_posemb.errors import RunError, Setting
+
+PRIVATE = files.PRIVATE
+MANIFEST = "manifest.json"
+LOCK = "lock"
+FORMAT = "keras-posemb"
+
+
+class OwnedDirectory:
+    """A directory that the package writes into, by path.
+
+    Args:
+        directory: the path.
+        kind: what the package keeps there (`"run"`, `"comparison"`); a
+            directory of one kind is refused as another.
+    """
+
+    def __init__(self, directory: str | os.PathLike, kind: str):
+        self.directory = Path(directory)
+        self.kind = kind
+        self._lock_file = None
+
+    @property
+    def private(self) -> Path:
+        return self.directory / PRIVATE
+
+    def _read_manifest(self) -> dict | None:
+        """The manifest, or `None` if there is none; `RunError` if it is not ours."""
+        path = self.private / MANIFEST
+        if not path.is_file():
+            return None
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            valid = manifest["format"] == FORMAT and isinstance(manifest["entries"], list)
+        except (OSError, ValueError, KeyError, TypeError):
+            valid = False
+        if not valid:
+            raise RunError(
+                f"{path} is damaged or not keras-posemb's, so what was written in "
+                f"{self.directory} cannot be told apart from your files. Use another ",
+                Setting("output_dir"), ".",
+            )  # fmt: skip
+        if manifest.get("kind") != self.kind:
+            raise RunError(
+                f"{self.directory} holds a keras-posemb {manifest.get('kind')}, not a "
+                f"{self.kind}; use another ", Setting("output_dir"), ".",
+            )  # fmt: skip
+        return manifest
+
+    def is_ours(self) -> bool:
+        return self._read_manifest() is not None
+
+    def entries(self) -> list[str]:
+        """The names the package wrote here (top level), in the order written."""
+        manifest = self._read_manifest()
+        return list(manifest["entries"]) if manifest else []
+
+    def existing(self) -> list[Path]:
+        """The paths of the manifest's entries that exist now."""
+        return [self.directory / name for name in self.entries() if self.path_exists(name)]
+
+    def path_exists(self, name: str) -> bool:
+        return os.path.lexists(self.directory / name)
+
+    def _write_manifest(self, entries: list[str]) -> None:
+        manifest = {"format": FORMAT, "kind": self.kind, "entries": entries}
+        files.atomic_write_json(self.private / MANIFEST, manifest)
+
+    def claim(self, *names: str) -> None:
+        """Adds `names` (top-level files or folders) to the manifest, before
+        they are written.
+
+        Raises:
+            RunError: for a name that exists but is not the package's.
+        """
+        entries = self.entries()
+        new = [name for name in names if name not in entries]
+        for name in new:
+            if self.path_exists(name):
+                raise RunError(
+                    f"{self.directory / name} is not keras-posemb's (a run did not write it), "
+                    "so it is neither used nor replaced. Move it away, or use another ",
+                    Setting("output_dir"), ".",
+                )  # fmt: skip
+        if new:
+            self._write_manifest(entries + new)
+
+    def check_usable(self) -> None:
+        """Refuses a directory that holds files but is not the package's.
+
+        Raises:
+            RunError: naming a few of the files found.
+        """
+        if not self.directory.exists() or self.is_ours():
+            return
+        found = sorted(entry.name for entry in self.directory.iterdir())
+        if found:
+            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            raise RunError(
+                f"{self.directory} is not empty ({shown}) and holds no keras-posemb {self.kind}, "
+                "so nothing there is touched. Use an empty or new ", Setting("output_dir"), ".",
+            )  # fmt: skip
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[OwnedDirectory]:
+        """Creates the directory if needed and holds its lock for the `with` block.
+
+        Raises:
+            RunError: when the directory is not the package's and not empty,
+                cannot be created, or another process holds the lock.
+        """
+        self.check_usable()
+        try:
+            self.private.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunError(
+                f"Cannot create the output directory {self.directory} ({error.strerror}); "
+                "choose another ", Setting("output_dir"), ".",
+            ) from None  # fmt: skip
+        handle = open(self.private / LOCK, "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                raise RunError(
+                    f"{self.directory} is in use by another process "
+                    f"({handle.read().strip() or 'unknown'}); wait for it to end, or use another ",
+                    Setting("output_dir"), ".",
+                ) from None  # fmt: skip
+            handle.seek(0)
+            handle.truncate()
+            started = datetime.datetime.now().isoformat(timespec="seconds")
+            handle.write(f"process {os.getpid()}, started {started}: {' '.join(sys.argv)}\n")
+            handle.flush()
+            if not self.is_ours():
+                self._write_manifest([])
+            self.remove_stale_temporaries()
+            yield self
+        finally:
+            handle.close()  # Releases the lock.
+
+    def remove_stale_temporaries(self) -> None:
+        """Removes what killed writers left in the private `tmp/` (all the package's)."""
+        shutil.rmtree(self.private / files.TEMPORARIES, ignore_errors=True)
+
+    def remove(self, *names: str) -> None:
+        """Removes the listed `names` and takes them off the manifest: a file
+        of that name made later is the user's."""
+        entries = self.entries()
+        for name in names:
+            if name in entries and self.path_exists(name):
+                path = self.directory / name
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        self._write_manifest([name for name in entries if name not in names])
+
+    def remove_own(self) -> None:
+        """Removes every file and folder the manifest lists, and nothing else."""
+        self.remove(*self.entries())
+        self.remove_stale_temporaries()
