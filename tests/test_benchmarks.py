@@ -97,9 +97,15 @@ def test_accelerator_benchmark_runs_without_tensorflow(backend):
         assert part in out
 
 
-def test_fault_benchmark_survives_a_kill_during_a_checkpoint_write():
-    out = run_script("faults.py", "--trials", "1", "--kills", "1", "--moments", "checkpoint")
-    assert "| checkpoint | 1 | 1 of 1 |" in out, out
+def test_fault_benchmark_survives_a_kill_two_trainers_and_user_files():
+    moments = "checkpoint,concurrent,user_files"
+    out = run_script("faults.py", "--trials", "1", "--kills", "1", "--moments", moments)
+    for row in (
+        "| checkpoint | 1 | 1 of 1 |",
+        "| concurrent | 0 | 1 of 1 |",
+        "| user_files | 0 | 1 of 1 |",
+    ):
+        assert row in out, out
     assert "FAILED" not in out
 
 
