@@ -4,7 +4,7 @@ The command-line code lives in `keras_posemb/cli/predict.py`, so it also works
 after `pip install keras-posemb` without this repository.
 """
 
-from keras_posemb.cli.predict import main
+from keras_posemb_cli import predict as main
 
 if __name__ == "__main__":
     main()

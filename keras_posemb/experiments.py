@@ -193,23 +193,26 @@ def markdown_table(results):
 
 
 def plot_comparison(results):
-    """Bar chart of test accuracy (mean ± std) per encoding."""
+    """Bar chart of test accuracy (mean ± std) per encoding, each bar labelled
+    with its mean: bars above 0.99 look alike on a 0-1 axis."""
     from matplotlib.figure import Figure
 
     summary = results["summary"]
-    figure = Figure(figsize=(5.5, 4), layout="constrained")
+    figure = Figure(figsize=(6, 4), layout="constrained")
     ax = figure.subplots()
     names = list(summary)
-    ax.bar(
+    means = [summary[n]["test_accuracy_mean"] for n in names]
+    bars = ax.bar(
         names,
-        [summary[n]["test_accuracy_mean"] for n in names],
+        means,
         yerr=[summary[n]["test_accuracy_std"] for n in names],
         capsize=6,
         color=[f"C{i}" for i in range(len(names))],
     )
+    ax.bar_label(bars, labels=[f"{mean:.4f}" for mean in means], padding=8, fontsize=8)
     ax.axhline(0.5, color="black", linestyle=":", linewidth=1, label="chance")
     ax.set(
-        ylim=(0, 1.05), ylabel="test accuracy", title=f"Test accuracy over {results['seeds']} seeds"
+        ylim=(0, 1.12), ylabel="test accuracy", title=f"Test accuracy over {results['seeds']} seeds"
     )
     ax.legend(loc="lower right")
     return figure
@@ -219,30 +222,25 @@ def plot_extrapolation(results):
     """Accuracy against sentence length for each encoding, on the full 0-1 scale.
 
     A band that a model cannot encode (past a learned table) has no
-    accuracy: it is marked with a cross on the x axis, in the encoding's
-    colour, with its own legend entry.
+    accuracy: no point is drawn there, and the bands are shaded in the
+    encoding's colour with their own legend entry, never drawn as a 0. The
+    legend sits beside the axes, where it hides nothing.
     """
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(6.5, 4.2), layout="constrained")
+    figure = Figure(figsize=(8, 4.2), layout="constrained")
     ax = figure.subplots()
     for position, entry in results["summary"].items():
         bands = entry["extrapolation"]
         x = [b["max_words"] for b in bands]
         y = [b.get("accuracy_mean", np.nan) for b in bands]
         (line,) = ax.plot(x, y, marker="o", label=position)
-        errors = [b["max_words"] for b in bands if "error" in b]
-        if errors:
-            ax.scatter(
-                errors,
-                [0] * len(errors),
-                marker="X",
-                s=90,
-                color=line.get_color(),
-                clip_on=False,
-                zorder=3,
-                label=f"{position}: error (past its table)",
-            )
+        errors = [(b["min_words"], b["max_words"]) for b in bands if "error" in b]
+        for index, (low, high) in enumerate(errors):
+            ax.axvspan(
+                low, high, color=line.get_color(), alpha=0.12, hatch="//",
+                label=f"{position}: no accuracy (past its table)" if index == 0 else None,
+            )  # fmt: skip
     trained = next(iter(results["summary"].values()))["extrapolation"][0]["max_words"]
     ax.axvline(
         trained, color="grey", linestyle="--", linewidth=1, label="longest training sentence"
@@ -254,7 +252,7 @@ def plot_extrapolation(results):
         ylim=(0, 1.02),
         title="Length extrapolation",
     )
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return figure
 
 

@@ -19,6 +19,8 @@ from keras_posemb.files import atomic_write_text
 # folder that holds event files, so the projector works with `--logdir` at
 # the run's logs/, at the run, or at a folder of many runs.
 POSITIONS_FOLDER = "positions"
+# The name of the sinusoidal table shown beside a learned one, for comparison.
+REFERENCE = "sinusoidal_reference"
 # The most positions written for the Embedding Projector.
 PROJECTOR_POSITIONS = 4096
 
@@ -33,8 +35,9 @@ class PositionSummaries(keras.callbacks.Callback):
     (cosine similarity between positions, drawn as in the PNG plots); for
     ALiBi and T5, images `position_bias/<family>` of the first block's bias
     by offset (and for T5 a histogram of its table); for rotary positions, an
-    image `rotary_wavelengths` (once: they are fixed). The sinusoidal table
-    of the same shape is written beside them for reference.
+    image `rotary_wavelengths` (once: they are fixed). A learned table gets
+    the sinusoidal table of the same shape beside it, tagged
+    `<...>/sinusoidal_reference`: the reference it is compared with.
 
     The trainer writes the Embedding Projector files with
     `write_projector` once the best epoch's weights are back in the model.
@@ -71,9 +74,9 @@ class PositionSummaries(keras.callbacks.Callback):
         found = family.summaries(layer, self.length, epoch) if family.summaries else []
         found = [s for s in found if not (s.fixed and s.tag in self._fixed_written)]
         self._fixed_written.update(s.tag for s in found if s.fixed)
-        if family.name != "sinusoidal":  # The reference table, unless it is the model's own.
+        if family.table is not None and family.name != "sinusoidal":
             reference = sinusoid.sinusoidal_table(self.length, self.width)
-            found += positions.table_summaries("sinusoidal", reference)
+            found += positions.table_summaries(REFERENCE, reference)
         return found
 
     def on_train_end(self, logs=None):
@@ -82,19 +85,25 @@ class PositionSummaries(keras.callbacks.Callback):
 
 
 def position_tables(model, length: int, width: int) -> dict:
-    """`{family: table}`: the model's position table, if it has one, and the
-    sinusoidal table of the same shape for reference."""
-    tables = {"sinusoidal": sinusoid.sinusoidal_table(length, width)}
+    """`{name: table}`: the model's position table, if it has one, and for a
+    table other than the sinusoidal one, the sinusoidal table of the same
+    shape as `REFERENCE`. Empty for positions without a table."""
     family, layer = positions.find_position(model)
-    if family.table is not None:
-        tables[family.name] = family.table(layer, length)
+    if family.table is None:
+        return {}
+    tables = {family.name: family.table(layer, length)}
+    if family.name != "sinusoidal":
+        tables[REFERENCE] = sinusoid.sinusoidal_table(length, width)
     return tables
 
 
 def write_projector(log_dir: str, tables: dict) -> None:
     """Embedding Projector files for `{kind: table}` in `log_dir/positions`:
     one TSV of vectors per table, a metadata TSV with one label per
-    position, and `projector_config.pbtxt` pointing at them."""
+    position, and `projector_config.pbtxt` pointing at them. Nothing for
+    no tables."""
+    if not tables:
+        return
     directory = os.path.join(log_dir, POSITIONS_FOLDER)
     from google.protobuf import text_format
     from tensorboard.plugins import projector
@@ -114,7 +123,7 @@ def write_projector(log_dir: str, tables: dict) -> None:
         )
         atomic_write_text(os.path.join(directory, file_name), rows)
         embedding = config.embeddings.add()
-        embedding.tensor_name = f"{kind} position table"
+        embedding.tensor_name = f"{kind.replace('_', ' ')} position table"
         embedding.tensor_path = file_name
         embedding.metadata_path = "positions_metadata.tsv"
         embedding.tensor_shape.extend(np.shape(table))

@@ -221,13 +221,28 @@ def plot_spectrum(tables, frequencies_by_title=None):
 
 
 def plot_bias_by_offset(offsets, bias, title):
-    """One curve per head: the attention bias against the offset `key - query`."""
-    figure, (ax,) = _figure(1, size=(6.5, 4.2))
+    """The attention bias of each head against the offset `key - query`: a
+    heatmap of head x offset (masked keys blank), and one small panel per
+    head, so that no curve hides another."""
+    from matplotlib.figure import Figure
+
+    heads = len(bias)
+    figure = Figure(figsize=(8, 2.2 + 1.1 * heads), layout="constrained")
+    grid = figure.add_gridspec(heads + 2, 1)
+    top = figure.add_subplot(grid[:2, 0])
+    image = top.imshow(
+        np.ma.masked_invalid(bias), aspect="auto", cmap="viridis", interpolation="nearest",
+        extent=(offsets[0] - 0.5, offsets[-1] + 0.5, heads - 0.5, -0.5),
+    )  # fmt: skip
+    top.set(title=title, ylabel="head", yticks=range(heads))
+    figure.colorbar(image, ax=top, label="bias")
     for head, curve in enumerate(bias):
-        ax.plot(offsets, curve, label=f"head {head}", linewidth=1.2)
-    ax.axvline(0, color="grey", linewidth=0.6)
-    ax.set(title=title, xlabel="offset key - query (positions)", ylabel="bias added to the logit")
-    ax.legend(fontsize=7, ncol=2)
+        ax = figure.add_subplot(grid[head + 2, 0], sharex=top)
+        ax.plot(offsets, curve, color=f"C{head}", linewidth=1.2)
+        ax.axvline(0, color="grey", linewidth=0.6)
+        ax.set_ylabel(f"head {head}", fontsize=8)
+        ax.tick_params(labelsize=7)
+    ax.set_xlabel("offset key - query (positions)")
     return figure
 
 

@@ -22,12 +22,14 @@ def test_slopes_for_six_heads_follow_the_paper():
 
 
 def hand_bias(slopes, queries, keys, bidirectional):
-    return np.array(
-        [
-            [[-m * (abs(i - j) if bidirectional else i - j) for j in keys] for i in queries]
-            for m in slopes
-        ]
-    )
+    """-m |i - j|, or causal: -m (i - j), and -1e9 for a key after its query."""
+
+    def one(m, i, j):
+        if bidirectional:
+            return -m * abs(i - j)
+        return -1e9 if j > i else -m * (i - j)
+
+    return np.array([[[one(m, i, j) for j in keys] for i in queries] for m in slopes])
 
 
 @pytest.mark.parametrize("bidirectional", [True, False])
@@ -116,3 +118,11 @@ def test_bad_inputs(scores, kwargs, match):
 def test_layer_contract(kwargs, tmp_path):
     scores = np.random.default_rng(0).normal(size=(2, 4, 5, 5)).astype("float32")
     run_layer_test(lambda: AlibiBias(**kwargs), scores, tmp_path=tmp_path, reload=not kwargs)
+
+
+def test_the_causal_form_used_alone_masks_later_keys():
+    """On zero scores the causal bias must not add +m, +2m above the diagonal."""
+    got = to_numpy(AlibiBias(bidirectional=False)(np.zeros((1, 2, 4, 4), "float32")))[0]
+    i, j = np.meshgrid(range(4), range(4), indexing="ij")
+    assert np.all(got[:, j > i] == -1e9)
+    np.testing.assert_allclose(got, hand_bias([2**-4, 2**-8], range(4), range(4), False), atol=1e-6)

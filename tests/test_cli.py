@@ -207,9 +207,52 @@ def test_data_parallel_over_two_host_devices_under_jax(tmp_path):
     assert metrics["replicas"] == 2 and metrics["train_examples"] == 320
 
 
+BUILD = """
+import sys
+from setuptools import build_meta
+kind, out = sys.argv[1], sys.argv[2]
+print((build_meta.build_wheel if kind == "wheel" else build_meta.build_sdist)(out))
+"""
+
+
+def build(kind, source, out):
+    """Builds a wheel or sdist of the project at `source` with setuptools'
+    PEP 517 hooks (what `pip wheel` and `python -m build` call)."""
+    out.mkdir(exist_ok=True)
+    result = subprocess.run(
+        [sys.executable, "-c", BUILD, kind, str(out)], cwd=source, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out / result.stdout.strip().splitlines()[-1]
+
+
+def test_the_wheel_and_sdist_carry_what_they_must_and_nothing_else(tmp_path):
+    import tarfile
+    import zipfile
+
+    wheel = zipfile.ZipFile(build("wheel", ROOT, tmp_path / "dist")).namelist()
+    assert "keras_posemb/py.typed" in wheel and "keras_posemb_cli/__init__.py" in wheel
+    assert "keras_posemb/layers/token_embedding.py" in wheel
+    assert not [
+        name for name in wheel if name.startswith(("tests/", "runs/", "benchmarks/", "demos/"))
+    ]
+    sdist = build("sdist", ROOT, tmp_path / "dist")
+    with tarfile.open(sdist) as archive:
+        names = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    for must in ("pyproject.toml", "README.md", "LICENSE", "keras_posemb/py.typed"):
+        assert must in names, must
+    assert not [name for name in names if name.startswith(("tests/", "runs/", ".venv/", ".git/"))]
+    # The sdist builds the same wheel.
+    (source,) = (tmp_path / "unpacked").iterdir()
+    again = zipfile.ZipFile(build("wheel", source, tmp_path / "again")).namelist()
+    assert sorted(again) == sorted(wheel)
+
+
 def test_console_scripts_work_after_a_plain_install_outside_the_source_tree(tmp_path):
-    """`pip install .` into a new virtual environment; the heavy dependencies
-    are shared with this one (a .pth file) so that nothing is downloaded."""
+    """The wheel installed into a new virtual environment; the heavy
+    dependencies are shared with this one (a .pth file) so that nothing is
+    downloaded."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
@@ -218,8 +261,9 @@ def test_console_scripts_work_after_a_plain_install_outside_the_source_tree(tmp_
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     (Path(site) / "shared_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    wheel = build("wheel", ROOT, tmp_path / "dist")
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", str(ROOT)],
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert install.returncode == 0, install.stderr[-2000:]
@@ -334,3 +378,62 @@ def test_predict_says_how_many_words_it_knows(finished_run, capsys):
     lines = out.splitlines()
     assert status == 0 and "(5 of 5 words known)" in lines[0] and "(0 of 2 words known)" in lines[1]
     assert "warning: the model knows none of these words" in lines[2]
+
+
+def test_outside_a_terminal_training_prints_one_line_per_epoch(tmp_path):
+    """A pipe gets no progress bar redrawn at every step (issue 22: a 414 KB log)."""
+    flags = [*TINY_FLAGS, "--verbose", "1", "--no-plots", "--output-dir", str(tmp_path / "run")]
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_posemb.cli.train", *flags],
+        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    epochs = [line for line in result.stdout.splitlines() if " - loss: " in line]
+    assert len(epochs) == 2 and "\r" not in result.stdout and "\x08" not in result.stdout
+    assert len(result.stdout) < 4000
+
+
+def console_script(name):
+    return str(Path(sys.executable).parent / name)
+
+
+def test_console_scripts_print_no_tensorflow_start_up_block(finished_run, tmp_path):
+    """No oneDNN, CUDA-driver or cuInit lines, for every command (issue 22)."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    for argv in (
+        ["keras-posemb-predict", str(finished_run), "the dog chased the cat"],
+        ["keras-posemb-plot", str(finished_run), "--output-dir", str(tmp_path / "plots")],
+        ["keras-posemb-compare", "--help"],
+    ):
+        result = subprocess.run(
+            [console_script(argv[0]), *argv[1:]], capture_output=True, text=True, env=env
+        )
+        assert result.returncode == 0 and result.stderr == "", (argv, result.stderr[-2000:])
+
+
+def test_ctrl_c_while_the_libraries_load_is_one_line(tmp_path):
+    import signal
+    import time
+
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    process = subprocess.Popen(
+        [console_script("keras-posemb-train"), "--output-dir", str(tmp_path / "run")],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    time.sleep(1.0)  # Loading TensorFlow takes several seconds.
+    process.send_signal(signal.SIGINT)
+    err = process.communicate(timeout=120)[1]
+    assert process.returncode == 130, err[-2000:]
+    assert err.strip() == "error: interrupted." and not (tmp_path / "run").exists()
+
+
+def test_compare_help_shows_its_own_defaults_and_only_its_flags(capsys):
+    status, out, _ = run_main(compare.main, ["--help"], capsys)
+    text = " ".join(out.split())
+    assert status == 0 and "(default: runs/compare)" in text
+    assert "runs/<dataset>_<position>" not in text
+    assert (
+        "--positions A,B,..." in text and "--position " not in text and "--position {" not in text
+    )
+    assert "write PNG plots of the position vectors (default: --no-plots)" in text
+    assert "(default: 16)" in text  # --max-words, compare's own.

@@ -108,12 +108,21 @@ def test_extrapolation_plot_shows_the_full_range_and_marks_errors(comparison):
     results, _ = comparison
     ax = experiments.plot_extrapolation(results).axes[0]
     assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= 1
-    labels = [collection.get_label() for collection in ax.collections]
-    assert labels == ["learned: error (past its table)"]
-    crosses = ax.collections[0].get_offsets()
-    assert crosses.tolist() == [[32, 0], [64, 0]]  # The 4x and 8x bands, drawn at 0.
+    spans = sorted(patch.get_x() for patch in ax.patches)  # The 4x and 8x bands, shaded.
+    assert spans == [17, 33]
+    assert ax.patches[0].get_label() == "learned: no accuracy (past its table)"
     learned = next(line for line in ax.get_lines() if line.get_label() == "learned")
-    assert np.isnan(learned.get_ydata()[-1])  # No accuracy drawn where there is none.
+    assert np.isnan(learned.get_ydata()[-2:]).all()  # No accuracy drawn where there is none.
+    encodings = [line for line in ax.get_lines() if line.get_label() in results["summary"]]
+    assert not any(0 in line.get_ydata() for line in encodings)  # Never a drawn 0.
+
+
+def test_accuracy_bars_are_labelled_with_their_means(comparison):
+    results, _ = comparison
+    ax = experiments.plot_comparison(results).axes[0]
+    labels = [text.get_text() for text in ax.texts]
+    means = [entry["test_accuracy_mean"] for entry in results["summary"].values()]
+    assert labels == [f"{mean:.4f}" for mean in means]
 
 
 # demos/plot_position_embeddings.py
@@ -193,3 +202,21 @@ def test_a_plot_length_past_what_the_layers_encode_is_one_error_line(tmp_path, c
     status, _, err = helpers.run_main(plot_cli.main, [str(tmp_path), "--length", "300000"], capsys)
     assert status == 2 and err.count("\n") == 1
     assert "argument --length: must be an int in [1, 262,144]" in err
+
+
+@pytest.mark.backends("tensorflow")
+def test_plot_finds_the_position_layer_inside_the_raw_text_model(tmp_path, capsys):
+    """`text_model.keras` wraps the classifier with its vectorizer (issue 22)."""
+    from keras_posemb import data, serving
+
+    model = models.build_text_classifier(
+        50, 2, 16, embed_dim=8, num_heads=2, ff_dim=8, num_layers=1
+    )
+    vectorizer = data.make_vectorizer(["the dog chased the cat", "the cat ran"], 50)
+    serving.build_string_classifier(model, vectorizer).save(tmp_path / "text_model.keras")
+    argv = [str(tmp_path / "text_model.keras"), "--output-dir", str(tmp_path / "plots")]
+    status, out, err = helpers.run_main(plot_cli.main, argv, capsys)
+    assert status == 0, err
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(
+        plot_file_name(name) for name in positions.get("sinusoidal").plots
+    )

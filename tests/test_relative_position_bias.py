@@ -108,3 +108,10 @@ def test_layer_contract(bidirectional, tmp_path):
     make = lambda: RelativePositionBias(4, 16, 64, bidirectional)  # noqa: E731
     run_layer_test(make, scores, {"start_index": 2}, tmp_path=tmp_path, trains=True)
     assert make()(scores).shape == scores.shape
+
+
+def test_the_causal_form_used_alone_masks_later_keys():
+    layer = RelativePositionBias(num_heads=2, bidirectional=False)
+    got = to_numpy(layer(np.zeros((1, 2, 4, 4), "float32")))[0]
+    i, j = np.meshgrid(range(4), range(4), indexing="ij")
+    assert np.all(got[:, j > i] == -1e9) and np.all(got[:, j <= i] > -1e8)

@@ -4,7 +4,7 @@ import pytest
 from layer_contract import run_layer_test
 from reference import TWO_ULP, compiled, reference_encoding, to_numpy
 
-from keras_posemb import PositionRangeError, SinusoidalEncoding
+from keras_posemb import PositionEmbedding, PositionRangeError, SinusoidalEncoding
 
 pytestmark = pytest.mark.all_backends
 F32 = TWO_ULP["float32"]
@@ -45,12 +45,14 @@ def test_adds_to_inputs_and_optionally_scales():
     np.testing.assert_allclose(alone, np.broadcast_to(pe, x.shape), atol=F32)
 
 
-def test_rank_four_inputs_broadcast():
-    x = np.zeros((2, 3, 5, 4), "float32")
-    got = SinusoidalEncoding()(x)
-    np.testing.assert_allclose(
-        got, np.broadcast_to(reference_encoding(np.arange(5), 4), x.shape), atol=F32
-    )
+@pytest.mark.parametrize("layer", [SinusoidalEncoding, lambda: PositionEmbedding(8)])
+def test_image_shaped_inputs_are_refused_naming_the_shape(layer):
+    """(batch, rows, cols, d) would get every row the same code (issue 22)."""
+    with pytest.raises(
+        ValueError,
+        match=r"rank 3 \(batch, sequence, features\); received inputs.shape=\(2, 3, 5, 4\) of rank 4",
+    ):
+        layer()(np.zeros((2, 3, 5, 4), "float32"))
 
 
 @pytest.mark.parametrize("as_tensor", [False, True])
@@ -215,7 +217,7 @@ def test_bad_arguments(kwargs, match):
 @pytest.mark.parametrize(
     "inputs, match",
     [
-        (np.zeros((4, 8), "float32"), "rank >= 3"),
+        (np.zeros((4, 8), "float32"), "rank 3"),
         (np.zeros((2, 4, 8), "int32"), "inputs.dtype=int32"),
         (np.array([[["a"]]]), "inputs.dtype=string"),
     ],

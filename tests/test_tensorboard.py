@@ -113,7 +113,8 @@ def test_histograms_and_images_are_served_and_the_images_are_readable(served):
     images = server.json("/data/plugin/images/tags")
     for position, prefix in prefixes.items():
         run = prefix + "positions"
-        kinds = {position, "sinusoidal"}
+        # The sinusoidal table beside a learned one is named as the reference.
+        kinds = {position, "sinusoidal_reference"} if position == "learned" else {position}
         assert {f"position_table/{kind}" for kind in kinds} <= set(histograms[run])
         assert {f"position_similarity/{kind}" for kind in kinds} <= set(images[run])
         entries = server.json(
@@ -132,7 +133,8 @@ def test_projector_serves_every_runs_tables_and_labels(served, runs):
         run = prefix + "positions"
         info = server.json("/data/plugin/projector/info", run=run)
         names = {embedding["tensorName"] for embedding in info["embeddings"]}
-        assert names == {f"{position} position table", "sinusoidal position table"}
+        reference = {"sinusoidal reference position table"} if position == "learned" else set()
+        assert names == {f"{position} position table"} | reference
         name = f"{position} position table"
         raw = server.get("/data/plugin/projector/tensor", run=run, name=name)
         table = np.frombuffer(raw, np.float32).reshape(TINY["max_length"], TINY["embed_dim"])

@@ -10,9 +10,9 @@ status 2; `--debug` (or `KERAS_POSEMB_DEBUG=1`) shows the traceback instead.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import os
+import re
 import sys
 import textwrap
 import traceback
@@ -50,12 +50,11 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "(default" in text or action.default is None or action.default is False:
-            return text
-        if action.default is argparse.SUPPRESS:
-            return text
         if isinstance(action, argparse.BooleanOptionalAction):
-            return f"{text} (default: {flag(action.dest)})"
+            switch = flag(action.dest) if action.default else "--no-" + flag(action.dest)[2:]
+            return f"{text} (default: {switch})"
+        if "(default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
         return f"{text} (default: {action.default})"
 
     def _split_lines(self, text, width):
@@ -85,16 +84,27 @@ def split_docstring(doc: str) -> tuple[str, str]:
     return first, rest
 
 
-def add_config_flags(parser: argparse.ArgumentParser, config_class, defaults: dict | None = None):
-    """One flag per field of `config_class`, typed from its annotation
-    (`training.field_types`: `float | None` parses as a float)."""
+def add_config_flags(
+    parser: argparse.ArgumentParser, config_class, defaults: dict | None = None, exclude=()
+):
+    """One flag per field of `config_class` but those in `exclude`, typed from
+    its annotation (`training.field_types`: `float | None` parses as a float).
+
+    A field whose default `defaults` changes shows that default in its help,
+    not the one its help text names (another command's own defaults).
+    """
     from keras_posemb.training import field_choices, field_help, field_types
 
-    default_config = config_class(**(defaults or {}))
+    defaults = defaults or {}
+    default_config = config_class(**defaults)
     types = field_types(config_class)
     for field in dataclasses.fields(config_class):
-        default = getattr(default_config, field.name)
-        options = {"default": default, "help": field_help(field)}
+        if field.name in exclude:
+            continue
+        help = field_help(field)
+        if field.name in defaults:
+            help = re.sub(r"\s*\(default: [^)]*\)", "", help)
+        options = {"default": getattr(default_config, field.name), "help": help}
         if types[field.name] is bool:
             options["action"] = argparse.BooleanOptionalAction
         else:
@@ -104,42 +114,11 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class, defaults: di
         parser.add_argument(flag(field.name), **options)
 
 
-def config_from_args(config_class, args: argparse.Namespace):
-    """The config of the parsed flags (other flags are left out)."""
-    names = [field.name for field in dataclasses.fields(config_class)]
-    return config_class(**{name: getattr(args, name) for name in names})
-
-
-@contextlib.contextmanager
-def native_stderr_silenced():
-    """Silences what C++ libraries write to file descriptor 2 for a moment."""
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def probe_devices_quietly() -> None:
-    """Lets TensorFlow look for GPUs with its C++ logging silenced.
-
-    A CUDA build of TensorFlow on a machine without a GPU driver logs
-    "E0000 ... failed call to cuInit" on its first device query, which is
-    not an error for a CPU run; the trainer says which devices it uses.
-    TensorFlow runs the input pipeline on every Keras backend, so this is
-    done on every backend. A level chosen with TF_CPP_MIN_LOG_LEVEL is
-    respected.
-    """
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
-        return
-    import tensorflow as tf
-
-    with native_stderr_silenced():
-        tf.config.list_logical_devices()  # Creates the devices: CUDA is probed now.
+def config_from_args(config_class, args: argparse.Namespace, defaults: dict | None = None):
+    """The config of the parsed flags (other flags are left out); fields
+    without a flag take `defaults`, else the config's own default."""
+    names = [field.name for field in dataclasses.fields(config_class) if hasattr(args, field.name)]
+    return config_class(**{**(defaults or {}), **{name: getattr(args, name) for name in names}})
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

@@ -62,7 +62,8 @@ def extra_flags():
 
 
 def _main(argv):
-    config, args = parse_config(argv, __doc__, DEFAULTS, extra_flags())
+    # --positions replaces the trainer's --position.
+    config, args = parse_config(argv, __doc__, DEFAULTS, extra_flags(), exclude=("position",))
     if args.seeds < 1:
         cli.fail(f"argument --seeds: must be a positive int; received --seeds {args.seeds}")
     from keras_posemb import experiments

@@ -1,12 +1,21 @@
-"""Plot the position vectors of a trained classifier.
+"""Plot what a trained classifier's positions are: tables, biases or rotations.
 
-PATH is a saved `.keras` model or a run directory of keras-posemb-train.
-Writes the PNGs of the model's position family to --output-dir. A position
-table (sinusoidal, learned): heatmap (a learned table next to the sinusoidal
-table of the same shape), cosine similarity between positions, similarity
-by offset, a 2-D PCA trajectory, and the spectrum of each dimension over
-positions (does the learned table find periodic structure?). ALiBi and T5:
-the bias by offset, per head. Rotary: the wavelength of each feature pair.
+PATH is a saved `.keras` model (the raw-text `text_model.keras` too) or a run
+directory of keras-posemb-train. Writes the PNGs of the model's position
+family to --output-dir, by family:
+
+  sinusoidal, learned  the table: heatmap (a learned table next to the
+                       sinusoidal table of the same shape), cosine
+                       similarity between positions, similarity by offset,
+                       a 2-D PCA trajectory, and the spectrum of each
+                       dimension over positions (position_heatmaps.png,
+                       _similarity, _offset_similarity, _pca, _spectrum)
+  alibi, t5            the bias each head adds to the attention logits, by
+                       offset key - query (position_bias_by_offset.png)
+  rotary               the wavelength of each feature pair, and the cosine
+                       a query-key pair gets from it by offset
+                       (position_rotary.png)
+  none                 nothing to plot (an error says so)
 
 example:
   keras-posemb-plot runs/order_learned --output-dir plots

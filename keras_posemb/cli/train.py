@@ -9,7 +9,7 @@ examples:
   keras-posemb-train
   keras-posemb-train --position learned
   keras-posemb-train --dataset ../shared/data/sst2/train.tsv \\
-      --validation-file ../shared/data/sst2/dev.tsv
+      --test-file ../shared/data/sst2/dev.tsv
   keras-posemb-train --dataset imdb_reviews --download
 """
 
@@ -18,7 +18,9 @@ from __future__ import annotations
 from keras_posemb import cli
 
 
-def parse_config(argv=None, doc: str = __doc__, defaults: dict | None = None, extra=()) -> tuple:
+def parse_config(
+    argv=None, doc: str = __doc__, defaults: dict | None = None, extra=(), exclude=()
+) -> tuple:
     """`(TrainConfig, namespace)` from command-line flags, checked.
 
     Args:
@@ -26,6 +28,7 @@ def parse_config(argv=None, doc: str = __doc__, defaults: dict | None = None, ex
         doc: the module docstring that gives the description and epilog.
         defaults: config defaults to change (for other commands).
         extra: `(flag, kwargs)` arguments besides the config's.
+        exclude: config fields that get no flag (another command sets them).
 
     Exits with status 2 and one `error:` line on a bad value.
     """
@@ -35,16 +38,15 @@ def parse_config(argv=None, doc: str = __doc__, defaults: dict | None = None, ex
     parser = cli.Parser(description=description, epilog=epilog)
     for name, options in extra:
         parser.add_argument(name, **options)
-    cli.add_config_flags(parser, TrainConfig, defaults)
+    cli.add_config_flags(parser, TrainConfig, defaults, exclude)
     args = parser.parse_args(argv)
-    config = cli.config_from_args(TrainConfig, args)
+    config = cli.config_from_args(TrainConfig, args, defaults)
     config.validate()
     return config, args
 
 
 def _main(argv):
     config, _ = parse_config(argv)
-    cli.probe_devices_quietly()
     from keras_posemb.training import train
 
     train(config)

@@ -28,6 +28,14 @@ CALL_ARGUMENTS = """Call arguments:
 with_call_arguments = docstring_part("call_arguments", CALL_ARGUMENTS)
 
 
+def masked_after_the_query(bias, query_positions, key_positions):
+    """`bias` `(..., heads, query, key)` with `MASKED_LOGIT` where the key comes
+    after its query: a causal bias masks the future itself, so that it is
+    causal also when added to scores on its own (attention layers mask too)."""
+    later = ops.greater(ops.expand_dims(key_positions, -2), ops.expand_dims(query_positions, -1))
+    return ops.where(ops.expand_dims(later, -3), MASKED_LOGIT, bias)
+
+
 class AttentionBias(PositionArguments, keras.layers.Layer):
     """Adds `bias(query_positions, key_positions)` to `(batch, heads, query, key)` scores.
 

@@ -8,7 +8,12 @@ from keras import ops
 
 from keras_posemb._args import check_bool, check_number
 from keras_posemb.errors import argument_error
-from keras_posemb.layers._attention_bias import MASKED_LOGIT, AttentionBias, with_call_arguments
+from keras_posemb.layers._attention_bias import (
+    MASKED_LOGIT,
+    AttentionBias,
+    masked_after_the_query,
+    with_call_arguments,
+)
 
 
 def alibi_slopes(num_heads: int, alibi_bias_max: float = 8) -> np.ndarray:
@@ -38,7 +43,9 @@ class AlibiBias(AttentionBias):
 
     Adds `bias[h, i, j] = -m_h * |i - j|` to the scores of query `i` and key
     `j` (the bidirectional form, for encoders), or the causal form
-    `-m_h * (i - j)` (keys after the query are masked anyway). Each head
+    `-m_h * (i - j)`, which masks keys after the query itself (-1e9): the
+    layer used alone on scores is causal, and inside `PositionalAttention`
+    (which masks them too when `bidirectional=False`) nothing changes. Each head
     `h` has its own slope `m_h` (`alibi_slopes`): steep heads attend
     locally, shallow ones far. The bias depends on the distance only, so a
     model trained on short sequences can run on longer ones ("Train Short,
@@ -61,7 +68,7 @@ class AlibiBias(AttentionBias):
         alibi_bias_max: positive finite number, the 8 of the paper: the
             steepest slope is `2^-alibi_bias_max`. Defaults to `8`.
         bidirectional: `True` for `-m |i - j|` (encoders), `False` for the
-            causal `-m (i - j)`. Defaults to `True`.
+            causal `-m (i - j)` with later keys masked. Defaults to `True`.
         split_heads: bidirectional form only: half of the heads look left,
             half right (see above); needs an even number of heads.
             Defaults to `False`.
@@ -126,7 +133,7 @@ class AlibiBias(AttentionBias):
         )
         slopes = ops.reshape(ops.convert_to_tensor(self.slopes.astype("float32")), (-1, 1, 1))
         if not self.bidirectional:
-            return -slopes * offset
+            return masked_after_the_query(-slopes * offset, query_positions, key_positions)
         bias = -slopes * ops.abs(offset)
         if self.split_heads:
             looks_left = np.arange(self.num_heads).reshape(-1, 1, 1) < self.num_heads // 2

@@ -13,8 +13,10 @@ from keras_posemb.layers._positions import PositionArguments, docstring_part, dt
 from keras_posemb.layers._range_guard import poison
 
 CALL_ARGUMENTS = """Call arguments:
-        inputs: float tensor of shape `(..., sequence, features)`, rank >= 3;
-            the sequence length may be unknown.
+        inputs: float tensor of shape `(batch, sequence, features)`; the
+            sequence length may be unknown. Other ranks are refused: an
+            image-shaped `(batch, rows, cols, features)` input would get one
+            axis encoded and the other not.
         start_index: non-negative int or scalar integer tensor, the position
             of the first token (for cached decoding). Defaults to `0`.
         positions: optional integer tensor of shape `(sequence,)` or
@@ -104,11 +106,11 @@ class PositionLayer(PositionArguments, keras.layers.Layer):
         return self.encode(ops.arange(length, dtype="int32") + start, dtype)
 
     def _check_shape(self, shape):
-        if len(shape) < 3:
+        if len(shape) != 3:
             raise ValueError(
-                f"{self._who()} expects `inputs` of rank >= 3 "
-                "(..., sequence, features); received inputs.shape="
-                f"{tuple(shape)} of rank {len(shape)}."
+                f"{self._who()} expects `inputs` of rank 3 (batch, sequence, features); "
+                f"received inputs.shape={tuple(shape)} of rank {len(shape)}. It encodes one "
+                "sequence axis: flatten a grid of patches to (batch, rows * cols, features) first."
             )
 
     def _check_inputs_dtype(self, inputs):

@@ -9,7 +9,11 @@ from keras import ops
 
 from keras_posemb._args import check_bool, check_int
 from keras_posemb.errors import argument_error
-from keras_posemb.layers._attention_bias import AttentionBias, with_call_arguments
+from keras_posemb.layers._attention_bias import (
+    AttentionBias,
+    masked_after_the_query,
+    with_call_arguments,
+)
 
 
 def relative_position_buckets(
@@ -57,7 +61,8 @@ class RelativePositionBias(AttentionBias):
             bidirectional). Defaults to `32`.
         max_distance: positive int, the offset from which on every offset
             shares the last bucket. Defaults to `128`.
-        bidirectional: `True` for encoders, `False` for causal attention.
+        bidirectional: `True` for encoders, `False` for causal attention
+            (keys after the query are masked, -1e9).
             Defaults to `True`.
         embeddings_initializer: Keras initializer for the table. Defaults
             to a normal distribution with standard deviation 2. Why that
@@ -147,7 +152,10 @@ class RelativePositionBias(AttentionBias):
         offsets = ops.expand_dims(key_positions, -2) - ops.expand_dims(query_positions, -1)
         values = ops.take(ops.convert_to_tensor(self.embeddings), self.bucket(offsets), axis=0)
         # (..., query, key, heads) -> (..., heads, query, key)
-        return ops.moveaxis(ops.cast(values, "float32"), -1, -3)
+        bias = ops.moveaxis(ops.cast(values, "float32"), -1, -3)
+        if not self.bidirectional:  # Later keys share bucket 0: masked, not biased.
+            bias = masked_after_the_query(bias, query_positions, key_positions)
+        return bias
 
     def get_config(self):
         config = super().get_config()

@@ -160,12 +160,10 @@ class TrainConfig:
         "'default': one device; 'mirrored': data parallel over all local GPUs",
         choices=runtime.STRATEGIES,
     )
-    plots: bool = setting(
-        True, "write PNG plots of the position vectors (--no-plots to skip)", same_on_resume=False
-    )
+    plots: bool = setting(True, "write PNG plots of the position vectors", same_on_resume=False)
     verbose: int = setting(
         1,
-        "1: progress bars, 2: one line per epoch, 0: only the summary",
+        "1: progress bars on a terminal (one line per epoch elsewhere), 2: one line per epoch, 0: only the summary",
         choices=(0, 1, 2),
         same_on_resume=False,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -131,7 +132,7 @@ class Session:
                 initial_epoch=first_epoch,
                 validation_data=self.held_out["validation"],
                 callbacks=callbacks,
-                verbose=config.verbose,
+                verbose=fit_verbosity(config.verbose),
                 shuffle=False,  # The pipeline shuffles each epoch, reproducibly.
             )
         self.checkpoints.restore_best(self.model)
@@ -183,6 +184,13 @@ class Session:
         summaries.write_projector(str(run.logs_dir), tables)
         if self.config.plots and positions.find_position(model)[0].plots:
             run.save_plots(model, self.config.max_length)
+
+
+def fit_verbosity(verbose: int) -> int:
+    """`verbose` for `fit`: a progress bar only on a terminal. Elsewhere (a
+    file, a pipe, CI) a bar is redrawn at every step, so it is one line
+    per epoch there."""
+    return 2 if verbose == 1 and not sys.stdout.isatty() else verbose
 
 
 class EpochTimer(keras.callbacks.Callback):

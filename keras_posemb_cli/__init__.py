@@ -1,0 +1,77 @@
+"""The console scripts' entry points (`keras-posemb-train`, `-plot`, ...).
+
+They run before `keras_posemb` is imported, and with it Keras and
+TensorFlow, so that a command does what every command should at start-up,
+in one place:
+
+- TensorFlow's start-up block (oneDNN, CUDA drivers, and on machines
+  without a GPU "failed call to cuInit") is not printed: it is written by
+  C++ code to file descriptor 2 while TensorFlow loads and first looks for
+  devices, and is not an error for a CPU run. A level chosen with
+  `TF_CPP_MIN_LOG_LEVEL` is respected (nothing is silenced then).
+- Ctrl-C while the libraries load ends with one line and status 130, as it
+  does later (`keras_posemb.cli.main_wrapper`).
+
+The commands themselves live in `keras_posemb.cli`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Silences what C++ libraries write to file descriptor 2 for a moment
+    (Python's own `sys.stderr` is flushed first, and restored after)."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _load(command: str):
+    """`keras_posemb.cli.<command>.main`, loaded quietly."""
+    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    try:
+        with _native_stderr_silenced() if quiet else contextlib.nullcontext():
+            module = importlib.import_module(f"keras_posemb.cli.{command}")
+            if quiet:
+                _probe_devices()
+    except KeyboardInterrupt:
+        print("error: interrupted.", file=sys.stderr)
+        sys.exit(130)
+    return module.main
+
+
+def _probe_devices():
+    """Lets TensorFlow look for GPUs now, while its logging is silenced; it
+    runs the input pipeline and the vectorizer on every Keras backend."""
+    import keras_posemb
+
+    if keras_posemb._BACKEND_PROBLEM is None:  # Else the command says why, in one line.
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()
+
+
+def _command(name: str):
+    def main() -> None:
+        _load(name)()
+
+    main.__doc__ = f"Runs `keras_posemb.cli.{name}.main` (see the module docstring)."
+    return main
+
+
+train = _command("train")
+plot = _command("plot")
+compare = _command("compare")
+predict = _command("predict")
