@@ -79,3 +79,23 @@ def test_int64_positions_in_range_give_the_int32_result(name):
     wide = keras.ops.convert_to_numpy(layer(x, positions=np.array([1, 5, 2], "int64")))
     narrow = keras.ops.convert_to_numpy(layer(x, positions=np.array([1, 5, 2], "int32")))
     np.testing.assert_array_equal(wide, narrow)
+
+
+@pytest.mark.backends("tensorflow")
+@pytest.mark.parametrize("kind", ["ragged", "sparse"])
+def test_ragged_and_sparse_inputs_are_refused_naming_the_argument(kind):
+    import tensorflow as tf
+
+    from keras_posemb import AlibiBias, PositionalAttention, RotaryEmbedding, SinusoidalEncoding
+
+    if kind == "ragged":
+        x = tf.RaggedTensor.from_row_lengths(tf.zeros((5, 8)), [2, 3])
+    else:
+        x = tf.sparse.from_dense(tf.zeros((2, 3, 8)))
+    for layer, name in [(SinusoidalEncoding(), "inputs"), (RotaryEmbedding(), "inputs"),
+                        (AlibiBias(), "attention_scores"), (PositionalAttention(2, 4), "inputs")]:  # fmt: skip
+        with pytest.raises(
+            ValueError,
+            match=rf"expects a dense `{name}` tensor; received a \w+Tensor of shape \(2, ",
+        ):
+            layer(x)

@@ -50,6 +50,7 @@ class AttentionBias(PositionArguments, keras.layers.Layer):
     """
 
     attention_role = "logits"
+    _inputs_name = "attention_scores"
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

@@ -49,6 +49,27 @@ def is_integer(x) -> bool:
     return "int" in dtype_name(x)
 
 
+# Tensor types that hold no dense (batch, sequence, ...) layout: positions
+# would be counted along a ragged or sparse axis.
+NOT_DENSE = ("RaggedTensor", "SparseTensor", "BCOO", "BCSR")
+
+
+def check_dense(inputs, who: str, name: str = "inputs") -> None:
+    """Refuses ragged and sparse tensors, naming the argument and the shape."""
+    kind = type(inputs).__name__
+    sparse_torch = (
+        type(inputs).__module__.startswith("torch")
+        and str(getattr(inputs, "layout", "torch.strided")) != "torch.strided"
+    )
+    if kind in NOT_DENSE or sparse_torch:
+        shape = tuple(getattr(inputs, "shape", ()))
+        raise ValueError(
+            f"{who} expects a dense `{name}` tensor; received a {kind} of shape {shape}. "
+            "Pad it to a dense tensor first (a RaggedTensor's .to_tensor(), a sparse "
+            "tensor's to-dense), with a padding mask for the padded positions."
+        )
+
+
 class PositionArguments:
     """Mixed into a `keras.layers.Layer` that takes positions.
 
@@ -57,6 +78,8 @@ class PositionArguments:
     """
 
     max_position = None
+    # How the call's first argument is named in messages.
+    _inputs_name = "inputs"
 
     def _who(self) -> str:
         return f"{type(self).__name__} {self.name!r}"
@@ -65,6 +88,7 @@ class PositionArguments:
         return ""
 
     def __call__(self, inputs, *args, **kwargs):
+        check_dense(inputs, self._who(), self._inputs_name)
         # NumPy positions are checked before Keras makes tensors of them:
         # JAX (without x64) narrows int64 to int32, so 2**32 + i would be i.
         positions = kwargs.get("positions", args[1] if len(args) > 1 else None)

@@ -9,6 +9,7 @@ from keras import ops
 from keras_posemb._args import check_bool, check_int, check_number
 from keras_posemb.errors import argument_error
 from keras_posemb.layers._attention_bias import MASKED_LOGIT
+from keras_posemb.layers._positions import check_dense
 
 # Family options of the 0.2.0 signature: (family, its layer's argument). Still
 # accepted with the short form, and read from `.keras` files of 0.2.0, which
@@ -108,6 +109,10 @@ class PositionalAttention(keras.layers.Layer):
             setattr(self, role, layer)
         self.dropout_layer = keras.layers.Dropout(self.dropout, name="attention_dropout")
         self.supports_masking = True
+
+    def __call__(self, inputs, *args, **kwargs):
+        check_dense(inputs, f"PositionalAttention {self.name!r}")
+        return super().__call__(inputs, *args, **kwargs)
 
     @property
     def position_layers(self) -> list:
