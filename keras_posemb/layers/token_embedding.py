@@ -11,6 +11,17 @@ from keras_posemb.layers._positions import dtype_name
 from keras_posemb.layers._range_guard import guard_range, poison
 
 
+def _in_symbolic_scope() -> bool:
+    """Whether Keras is tracing shapes (`compute_output_spec`): TensorFlow's
+    trainer under a distribution strategy builds the model on placeholders
+    whose dtype need not be the data's (float64 for int ids)."""
+    try:
+        from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+    except ImportError:  # Not in this Keras: the check runs on the placeholders.
+        return False
+    return in_symbolic_scope()
+
+
 def check_token_ids(ids: Any, vocab_size: int, who: str) -> tuple[Any, Any]:
     """Checks that `ids` are integers in `[0, vocab_size)`, in their own dtype.
 
@@ -25,8 +36,8 @@ def check_token_ids(ids: Any, vocab_size: int, who: str) -> tuple[Any, Any]:
         `(ids, ok)`: the ids (NumPy values as given) and `None` when checked
         in Python, else a scalar boolean tensor for `_range_guard.poison`.
     """
-    if isinstance(ids, keras.KerasTensor):
-        return ids, None
+    if isinstance(ids, keras.KerasTensor) or _in_symbolic_scope():
+        return ids, None  # Shapes being worked out: placeholders, not data.
     values = ids if ops.is_tensor(ids) else np.asarray(ids)
     if "int" not in dtype_name(values):
         raise TokenIdError(
