@@ -226,27 +226,42 @@ def build(kind, source, out):
     return out / result.stdout.strip().splitlines()[-1]
 
 
+def sdist_and_wheel(tmp_path):
+    """`(sdist, wheel)`: the sdist of the repository, and the wheel built
+    from it (in a fresh tree: a `build/` folder of the repository's could
+    carry files removed since)."""
+    import tarfile
+
+    sdist = build("sdist", ROOT, tmp_path / "dist")
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    (source,) = (tmp_path / "unpacked").iterdir()
+    return sdist, build("wheel", source, tmp_path / "dist")
+
+
 def test_the_wheel_and_sdist_carry_what_they_must_and_nothing_else(tmp_path):
     import tarfile
     import zipfile
 
-    wheel = zipfile.ZipFile(build("wheel", ROOT, tmp_path / "dist")).namelist()
+    sdist, wheel = sdist_and_wheel(tmp_path)
+    with tarfile.open(sdist) as archive:
+        names = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
+    for must in ("pyproject.toml", "README.md", "LICENSE", "keras_posemb/py.typed"):
+        assert must in names, must
+    assert not [name for name in names if name.startswith(("tests/", "runs/", ".venv/", ".git/"))]
+    wheel = zipfile.ZipFile(wheel).namelist()
     assert "keras_posemb/py.typed" in wheel and "keras_posemb_cli/__init__.py" in wheel
     assert "keras_posemb/layers/token_embedding.py" in wheel
     assert not [
         name for name in wheel if name.startswith(("tests/", "runs/", "benchmarks/", "demos/"))
     ]
-    sdist = build("sdist", ROOT, tmp_path / "dist")
-    with tarfile.open(sdist) as archive:
-        names = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
-        archive.extractall(tmp_path / "unpacked", filter="data")
-    for must in ("pyproject.toml", "README.md", "LICENSE", "keras_posemb/py.typed"):
-        assert must in names, must
-    assert not [name for name in names if name.startswith(("tests/", "runs/", ".venv/", ".git/"))]
-    # The sdist builds the same wheel.
-    (source,) = (tmp_path / "unpacked").iterdir()
-    again = zipfile.ZipFile(build("wheel", source, tmp_path / "again")).namelist()
-    assert sorted(again) == sorted(wheel)
+    # Every module of the package, and nothing else of it.
+    modules = sorted(
+        str(path.relative_to(ROOT))
+        for folder in ("keras_posemb", "keras_posemb_cli")
+        for path in (ROOT / folder).rglob("*.py")
+    )
+    assert sorted(name for name in wheel if name.endswith(".py")) == modules
 
 
 def test_console_scripts_work_after_a_plain_install_outside_the_source_tree(tmp_path):
@@ -261,7 +276,7 @@ def test_console_scripts_work_after_a_plain_install_outside_the_source_tree(tmp_
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     (Path(site) / "shared_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    wheel = build("wheel", ROOT, tmp_path / "dist")
+    _, wheel = sdist_and_wheel(tmp_path)
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
         capture_output=True, text=True, cwd=tmp_path,
