@@ -179,8 +179,11 @@ class OwnedDirectory:
             handle.close()  # Releases the lock.
 
     def remove_stale_temporaries(self) -> None:
-        """Removes what killed writers left in the private `tmp/` (all the package's)."""
+        """Removes what killed writers left in the private folder (all of it the
+        package's): `tmp/`, and a manifest write's own temporary file."""
         shutil.rmtree(self.private / files.TEMPORARIES, ignore_errors=True)
+        for path in self.private.glob(files.TEMPORARY_PREFIX + "*"):
+            path.unlink()
 
     def remove(self, *names: str) -> None:
         """Removes the listed `names` and takes them off the manifest: a file

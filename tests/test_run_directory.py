@@ -191,6 +191,11 @@ def test_an_empty_folder_is_used_and_the_private_folder_holds_the_temporaries(tm
             assert Path(temporary).parent == tmp_path / ".keras-posemb" / "tmp"
             Path(temporary).write_text("done")
         (tmp_path / ".keras-posemb" / "tmp" / ".tmp-killed").write_text("left by a kill")
+        (tmp_path / ".keras-posemb" / ".tmp-manifest").write_text("a manifest write, killed")
     with owned.locked():  # The next process clears what a killed writer left.
         assert not list((tmp_path / ".keras-posemb" / "tmp").glob("*"))
+        assert sorted(p.name for p in (tmp_path / ".keras-posemb").iterdir()) == [
+            "lock",
+            "manifest.json",
+        ]
     assert owned.entries() == ["a.txt"] and (tmp_path / "a.txt").read_text() == "done"
