@@ -38,6 +38,9 @@ class TextClassifier(keras.Model):
     raise `TokenIdError`; the `TokenEmbedding` inside checks the rest.
     """
 
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any):
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+
     def _standardize_inputs(self, inputs):
         # Keras' hook that converts the inputs to the Input's dtype.
         vocab_size, who = self.get_layer("token_embedding").input_dim, f"Model {self.name!r}"
