@@ -3,8 +3,9 @@
 Runs `keras-posemb-train` with its defaults (the built-in data set) in a
 fresh process per backend and position, same machine, same run of this
 script, and prints the wall time of the whole command, the training time
-and examples per second the trainer measured, the epochs trained and the
-test accuracy.
+and examples per second the trainer measured, the epochs trained, the
+test accuracy and the validation accuracy after each epoch (how long the
+model sat at chance).
 
     python benchmarks/backend_demo.py [--backends tensorflow,jax,torch]
         [--positions sinusoidal,learned,...] [trainer flags...]
@@ -54,12 +55,17 @@ def main(argv=None):
     print(
         f"\nkeras-posemb-train {' '.join(flags) or '(defaults)'}; {platform.machine()}, {os.cpu_count()} CPUs\n"
     )
-    print("| backend | position | wall time | training | examples/s | epochs | test accuracy |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print(
+        "| backend | position | wall time | training | examples/s | epochs | test accuracy "
+        "| validation accuracy after each epoch |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---|")
     for backend, position, wall, metrics in rows:
+        curve = " ".join(f"{e['val_accuracy']:.3f}" for e in metrics["validation_curve"])
         print(
             f"| {backend} | {position} | {wall:.0f} s | {metrics['train_seconds']:.0f} s | "
-            f"{metrics['examples_per_second']:,.0f} | {metrics['epochs_trained']} | {metrics['test_accuracy']:.4f} |"
+            f"{metrics['examples_per_second']:,.0f} | {metrics['epochs_trained']} | "
+            f"{metrics['test_accuracy']:.4f} | {curve} |"
         )
 
 

@@ -1,5 +1,5 @@
 """Checkpoints that survive any kill or full disk, the best epoch's weights,
-and the two callbacks that end a run early: patience and a NaN loss.
+and the callbacks that end a run early: patience, a NaN loss and Ctrl-C.
 
 `EpochCheckpoints` replaces `keras.callbacks.BackupAndRestore`, which
 rewrites `latest.weights.h5` in place: a kill during that write leaves a torn
@@ -27,6 +27,8 @@ import io
 import json
 import math
 import os
+import signal
+import threading
 from pathlib import Path
 
 import keras
@@ -235,3 +237,49 @@ class StopOnNaN(keras.callbacks.Callback):
                 "the epoch before is kept. Try a lower ", Setting("learning_rate"),
                 " and start afresh with ", Setting("overwrite", True), ".",
             )  # fmt: skip
+
+
+class InterruptBetweenSteps(keras.callbacks.Callback):
+    """Ctrl-C during `fit` raises `KeyboardInterrupt` between two steps, never
+    inside one; a second Ctrl-C raises it at once.
+
+    Python raises `KeyboardInterrupt` wherever the main thread is when the
+    signal arrives; inside TensorFlow's step function (which calls back into
+    Python for the input pipeline) that can surface as a `SystemError` from
+    CPython's internals instead, and the command ends with a traceback.
+    Used as a context manager around `fit`, this records the signal and
+    raises after the current batch. The last completed epoch's checkpoint is
+    what a rerun resumes from either way.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.pending, self._previous = False, None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # Else signals are not ours.
+            self._previous = signal.signal(signal.SIGINT, self._record)
+        return self
+
+    def __exit__(self, *exception):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _record(self, signum, frame):
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def _raise_if_pending(self):
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._raise_if_pending()
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._raise_if_pending()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._raise_if_pending()

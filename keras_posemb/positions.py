@@ -95,8 +95,10 @@ class PositionFamily:
         learned: whether the family's layer has trained weights.
         table: `(layer, length) -> (length, width)` array, for families
             with a position table (projector files, table plots).
-        plots: `{name: (layer, length) -> figure}`; each is written as
-            `run.plot_file_name(name)`.
+        plots: `{name: (layer, length, trained_length) -> figure}`; each is
+            written as `run.plot_file_name(name)`. `trained_length` is the
+            longest sequence the model was trained on, or `None` if unknown:
+            rows of a learned table past it were never trained.
         summaries: `(layer, length, epoch) -> [Summary, ...]`.
     """
 
@@ -219,9 +221,13 @@ def position_table(model: Any, length: int | None = None) -> tuple[str, np.ndarr
 
 
 def write_position_plots(
-    model: Any, output_dir: str | os.PathLike, length: int | None = None
+    model: Any,
+    output_dir: str | os.PathLike,
+    length: int | None = None,
+    trained_length: int | None = None,
 ) -> tuple[list[str], bool]:
-    """Writes the PNGs of a model's position family to `output_dir`.
+    """Writes the PNGs of a model's position family to `output_dir`;
+    `trained_length`, if known, is the longest sequence it was trained on.
 
     Returns:
         `(paths, learned)`: the files written (`run.plot_file_name`), and
@@ -241,7 +247,7 @@ def write_position_plots(
     paths = []
     for name, plot in family.plots.items():
         paths.append(str(Path(output_dir) / plot_file_name(name)))
-        files.atomic_save_figure(plot(layer, length), paths[-1])
+        files.atomic_save_figure(plot(layer, length, trained_length), paths[-1])
     return paths, family.learned
 
 
@@ -263,14 +269,22 @@ def _table_plots(table, title, compare_with_sinusoidal):
     """The five table plots; a learned table is drawn next to the sinusoidal
     table of the same shape, a sinusoidal one alone."""
 
+    own_title = f"{title} (model)"
+
     def tables(layer, length):
         own = table(layer, length)
-        drawn = {f"{title} (model)": own}
+        drawn = {own_title: own}
         if compare_with_sinusoidal:
             drawn["sinusoidal (same shape)"] = sinusoid.sinusoidal_table(*own.shape)
         return drawn
 
-    def spectrum(layer, length):
+    def trained_rows(layer, length, trained_length):
+        """The row where training ended, for a learned table that goes past it."""
+        rows = len(table(layer, length))
+        learned = compare_with_sinusoidal
+        return {own_title: trained_length} if learned and (trained_length or rows) < rows else {}
+
+    def spectrum(layer, length, trained_length):
         drawn = tables(layer, length)
         frequencies = {
             name: sinusoid.channel_frequencies_and_phases(t.shape[1])[0]
@@ -279,13 +293,21 @@ def _table_plots(table, title, compare_with_sinusoidal):
         }
         return viz.plot_spectrum(drawn, frequencies)
 
+    def heatmaps(layer, length, trained_length):
+        marks = trained_rows(layer, length, trained_length)
+        return viz.plot_tables(tables(layer, length), trained_rows=marks)
+
+    def similarity(layer, length, trained_length):
+        marks = trained_rows(layer, length, trained_length)
+        return viz.plot_similarity(tables(layer, length), trained_rows=marks)
+
     return {
-        "heatmaps": lambda layer, length: viz.plot_tables(tables(layer, length)),
-        "similarity": lambda layer, length: viz.plot_similarity(tables(layer, length)),
-        "offset_similarity": lambda layer, length: viz.plot_offset_similarity(
+        "heatmaps": heatmaps,
+        "similarity": similarity,
+        "offset_similarity": lambda layer, length, trained_length: viz.plot_offset_similarity(
             tables(layer, length)
         ),
-        "pca": lambda layer, length: viz.plot_pca(tables(layer, length)),
+        "pca": lambda layer, length, trained_length: viz.plot_pca(tables(layer, length)),
         "spectrum": spectrum,
     }
 
@@ -307,7 +329,7 @@ _BIAS_TITLES = {"alibi": "ALiBi bias (fixed slopes)", "t5": "T5 bias (learned)"}
 
 
 def _bias_plot(name):
-    def plot(layer, length):
+    def plot(layer, length, trained_length=None):
         offsets, bias = viz.bias_by_offset(layer, length or 64)
         return viz.plot_bias_by_offset(offsets, bias, f"{_BIAS_TITLES[name]}, first block")
 
@@ -328,7 +350,7 @@ def _bias_summaries(name):
     return summaries
 
 
-def _rotary_plot(layer, length):
+def _rotary_plot(layer, length, trained_length=None):
     return viz.plot_rotary(viz.rotary_wavelengths(layer), length or 64)
 
 

@@ -239,13 +239,13 @@ class Run:
     def load_text_model(self):
         return load_keras_file(self.path(self.TEXT_MODEL))
 
-    def save_plots(self, model, length: int | None) -> list[str]:
+    def save_plots(self, model, length: int | None, trained_length: int | None = None) -> list[str]:
         """Writes the plots of the model's position family (`position_*.png`)."""
         from keras_posemb import positions
 
         family, _ = positions.find_position(model)
         self.claim(*(plot_file_name(name) for name in family.plots))
-        return positions.write_position_plots(model, self.directory, length)[0]
+        return positions.write_position_plots(model, self.directory, length, trained_length)[0]
 
     def has_backup(self) -> bool:
         """Whether the run's own `backup/` (checkpoints) exists."""

@@ -124,8 +124,20 @@ def _position_extent(length):
     return (-0.5, length - 0.5)
 
 
-def plot_tables(tables):
-    """Heatmaps (position x dimension) of `{title: table}` side by side."""
+def _mark_trained_rows(ax, trained, both_axes=False):
+    """A dashed line after the last position training reached, labelled."""
+    ax.axhline(trained - 0.5, color="black", linestyle="--", linewidth=1)
+    if both_axes:
+        ax.axvline(trained - 0.5, color="black", linestyle="--", linewidth=1)
+    ax.annotate(
+        f"trained: positions 0-{trained - 1}", xy=(0.02, 0.02), xycoords="axes fraction",
+        fontsize=8, backgroundcolor="white",
+    )  # fmt: skip
+
+
+def plot_tables(tables, trained_rows=None):
+    """Heatmaps (position x dimension) of `{title: table}` side by side;
+    `trained_rows` (`{title: n}`) marks where training ended in a table."""
     figure, axes = _figure(len(tables))
     for ax, (title, table) in zip(axes, tables.items()):
         rows = drawn_positions(len(table))
@@ -136,12 +148,14 @@ def plot_tables(tables):
         )  # fmt: skip
         ax.set(title=title, xlabel="dimension", ylabel="position")
         figure.colorbar(image, ax=ax, label="value")
+        if title in (trained_rows or {}):
+            _mark_trained_rows(ax, trained_rows[title])
     return figure
 
 
-def plot_similarity(tables):
+def plot_similarity(tables, trained_rows=None):
     """Cosine similarity between positions for each of `{title: table}`
-    (at `drawn_positions` of long tables)."""
+    (at `drawn_positions` of long tables); `trained_rows` as in `plot_tables`."""
     figure, axes = _figure(len(tables))
     for ax, (title, table) in zip(axes, tables.items()):
         rows = drawn_positions(len(table))
@@ -152,6 +166,8 @@ def plot_similarity(tables):
         )  # fmt: skip
         ax.set(title=f"{title}: cosine similarity", xlabel="position", ylabel="position")
         figure.colorbar(image, ax=ax, label="cosine similarity")
+        if title in (trained_rows or {}):
+            _mark_trained_rows(ax, trained_rows[title], both_axes=True)
     return figure
 
 

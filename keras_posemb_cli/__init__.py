@@ -9,8 +9,8 @@ in one place:
   C++ code to file descriptor 2 while TensorFlow loads and first looks for
   devices, and is not an error for a CPU run. A level chosen with
   `TF_CPP_MIN_LOG_LEVEL` is respected (nothing is silenced then).
-- Ctrl-C while the libraries load ends with one line and status 130, as it
-  does later (`keras_posemb.cli.main_wrapper`).
+- Ctrl-C while the libraries load ends the process at once with one line
+  and status 130, as it does later (`keras_posemb.cli.main_wrapper`).
 
 The commands themselves live in `keras_posemb.cli`.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import signal
 import sys
 
 
@@ -38,17 +39,34 @@ def _native_stderr_silenced():
         os.close(devnull)
 
 
+@contextlib.contextmanager
+def _interrupt_ends_the_process():
+    """Ctrl-C exits at once (one line, status 130) instead of raising
+    `KeyboardInterrupt`: raised inside an import, library code that catches
+    every exception can swallow it, and the command would go on. Nothing has
+    been written yet, so there is nothing to clean up."""
+    stderr = os.dup(2)  # The terminal's, also while descriptor 2 is silenced.
+
+    def exit_now(signum, frame):
+        os.write(stderr, b"error: interrupted.\n")
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, exit_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        os.close(stderr)
+
+
 def _load(command: str):
     """`keras_posemb.cli.<command>.main`, loaded quietly."""
     quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-    try:
+    with _interrupt_ends_the_process():
         with _native_stderr_silenced() if quiet else contextlib.nullcontext():
             module = importlib.import_module(f"keras_posemb.cli.{command}")
             if quiet:
                 _probe_devices()
-    except KeyboardInterrupt:
-        print("error: interrupted.", file=sys.stderr)
-        sys.exit(130)
     return module.main
 
 

@@ -18,6 +18,9 @@ BACKEND = keras.backend.backend()
 def pytest_configure(config):
     config.addinivalue_line("markers", "all_backends: runs under every Keras backend")
     config.addinivalue_line("markers", "backends(*names): runs only under these Keras backends")
+    config.addinivalue_line(
+        "markers", "benchmark: runs a benchmark script (tests/backends.py runs these apart)"
+    )
 
 
 def pytest_collection_modifyitems(config, items):

@@ -13,6 +13,7 @@ from reference import installed_backends
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
+pytestmark = pytest.mark.benchmark
 
 
 def run_script(name, *args, backend=None, block_tensorflow=False):
@@ -170,3 +171,4 @@ def test_backend_demo_trains_each_position_in_a_fresh_process():
     for row in rows:
         assert row[5].strip() == "1"  # Epochs: the flags reached the trainer.
         assert 0.0 <= float(row[6]) <= 1.0
+        assert [float(v) for v in row[7].split()] == [pytest.approx(0.5, abs=0.5)]  # One epoch.

@@ -137,7 +137,7 @@ def test_debug_shows_the_traceback(capsys, tmp_path):
 def test_another_run_in_the_directory_is_refused_in_flags(finished_run, capsys):
     flags = [*TINY_FLAGS, "--position", "learned", "--output-dir", str(finished_run), "--no-plots"]
     status, _, err = run_main(train.main, [*flags, "--learning-rate", "0.01"], capsys)
-    assert status == 2 and "learning_rate: 0.001 then, 0.01 now" in err
+    assert status == 2 and "learning_rate: the default then, 0.01 now" in err
     assert "Start afresh there with --overwrite" in err and "or use another --output-dir" in err
 
 

@@ -81,7 +81,7 @@ def test_a_comparison_run_again_reads_its_finished_runs_back(comparison, monkeyp
     config = training.TrainConfig(**TINY, output_dir=str(out))
     again = experiments.compare_encodings(config, seeds=2, positions=COMPARED, log=print)
     assert again["summary"] == results["summary"]
-    changed = dataclasses.replace(config, learning_rate=config.learning_rate / 2)
+    changed = dataclasses.replace(config, learning_rate=config.resolved_learning_rate() / 2)
     with pytest.raises(RunError, match=r"learned_seed0 holds a run made with other settings"):
         experiments.compare_encodings(changed, seeds=1, positions=("learned",))
 
@@ -175,7 +175,7 @@ def test_plot_demo_draws_a_learned_table_whole_by_default(tmp_path, monkeypatch)
     model.save(tmp_path / "model.keras")
     drawn = {}
 
-    def record(model, output_dir, length=None):
+    def record(model, output_dir, length=None, trained_length=None):
         drawn["rows"] = len(positions.position_table(model, length)[1])
         return [], True
 

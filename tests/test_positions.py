@@ -37,7 +37,7 @@ class NeighbourBias(AttentionBias):
         return keras.ops.expand_dims(-0.5 * distance, -3) * keras.ops.ones((self.num_heads, 1, 1))
 
 
-def _toy_plot(layer, length):
+def _toy_plot(layer, length, trained_length=None):
     offsets, bias = viz.bias_by_offset(layer, length or 8)
     return viz.plot_bias_by_offset(offsets, bias, "toy")
 

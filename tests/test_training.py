@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from helpers import TINY, run_python, tiny_config
 
-from keras_posemb import data, training
-from keras_posemb.checkpoints import EpochCheckpoints, PlateauPatience
+from keras_posemb import checkpoints, data, training
+from keras_posemb.checkpoints import EpochCheckpoints, InterruptBetweenSteps, PlateauPatience
 from keras_posemb.errors import ArgumentError, RunError, TrainingError
 from keras_posemb.run import Run, plot_file_name
 
@@ -143,6 +143,65 @@ def test_an_interrupted_run_resumes_to_what_an_uninterrupted_one_gives(tmp_path)
     assert steps == resumed["best_epoch"] * batches.steps_per_epoch
 
 
+def test_ctrl_c_inside_a_step_is_raised_after_it():
+    import signal
+
+    previous = signal.getsignal(signal.SIGINT)
+    with InterruptBetweenSteps() as interrupt:
+        os.kill(os.getpid(), signal.SIGINT)  # Recorded, not raised here.
+        assert interrupt.pending
+        with pytest.raises(KeyboardInterrupt):
+            interrupt.on_train_batch_end(0)
+        with pytest.raises(KeyboardInterrupt):  # A second Ctrl-C: at once.
+            os.kill(os.getpid(), signal.SIGINT)
+            signal.sigtimedwait([], 0.1)  # Lets the handler run.
+    assert signal.getsignal(signal.SIGINT) is previous
+
+
+class CtrlCDuringStep(keras.callbacks.Callback):
+    """Sends this process SIGINT as step `batch` of the second epoch starts."""
+
+    def __init__(self, batch):
+        super().__init__()
+        self.batch, self.epoch, self.last_step_ended = batch, 0, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.last_step_ended = (self.epoch, batch)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.epoch == 1 and batch == self.batch:
+            import signal
+
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.all_backends
+def test_ctrl_c_during_training_stops_after_the_step_and_the_run_resumes(tmp_path):
+    config = tiny_config(tmp_path, epochs=2, patience=0, plots=False)
+    ctrl_c = CtrlCDuringStep(batch=2)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, extra_callbacks=[ctrl_c])
+    assert ctrl_c.last_step_ended == (1, 2)  # The step it arrived in was finished.
+    state = json.loads((Run(config.output_dir).backup_dir / checkpoints.STATE).read_text())
+    assert state["epoch"] == 1  # The first epoch was saved; the second stopped mid-way.
+    assert training.train(config)["epochs_trained"] == 2
+
+
+def test_the_learning_rate_defaults_by_data_set_and_peaks_in_the_schedule():
+    built_in, local = training.TrainConfig(), training.TrainConfig(dataset="reviews.tsv")
+    assert (built_in.resolved_learning_rate(), local.resolved_learning_rate()) == (3e-3, 1e-3)
+    chosen = training.TrainConfig(learning_rate=5e-4)
+    assert chosen.resolved_learning_rate() == 5e-4
+    steps_per_epoch, epochs = 100, 10  # Warmup: the first 10% of the 1,000 steps.
+    for config in (built_in, local, chosen):
+        schedule = training.learning_rate_schedule(config, steps_per_epoch, epochs)
+        peak = max(float(schedule(step)) for step in range(0, 1000, 10))
+        assert peak == pytest.approx(config.resolved_learning_rate(), rel=1e-5)
+
+
 def test_patience_counts_from_the_first_improvement(tmp_path):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("adam", "mse")
@@ -264,7 +323,7 @@ def interrupted(config):
 @pytest.mark.parametrize(
     "change, named",
     [
-        ({"learning_rate": 0.01}, "learning_rate: 0.001 then, 0.01 now"),
+        ({"learning_rate": 0.01}, "learning_rate: the default then, 0.01 now"),
         (
             {"position": "learned", "embed_dim": 8},
             "embed_dim: 16 then, 8 now, position: 'sinusoidal' then, 'learned' now",

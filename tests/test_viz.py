@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from reference import reference_encoding
 
-from keras_posemb import viz
+import keras_posemb
+from keras_posemb import positions, viz
 
 pytestmark = pytest.mark.all_backends
 
@@ -104,3 +105,20 @@ def test_a_table_of_262144_positions_is_drawn_at_512_positions_with_real_labels(
     frequencies = 10000.0 ** (-np.arange(0, 8, 2) / 8)
     want = [np.mean(np.cos(k * frequencies)) for k in range(100)]
     np.testing.assert_allclose(viz.similarity_by_offset(table)[:100], want, atol=1e-9)
+
+
+def test_a_learned_table_plot_marks_where_training_ended(tmp_path):
+    """Rows after the longest training example were never trained: the
+    heatmap and similarity plots draw a line after the last trained row."""
+    layer = keras_posemb.PositionEmbedding(max_length=32)
+    layer.build((1, 32, 8))
+    plots = positions.get("learned").plots
+
+    def dashed_lines(figure):
+        own = [ax for ax in figure.axes if ax.get_title().startswith("learned (model)")][0]
+        return sorted({line.get_xydata()[0][i] for line in own.lines for i in (0, 1)} - {0.0, 1.0})
+
+    assert dashed_lines(plots["heatmaps"](layer, None, 12)) == [11.5]
+    assert dashed_lines(plots["similarity"](layer, None, 12)) == [11.5]
+    assert dashed_lines(plots["heatmaps"](layer, None, None)) == []  # Unknown: no line.
+    assert dashed_lines(plots["heatmaps"](layer, None, 32)) == []  # Every row trained.

@@ -33,16 +33,19 @@ DEFAULT_LENGTH = 64
 
 
 def load(path):
-    """The model at PATH and the positions its run trained on (or `None`)."""
+    """The model at PATH, the positions its run trained on and the longest
+    training example in tokens (each `None` if unknown)."""
     if os.path.isdir(path):
         run = Run(path)
         if not run.path(Run.MODEL).exists():
             cli.fail(f"{path} holds no {Run.MODEL}; expected a .keras model or a run directory.")
         settings = run.read_settings()
-        return run.load_model(), settings and settings["settings"]["max_length"]
+        metrics = run.read_metrics() if run.path(Run.METRICS).exists() else None
+        max_length = settings and settings["settings"]["max_length"]
+        return run.load_model(), max_length, metrics and metrics.get("longest_train_tokens")
     if not os.path.isfile(path):
         cli.fail(f"{path} does not exist; expected a .keras model or a run directory.")
-    return load_keras_file(path), None
+    return load_keras_file(path), None, None
 
 
 def _main(argv):
@@ -69,7 +72,7 @@ def _main(argv):
         )
     from keras_posemb import positions
 
-    model, run_length = load(args.path)
+    model, run_length, trained_length = load(args.path)
     family, _ = positions.find_position(model)
     if not family.plots:
         cli.fail(f"{args.path} holds a model with no position information (position='none'?).")
@@ -77,7 +80,7 @@ def _main(argv):
     learned_table = family.learned and family.table is not None
     if length is None and not learned_table:  # A learned table is drawn whole.
         length = run_length or DEFAULT_LENGTH
-    paths, learned = positions.write_position_plots(model, args.output_dir, length)
+    paths, learned = positions.write_position_plots(model, args.output_dir, length, trained_length)
     if not learned:
         print(
             f"This model's {family.name} positions are fixed: nothing was learned; the plots show them."

@@ -103,8 +103,8 @@ def load_dataset(
     data_dir: str | None = None,
     download: bool = False,
     seed: int = 0,
-    order_train_size: int = 16000,
-    max_words: int = 24,
+    order_train_size: int = 8000,
+    max_words: int = 12,
 ) -> TextData:
     """Loads `dataset`: `"order"`, a local file or folder, or a tfds name.
 

@@ -166,6 +166,7 @@ class TrainingBatches:
     Attributes:
         steps_per_epoch: batches per epoch; pass it to `fit`, since
             `epochs()` is one stream of every epoch's batches.
+        longest: tokens in the longest training example.
     """
 
     def __init__(
@@ -180,6 +181,8 @@ class TrainingBatches:
         self._batcher = _Batcher(split, vectorizer, max_length, batch_size, multiple)
         self._seed = seed
         self.steps_per_epoch = self._batcher.batch_count
+        # Positions after this one are never seen in training.
+        self.longest = max((len(row) for row in self._batcher.rows), default=0)
 
     def order(self, epoch: int) -> np.ndarray:
         """The order of the examples in `epoch`."""

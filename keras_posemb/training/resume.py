@@ -29,9 +29,14 @@ def _differences(recorded: dict, wanted: dict) -> list[str]:
     return [key for key in keys if recorded.get(key) != wanted.get(key)]
 
 
+def _shown(value):
+    return "the default" if value is None else repr(value)
+
+
 def _refuse_other_run(run, names, recorded, wanted):
     changes = ", ".join(
-        f"{name}: {recorded.get(name)!r} then, {wanted.get(name)!r} now" for name in names
+        f"{name}: {_shown(recorded.get(name))} then, {_shown(wanted.get(name))} now"
+        for name in names
     )
     return RunError(
         f"{run.directory} holds a run made with other settings ({changes}); a run resumes "

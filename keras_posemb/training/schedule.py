@@ -34,8 +34,8 @@ def learning_rate_schedule(
     total = max(1, epochs * steps_per_epoch)
     warmup = int(total * config.warmup_fraction)
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup else config.learning_rate,
+        initial_learning_rate=0.0 if warmup else config.resolved_learning_rate(),
         decay_steps=max(1, total - warmup),
-        warmup_target=config.learning_rate if warmup else None,
+        warmup_target=config.resolved_learning_rate() if warmup else None,
         warmup_steps=warmup,
     )

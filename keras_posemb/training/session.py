@@ -13,7 +13,12 @@ import keras
 from keras_posemb import data as data_lib
 from keras_posemb import models, positions, serving, summaries
 from keras_posemb._memory import check_fits
-from keras_posemb.checkpoints import EpochCheckpoints, PlateauPatience, StopOnNaN
+from keras_posemb.checkpoints import (
+    EpochCheckpoints,
+    InterruptBetweenSteps,
+    PlateauPatience,
+    StopOnNaN,
+)
 from keras_posemb.training.schedule import learning_rate_schedule, planned_epochs
 
 if TYPE_CHECKING:
@@ -116,6 +121,7 @@ class Session:
         if first_epoch:
             self.log(f"Resuming {run.directory} after epoch {first_epoch}.")
         if first_epoch < self.epochs and not self.patience.should_stop(self.epochs):
+            interrupt = InterruptBetweenSteps()
             callbacks = [
                 StopOnNaN(),  # Before the checkpoint: a NaN epoch is never saved.
                 self.checkpoints,
@@ -124,17 +130,19 @@ class Session:
                 summaries.PositionSummaries(str(run.logs_dir), config.max_length, config.embed_dim),
                 self.timer,
                 *extra_callbacks,
+                interrupt,  # Last: an epoch that ended is saved before it raises.
             ]
-            self.model.fit(
-                self.batches.epochs(first_epoch, self.epochs),
-                steps_per_epoch=self.batches.steps_per_epoch,
-                epochs=self.epochs,
-                initial_epoch=first_epoch,
-                validation_data=self.held_out["validation"],
-                callbacks=callbacks,
-                verbose=fit_verbosity(config.verbose),
-                shuffle=False,  # The pipeline shuffles each epoch, reproducibly.
-            )
+            with interrupt:
+                self.model.fit(
+                    self.batches.epochs(first_epoch, self.epochs),
+                    steps_per_epoch=self.batches.steps_per_epoch,
+                    epochs=self.epochs,
+                    initial_epoch=first_epoch,
+                    validation_data=self.held_out["validation"],
+                    callbacks=callbacks,
+                    verbose=fit_verbosity(config.verbose),
+                    shuffle=False,  # The pipeline shuffles each epoch, reproducibly.
+                )
         self.checkpoints.restore_best(self.model)
 
     def evaluate(self) -> dict:
@@ -150,6 +158,7 @@ class Session:
             "backend": keras.backend.backend(),
             "class_names": dataset.class_names,
             "train_examples": len(dataset.train),
+            "longest_train_tokens": self.batches.longest,
             "validation_examples": len(dataset.validation),
             "test_examples": len(dataset.test),
             "val_accuracy": results["validation"]["accuracy"],
@@ -183,7 +192,7 @@ class Session:
         tables = summaries.position_tables(model, config.max_length, config.embed_dim)
         summaries.write_projector(str(run.logs_dir), tables)
         if self.config.plots and positions.find_position(model)[0].plots:
-            run.save_plots(model, self.config.max_length)
+            run.save_plots(model, self.config.max_length, self.batches.longest)
 
 
 def fit_verbosity(verbose: int) -> int:
