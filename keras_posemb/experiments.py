@@ -159,7 +159,8 @@ def summarize(runs):
 def markdown_table(results):
     summary = results["summary"]
     lines = [
-        f"| encoding | test accuracy (mean ± std over {results['seeds']} seeds) | examples/s |",
+        f"| encoding | test accuracy (mean ± std over {results['seeds']} "
+        f"seed{'s' if results['seeds'] != 1 else ''}) | examples/s |",
         "|---|---:|---:|",
     ]
     for position, entry in summary.items():
