@@ -265,23 +265,22 @@ def _learned_table(layer, length):
     return table[:length] if length else table
 
 
-def _table_plots(table, title, compare_with_sinusoidal):
+def _table_plots(table, title, learned):
     """The five table plots; a learned table is drawn next to the sinusoidal
-    table of the same shape, a sinusoidal one alone."""
+    table of the same shape, with the end of its trained rows marked; a
+    sinusoidal one alone."""
 
     own_title = f"{title} (model)"
 
     def tables(layer, length):
         own = table(layer, length)
         drawn = {own_title: own}
-        if compare_with_sinusoidal:
+        if learned:
             drawn["sinusoidal (same shape)"] = sinusoid.sinusoidal_table(*own.shape)
         return drawn
 
-    def trained_rows(layer, length, trained_length):
-        """The row where training ended, for a learned table that goes past it."""
-        rows = len(table(layer, length))
-        learned = compare_with_sinusoidal
+    def trained_rows(drawn, trained_length):
+        rows = len(drawn[own_title])
         return {own_title: trained_length} if learned and (trained_length or rows) < rows else {}
 
     def spectrum(layer, length, trained_length):
@@ -294,12 +293,12 @@ def _table_plots(table, title, compare_with_sinusoidal):
         return viz.plot_spectrum(drawn, frequencies)
 
     def heatmaps(layer, length, trained_length):
-        marks = trained_rows(layer, length, trained_length)
-        return viz.plot_tables(tables(layer, length), trained_rows=marks)
+        drawn = tables(layer, length)
+        return viz.plot_tables(drawn, trained_rows=trained_rows(drawn, trained_length))
 
     def similarity(layer, length, trained_length):
-        marks = trained_rows(layer, length, trained_length)
-        return viz.plot_similarity(tables(layer, length), trained_rows=marks)
+        drawn = tables(layer, length)
+        return viz.plot_similarity(drawn, trained_rows=trained_rows(drawn, trained_length))
 
     return {
         "heatmaps": heatmaps,
@@ -379,7 +378,7 @@ register(
         make_layer=lambda settings, **kwargs: SinusoidalEncoding(**kwargs),
         layer_class=SinusoidalEncoding,
         table=_sinusoidal_table,
-        plots=_table_plots(_sinusoidal_table, "sinusoidal", compare_with_sinusoidal=False),
+        plots=_table_plots(_sinusoidal_table, "sinusoidal", learned=False),
         summaries=_table_summaries("sinusoidal", _sinusoidal_table),
     )
 )
@@ -392,7 +391,7 @@ register(
         layer_class=PositionEmbedding,
         learned=True,
         table=_learned_table,
-        plots=_table_plots(_learned_table, "learned", compare_with_sinusoidal=True),
+        plots=_table_plots(_learned_table, "learned", learned=True),
         summaries=_table_summaries("learned", _learned_table),
     )
 )

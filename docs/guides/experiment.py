@@ -8,8 +8,8 @@
 # training. Press et al. ("Train Short, Test Long", 2022) asked the second
 # question of language models; here it is asked of a small classifier.
 #
-# At the guide's size this takes a few minutes on a laptop CPU (one seed
-# per encoding, small sentences); `KERAS_POSEMB_GUIDE_SMALL=1` runs it at a
+# At the guide's size this takes about 6 minutes on a 2-core CPU (one
+# seed per encoding, short sentences); `KERAS_POSEMB_GUIDE_SMALL=1` runs it at a
 # tiny size, and the last cell says how to run the full study.
 
 # %%

@@ -8,8 +8,8 @@
 # why it makes relative positions easy to read, and puts a learned table
 # beside it.
 #
-# Run it with `python docs/guides/sinusoidal_and_learned.py` (about a
-# minute on a laptop CPU; `KERAS_POSEMB_GUIDE_SMALL=1` runs it at a tiny
+# Run it with `python docs/guides/sinusoidal_and_learned.py` (about two
+# minutes on a 2-core CPU; `KERAS_POSEMB_GUIDE_SMALL=1` runs it at a tiny
 # size).
 
 # %%

@@ -7,8 +7,8 @@
 # to attention without positions, and a classifier that must tell them apart
 # cannot learn to, until the tokens carry their positions.
 #
-# Run it with `python docs/guides/why_position_matters.py` (a few minutes on
-# a laptop CPU; `KERAS_POSEMB_GUIDE_SMALL=1` runs it at a tiny size in
+# Run it with `python docs/guides/why_position_matters.py` (about two
+# minutes on a 2-core CPU; `KERAS_POSEMB_GUIDE_SMALL=1` runs it at a tiny size in
 # seconds). It uses the public API of `keras_posemb` only.
 
 # %%
