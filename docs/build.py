@@ -101,16 +101,14 @@ class Kernel:
         figures, outputs = [], []
         stdout, stderr = io.StringIO(), io.StringIO()
         self.plt.show = lambda *args, **kwargs: self._take_figures(figures)
-        tree = ast.parse(source)
+        tree, where = ast.parse(source), f"<{self.name} cell {self.count}>"
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
         try:
             with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-                exec(compile(tree, f"<{self.name} cell {self.count}>", "exec"), self.namespace)
+                exec(compile(tree, where, "exec"), self.namespace)
                 value = None
                 if last is not None:
-                    expression = ast.Expression(last.value)
-                    code = compile(expression, f"<{self.name} cell {self.count}>", "eval")
-                    value = eval(code, self.namespace)
+                    value = eval(compile(ast.Expression(last.value), where, "eval"), self.namespace)
         except Exception as error:
             raise CellError(
                 f"{self.name}.py, code cell {self.count} raised:\n{traceback.format_exc()}\n"

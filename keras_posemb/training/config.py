@@ -26,7 +26,7 @@ from keras_posemb.training import runtime
 
 # Peak learning rates. On the built-in data set the model first sits at
 # chance while it finds how word order decides the label; 3e-3 leaves that
-# plateau in a third of the steps 1e-3 takes (the README's demo section).
+# plateau in well under half the steps 1e-3 takes (the README's demo section).
 # On real text 1e-3 is the measured choice (the README's Real data).
 LEARNING_RATE, BUILT_IN_LEARNING_RATE = 1e-3, 3e-3
 
