@@ -27,16 +27,12 @@ from keras_posemb.layers.sequence_pooling import MODES as POOLING_MODES
 from keras_posemb.positions import POSITION_LAYER_NAME  # noqa: F401  (where tools expect it)
 
 
-@keras.saving.register_keras_serializable(package="keras_posemb")
-class TextClassifier(keras.Model):
-    """The functional model `build_text_classifier` returns.
-
-    A `keras.Model` of inputs and outputs like any other, that checks its
-    token ids before Keras casts them to the input's int32: a float id
-    (1.5) or an int64 id of `2**32 + 5` would otherwise become the id 1 or 5,
-    a silent row of another token. Ids known when the model is called
-    raise `TokenIdError`; the `TokenEmbedding` inside checks the rest.
-    """
+class TokenIdsModel(keras.Model):
+    """A functional `keras.Model` that checks its token ids before Keras casts
+    them to the input's int32: a float id (1.5) or an int64 id of
+    `2**32 + 5` would otherwise become the id 1 or 5, a silent row of another
+    token. Ids known when the model is called raise `TokenIdError`; the
+    `TokenEmbedding` (named "token_embedding") inside checks the rest."""
 
     def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
@@ -48,6 +44,12 @@ class TextClassifier(keras.Model):
             lambda ids: check_token_ids(ids, vocab_size, who)[0], inputs
         )
         return super()._standardize_inputs(inputs)
+
+
+@keras.saving.register_keras_serializable(package="keras_posemb")
+class TextClassifier(TokenIdsModel):
+    """The functional model `build_text_classifier` returns: token ids in,
+    class probabilities (or logits) out, ids checked (`TokenIdsModel`)."""
 
 
 def attention_layer_name(block: int) -> str:
@@ -237,3 +239,7 @@ def build_text_classifier(
         num_classes, activation=None if logits else "softmax", dtype="float32", name="classifier"
     )(x)
     return TextClassifier(token_ids, outputs, name=name)
+
+
+# The decoder lives in its own module; it is built here too, where models are.
+from keras_posemb.causal_lm import CausalLM, build_causal_lm  # noqa: E402, F401

@@ -1,5 +1,6 @@
 from keras_posemb.layers._attention_bias import AttentionBias
 from keras_posemb.layers.alibi_bias import AlibiBias, alibi_slopes
+from keras_posemb.layers.decoder_block import DecoderBlock
 from keras_posemb.layers.padding_mask import PaddingMask
 from keras_posemb.layers.position_embedding import (
     PositionEmbedding,
@@ -20,6 +21,7 @@ from keras_posemb.layers.token_embedding import TokenEmbedding, check_token_ids
 __all__ = [
     "AlibiBias",
     "AttentionBias",
+    "DecoderBlock",
     "PaddingMask",
     "PositionEmbedding",
     "PositionalAttention",

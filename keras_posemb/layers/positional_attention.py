@@ -9,7 +9,8 @@ from keras import ops
 from keras_posemb._args import check_bool, check_int, check_number
 from keras_posemb.errors import argument_error
 from keras_posemb.layers._attention_bias import MASKED_LOGIT
-from keras_posemb.layers._positions import check_dense
+from keras_posemb.layers._positions import check_dense, dtype_name, is_integer
+from keras_posemb.layers._range_guard import guard_range, poison
 
 # Family options of the 0.2.0 signature: (family, its layer's argument). Still
 # accepted with the short form, and read from `.keras` files of 0.2.0, which
@@ -43,6 +44,17 @@ class PositionalAttention(keras.layers.Layer):
     `bidirectional=False` (whatever the position layers add), padded keys
     always; the short forms of ALiBi and T5 then take their causal form.
 
+    Cached decoding (causal attention only): give `cache`, a tensor
+    `(batch, 2, cache_length, heads, key_dim)` of the keys and values so far
+    (`empty_cache` makes one), and `cache_update_index`, the position of the
+    first new token. The new tokens' keys and values are written into the
+    cache at that position, the queries attend to every cached key at or
+    before their own position, and the call returns `(outputs, cache)`.
+    Rotary layers rotate the new queries and keys at their own positions
+    (the cache holds rotated keys); biases are computed for the new queries
+    against all cached keys. The cache has a fixed size, so a compiled step
+    is traced once whatever the index.
+
     Args:
         num_heads: positive int, attention heads.
         key_dim: positive int, size of each head's queries and keys (and
@@ -67,6 +79,16 @@ class PositionalAttention(keras.layers.Layer):
         attention_mask: optional boolean tensor `(batch, sequence,
             sequence)`, `True` where query `i` may attend to key `j`.
         training: whether dropout applies.
+        cache: optional float tensor `(batch, 2, cache_length, heads,
+            key_dim)`, keys then values; needs `bidirectional=False` and no
+            masks (the cache's positions are its mask).
+        cache_update_index: with `cache`, a non-negative int or scalar
+            integer tensor: the position of `inputs`' first token. The new
+            tokens must fit: `cache_update_index + sequence <= cache_length`.
+
+    Returns:
+        The outputs `(batch, sequence, features)`; with `cache`, the tuple
+        `(outputs, updated cache)`.
 
     Example:
 
@@ -230,24 +252,128 @@ class PositionalAttention(keras.layers.Layer):
             allowed = causal if allowed is None else ops.logical_and(allowed, causal)
         return allowed
 
-    def call(self, inputs, padding_mask=None, attention_mask=None, training=None, mask=None):
+    def call(
+        self,
+        inputs,
+        padding_mask=None,
+        attention_mask=None,
+        training=None,
+        mask=None,
+        cache=None,
+        cache_update_index=None,
+    ):
+        if cache is not None or cache_update_index is not None:
+            masks = {"padding_mask": padding_mask, "attention_mask": attention_mask, "mask": mask}
+            return self._call_with_cache(inputs, cache, cache_update_index, training, masks)
+        query, key, value = self._project(inputs)
+        allowed = self._key_mask(inputs, padding_mask, attention_mask, mask)
+        return self._attend(query, key, value, allowed, training)
+
+    def _project(self, inputs, start_index=0):
+        """Queries, keys and values `(batch, sequence, heads, key_dim)`, rotated
+        at positions `start_index ..` when there is a rotary layer."""
         query = self.query_dense(inputs)
         key = self.key_dense(inputs)
         value = self.value_dense(inputs)
         if self.rotary is not None:
-            query, key = self.rotary(query), self.rotary(key)
+            query = self.rotary(query, start_index=start_index)
+            key = self.rotary(key, start_index=start_index)
+        return query, key, value
+
+    def _attend(self, query, key, value, allowed, training, start_index=0):
+        """Attention of queries at positions `start_index ..` to keys at `0 ..`;
+        `allowed` is a boolean `(batch or 1, query, key)` or `None`."""
         scale = 1.0 / math.sqrt(self.key_dim)
         scores = ops.einsum("bqhd,bkhd->bhqk", ops.cast(query, "float32"), ops.cast(key, "float32"))
         scores = scores * scale
         if self.bias is not None:
-            scores = self.bias(scores)
-        allowed = self._key_mask(inputs, padding_mask, attention_mask, mask)
+            scores = self.bias(scores, start_index=start_index)
         if allowed is not None:
             scores = ops.where(ops.expand_dims(allowed, 1), scores, MASKED_LOGIT)
         weights = ops.softmax(scores, axis=-1)
         weights = self.dropout_layer(weights, training=training)
         context = ops.einsum("bhqk,bkhd->bqhd", ops.cast(weights, value.dtype), value)
         return self.output_dense(context)
+
+    def empty_cache(self, batch_size: int, cache_length: int, dtype: str | None = None):
+        """Zeros `(batch_size, 2, cache_length, num_heads, key_dim)`: the
+        `cache` of a sequence with no tokens yet, in the compute dtype."""
+        check_int("batch_size", batch_size)
+        check_int("cache_length", cache_length)
+        shape = (batch_size, 2, cache_length, self.num_heads, self.key_dim)
+        return ops.zeros(shape, dtype or self.compute_dtype)
+
+    def _call_with_cache(self, inputs, cache, cache_update_index, training, masks):
+        start = self._check_cache(inputs, cache, cache_update_index, masks)
+        length, cache_length = ops.shape(inputs)[1], cache.shape[2]
+        # Writes past the end would be clamped (XLA's dynamic_update_slice):
+        # refused, or NaN where nothing can raise.
+        start, ok = guard_range(
+            start,
+            start,
+            start + length - 1,
+            0,
+            cache_length,
+            f"PositionalAttention {self.name!r}: the new tokens' positions "
+            "(cache_update_index .. cache_update_index + sequence - 1) must lie in "
+            f"[0, {cache_length}) (the cache's length); received positions {{low}} .. {{high}}.",
+        )
+        query, key, value = self._project(inputs, start)
+        at = [0, start, 0, 0]
+        keys = ops.slice_update(cache[:, 0], at, ops.cast(key, cache.dtype))
+        values = ops.slice_update(cache[:, 1], at, ops.cast(value, cache.dtype))
+        # Each new query sees the cached keys at or before its own position.
+        query_positions = ops.arange(length, dtype="int32") + start
+        allowed = ops.less_equal(
+            ops.expand_dims(ops.arange(cache_length, dtype="int32"), 0),
+            ops.expand_dims(query_positions, 1),
+        )
+        outputs = self._attend(
+            query, keys, values, ops.expand_dims(allowed, 0), training, start_index=start
+        )
+        return poison(outputs, ok), ops.stack([keys, values], axis=1)
+
+    def _check_cache(self, inputs, cache, cache_update_index, masks):
+        """The checked `cache_update_index` (int or int32 scalar tensor)."""
+        who = f"PositionalAttention {self.name!r}"
+        if cache is None or cache_update_index is None:
+            given, missing = (
+                ("cache", "cache_update_index")
+                if cache is not None
+                else ("cache_update_index", "cache")
+            )
+            raise ValueError(f"{who}: `{given}` needs `{missing}` too; received {missing}=None.")
+        if self.bidirectional:
+            raise ValueError(
+                f"{who}: a `cache` is for causal decoding, where a token never sees later ones; "
+                "this layer has bidirectional=True. Use bidirectional=False."
+            )
+        for name, value in masks.items():
+            if value is not None:
+                raise ValueError(
+                    f"{who}: `{name}` cannot be combined with `cache`: the cache's positions "
+                    f"decide which keys each query sees; received {name} of shape "
+                    f"{tuple(value.shape)}."
+                )
+        expected = (inputs.shape[0], 2, None, self.num_heads, self.key_dim)
+        shape = tuple(cache.shape)
+        fits = len(shape) == 5 and all(
+            want is None or got is None or got == want for got, want in zip(shape, expected)
+        )
+        if not fits or shape[2] is None or "float" not in dtype_name(cache):
+            raise ValueError(
+                f"{who}: `cache` must be a float tensor of shape (batch, 2, cache_length, "
+                f"num_heads, key_dim) = {expected} with a known cache_length; received "
+                f"cache.shape={shape}, dtype {dtype_name(cache)}."
+            )
+        index = cache_update_index
+        is_scalar_tensor = ops.is_tensor(index) and is_integer(index) and len(index.shape) == 0
+        if isinstance(index, bool) or not (isinstance(index, int) or is_scalar_tensor):
+            raise ValueError(
+                f"{who}: `cache_update_index` must be a non-negative int or scalar integer "
+                f"tensor; received cache_update_index={index!r}."
+            )
+        return index if isinstance(index, int) else ops.cast(index, "int32")
 
     def compute_mask(self, inputs, mask=None):
         return mask

@@ -1,0 +1,195 @@
+"""Text generation with a `CausalLM`: a compiled cached step, sampled in NumPy.
+
+The prompt goes through the model once (the prefill), filling a key/value
+cache of fixed size `prompt + max_new_tokens`; then each new token costs one
+step over one token against the cache, instead of a pass over the whole
+prefix. The step is compiled once (`jax.jit`, `tf.function`; PyTorch runs it
+eagerly) and takes the position as a tensor, so it is not traced again per
+token. Sampling happens on the host in float64 NumPy from a seeded
+generator: the same logits give the same tokens on every backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_posemb._args import check_int, check_number
+from keras_posemb.errors import PositionRangeError, argument_error
+
+
+def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    check_number("temperature", temperature, low=0)
+    if top_k is not None:
+        check_int("top_k", top_k)
+    if top_p is not None:
+        check_number("top_p", top_p, 0, 1, low_open=True)
+
+
+def sample_next(
+    logits: Any,
+    rng: np.random.Generator,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> np.ndarray:
+    """One token id per row of `logits` `(batch, vocab)`.
+
+    `temperature=0` is greedy (the first of equal largest logits). Otherwise
+    the logits are divided by `temperature`, then only the `top_k` most
+    likely tokens are kept, then only the smallest set of the most likely
+    ones whose probabilities add up to at least `top_p` (nucleus sampling,
+    Holtzman et al. 2020), and one token is drawn from what is left,
+    renormalized.
+    """
+    check_sampling(temperature, top_k, top_p)
+    logits = np.asarray(logits, np.float64)
+    if temperature == 0:
+        return np.argmax(logits, axis=-1)
+    logits = logits / temperature
+    # Most likely first; a stable sort keeps the lower id first among equals.
+    order = np.argsort(-logits, axis=-1, kind="stable")
+    ranked = np.take_along_axis(logits, order, axis=-1)
+    keep = np.ones_like(ranked, dtype=bool)
+    if top_k is not None:
+        keep[:, top_k:] = False
+    probabilities = _softmax(np.where(keep, ranked, -np.inf))
+    if top_p is not None:
+        before = np.cumsum(probabilities, axis=-1) - probabilities
+        keep &= before < top_p  # The first token always stays.
+        probabilities = _softmax(np.where(keep, ranked, -np.inf))
+    draws = rng.random((len(logits), 1))
+    rank = (np.cumsum(probabilities, axis=-1) <= draws).sum(axis=-1)
+    # Rounding can leave the cumulative sum just below the draw near 1.
+    rank = np.minimum(rank, keep.sum(axis=-1) - 1)
+    return np.take_along_axis(order, rank[:, None], axis=-1)[:, 0]
+
+
+def _softmax(logits):
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def compile_function(function, model):
+    """`function(token_ids, cache, index)` of `model`, compiled the way the
+    backend compiles: traced once per input shape and dtype."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        # Weights are arguments, not constants baked into the trace.
+        def stateless(state, *args):
+            with keras.StatelessScope(state_mapping=list(zip(model.variables, state))):
+                return function(*args)
+
+        jitted = jax.jit(stateless)
+        return lambda *args: jitted([v.value for v in model.variables], *args)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function)
+    return function
+
+
+class Generator:
+    """The compiled prefill and step of one `CausalLM`."""
+
+    def __init__(self, model):
+        self.model = model
+        self.traces = 0  # Python runs of the step and prefill: traces when compiled.
+
+        def last_logits(token_ids, cache, index):
+            self.traces += 1
+            logits, cache = model.call_with_cache(token_ids, cache, index)
+            return logits[:, -1], cache
+
+        self.step = compile_function(last_logits, model)
+
+    def generate(self, prompt_ids, max_new_tokens, temperature, top_k, top_p, seed):
+        prompt = _check_prompt(prompt_ids, self.model)
+        check_int("max_new_tokens", max_new_tokens, minimum=0)
+        check_sampling(temperature, top_k, top_p)
+        batch, length = prompt.shape
+        total = length + max_new_tokens
+        _check_length(self.model, total)
+        rng = np.random.default_rng(seed)
+        as_index = keras.ops.convert_to_tensor
+        cache = self.model.empty_cache(batch, total)
+        logits, cache = self.step(as_index(prompt), cache, as_index(np.int32(0)))
+        tokens = [prompt]
+        for step in range(max_new_tokens):
+            token = sample_next(keras.ops.convert_to_numpy(logits), rng, temperature, top_k, top_p)
+            tokens.append(token[:, None].astype(np.int32))
+            if step + 1 < max_new_tokens:
+                index = as_index(np.int32(length + step))
+                logits, cache = self.step(as_index(tokens[-1]), cache, index)
+        return np.concatenate(tokens, axis=1)
+
+
+def _check_prompt(prompt_ids, model):
+    prompt = np.asarray(prompt_ids)
+    if prompt.ndim == 1:
+        prompt = prompt[None]
+    if prompt.ndim != 2 or prompt.shape[1] == 0 or prompt.dtype.kind not in "iu":
+        raise argument_error(
+            "prompt_ids",
+            f"an array of dtype {prompt.dtype} and shape {np.asarray(prompt_ids).shape}",
+            "integer token ids of shape (sequence,) or (batch, sequence) with at least one token",
+        )
+    from keras_posemb.layers import check_token_ids
+
+    check_token_ids(prompt, model.vocab_size, f"Model {model.name!r}")
+    return prompt.astype(np.int32)
+
+
+def _check_length(model, total):
+    """Refuses a prompt plus new tokens longer than the positions cover,
+    before anything runs (inside a compiled step it would be NaN)."""
+    from keras_posemb.positions import find_position
+
+    family, layer = find_position(model)
+    limit = getattr(layer, "max_position", None)
+    if limit is not None and total > limit:
+        raise PositionRangeError(
+            f"Model {model.name!r}: the prompt and the new tokens need {total} positions, but its "
+            f"{family.name!r} positions cover {limit}. Shorten the prompt or max_new_tokens."
+        )
+
+
+def generate(
+    model: Any,
+    prompt_ids: Any,
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> np.ndarray:
+    """`prompt_ids` followed by `max_new_tokens` tokens sampled from `model`.
+
+    Args:
+        model: a `CausalLM` (from `build_causal_lm`).
+        prompt_ids: integer ids `(sequence,)` or `(batch, sequence)`; every
+            prompt of a batch has the same length.
+        max_new_tokens: non-negative int.
+        temperature: `0` for greedy decoding, else the divisor of the logits.
+        top_k: keep only the `top_k` most likely tokens (`None`: all).
+        top_p: keep only the most likely tokens whose probabilities add up
+            to `top_p` (`None`: all).
+        seed: seed of NumPy's generator; the same seed and model give the
+            same text.
+
+    Returns:
+        int32 NumPy array `(batch, sequence + max_new_tokens)`.
+
+    Raises:
+        PositionRangeError: if the positions of the model (a learned table)
+            do not cover `sequence + max_new_tokens`.
+    """
+    generator = getattr(model, "_keras_posemb_generator", None)
+    if generator is None:
+        generator = Generator(model)
+        model._keras_posemb_generator = generator
+    return generator.generate(prompt_ids, max_new_tokens, temperature, top_k, top_p, seed)

@@ -1,0 +1,213 @@
+"""Cached decoding: attention over a key/value cache, the causal decoder, generation.
+
+The reference of every cached result is one full causal pass over the whole
+sequence (itself checked against float64 NumPy attention in
+test_positional_attention.py): token by token, or a prompt prefilled then
+extended, the cache must give the same outputs to float32 tolerance.
+"""
+
+import keras
+import numpy as np
+import pytest
+from layer_contract import run_layer_test
+from reference import compiled, to_numpy
+
+from keras_posemb import PositionalAttention, PositionRangeError, positions
+from keras_posemb.generation import sample_next
+from keras_posemb.layers import DecoderBlock
+from keras_posemb.models import CausalLM, build_causal_lm
+
+pytestmark = pytest.mark.all_backends
+ATTENTION_FAMILIES = [f for f, v in positions.families().items() if v.where != "embeddings"]
+FAMILIES = list(positions.names())
+HEADS, KEY_DIM, LENGTH, CACHE = 2, 4, 7, 9
+# Chunks of one sequence: token by token, and a prompt of 4 then 1 then 2.
+SPLITS = {"token by token": [1] * LENGTH, "prefill then extend": [4, 1, 2]}
+
+
+def _chunks(split):
+    start = 0
+    for size in split:
+        yield start, start + size
+        start += size
+
+
+def cached_outputs(call, cache, inputs, split):
+    """`inputs` fed to `call(chunk, cache, index) -> (outputs, cache)` chunk by chunk."""
+    outputs = []
+    for start, end in _chunks(split):
+        index = keras.ops.convert_to_tensor(np.int32(start))
+        out, cache = call(inputs[:, start:end], cache, index)
+        outputs.append(to_numpy(out))
+    return np.concatenate(outputs, axis=1)
+
+
+@pytest.mark.parametrize("split", SPLITS.values(), ids=SPLITS)
+@pytest.mark.parametrize("family", ATTENTION_FAMILIES)
+def test_cached_attention_equals_one_causal_pass(family, split):
+    x = np.random.default_rng(0).normal(size=(2, LENGTH, 6)).astype("float32")
+    layer = PositionalAttention(HEADS, KEY_DIM, family, bidirectional=False)
+    full = to_numpy(layer(x))
+
+    def call(chunk, cache, index):
+        return layer(chunk, cache=cache, cache_update_index=index)
+
+    # torch.compile takes about 30 s per case here; rotary token by token
+    # covers the traced index (rotation, cache write, mask) on PyTorch.
+    token_by_token = len(split) == LENGTH
+    compile_too = keras.backend.backend() != "torch" or (family == "rotary" and token_by_token)
+    paths = [("eager", call), ("compiled", compiled(call))][: 2 if compile_too else 1]
+    for path, function in paths:
+        got = cached_outputs(function, layer.empty_cache(2, CACHE), x, split)
+        np.testing.assert_allclose(got, full, atol=2e-6, err_msg=f"{family}, {path}")
+
+
+def test_the_cache_holds_the_keys_and_values_at_their_positions():
+    x = np.random.default_rng(1).normal(size=(1, 3, 6)).astype("float32")
+    layer = PositionalAttention(HEADS, KEY_DIM, "rotary", bidirectional=False)
+    _, cache = layer(x, cache=layer.empty_cache(1, 5), cache_update_index=1)
+    cache = to_numpy(cache)
+    value = np.einsum("btf,fhd->bthd", x, to_numpy(layer.value_dense.kernel))
+    value += to_numpy(layer.value_dense.bias)
+    np.testing.assert_allclose(cache[0, 1, 1:4], value[0], atol=1e-6)
+    assert not cache[:, :, [0, 4]].any()  # Untouched positions stay zero.
+
+
+def test_cached_attention_refuses_what_it_cannot_honour():
+    x = np.zeros((2, 3, 6), "float32")
+    causal = PositionalAttention(HEADS, KEY_DIM, "alibi", bidirectional=False)
+    cache = causal.empty_cache(2, 4)
+    with pytest.raises(PositionRangeError, match=r"must lie in \[0, 4\).*positions 2 \.\. 4"):
+        causal(x, cache=cache, cache_update_index=2)
+    with pytest.raises(ValueError, match=r"`cache` needs `cache_update_index` too"):
+        causal(x, cache=cache)
+    with pytest.raises(ValueError, match=r"`padding_mask` cannot be combined with `cache`"):
+        causal(x, cache=cache, cache_update_index=0, padding_mask=np.ones((2, 3), bool))
+    with pytest.raises(ValueError, match=r"cache_update_index.*received cache_update_index=1.5"):
+        causal(x, cache=cache, cache_update_index=1.5)
+    with pytest.raises(ValueError, match=r"\(2, 2, None, 2, 4\).*cache.shape=\(2, 2, 4, 3, 4\)"):
+        causal(x, cache=np.zeros((2, 2, 4, 3, 4), "float32"), cache_update_index=0)
+    encoder = PositionalAttention(HEADS, KEY_DIM, "rotary")
+    with pytest.raises(ValueError, match=r"bidirectional=True"):
+        encoder(x, cache=encoder.empty_cache(2, 4), cache_update_index=0)
+
+
+def test_a_compiled_cache_overflow_is_nan_not_a_clamped_write():
+    """Inside a compiled step the index is a tensor: nothing can raise on JAX
+    or XLA, and dynamic_update_slice would clamp the write to the end."""
+    layer = PositionalAttention(HEADS, KEY_DIM, "none", bidirectional=False)
+    x = np.ones((1, 2, 6), "float32")
+    layer(x)  # Built eagerly: torch.compile cannot build layers.
+
+    def call(chunk, cache, index):
+        return layer(chunk, cache=cache, cache_update_index=index)[0]
+
+    step = compiled(call)
+    assert np.isfinite(to_numpy(step(x, layer.empty_cache(1, 4), keras.ops.convert_to_tensor(2)))).all()  # fmt: skip
+    try:
+        out = to_numpy(step(x, layer.empty_cache(1, 4), keras.ops.convert_to_tensor(3)))
+    except Exception as error:  # TensorFlow's graph assertion.
+        assert "must lie in [0, 4)" in str(error)
+    else:
+        assert np.isnan(out).all()
+
+
+def test_the_decoder_block_meets_the_layer_contract(tmp_path):
+    x = np.random.default_rng(2).normal(size=(2, 5, 8)).astype("float32")
+    run_layer_test(
+        lambda: DecoderBlock(num_heads=2, ff_dim=16, position="t5", dropout=0.1),
+        x, tmp_path=tmp_path, mixed_tolerance={"mixed_bfloat16": 0.1},
+    )  # fmt: skip
+
+
+def _tiny_lm(family, max_length=16):
+    return build_causal_lm(11, max_length, family, embed_dim=16, num_heads=2, num_layers=2)
+
+
+TOKENS = np.random.default_rng(3).integers(0, 11, size=(2, LENGTH)).astype("int32")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_causal_lm_decodes_with_its_cache_as_in_one_pass(family, tmp_path):
+    model = _tiny_lm(family)
+    full = to_numpy(model(TOKENS))
+    # Causal: a later token changes no earlier logits.
+    changed = TOKENS.copy()
+    changed[:, 4:] = (changed[:, 4:] + 1) % 11
+    np.testing.assert_array_equal(to_numpy(model(changed))[:, :4], full[:, :4])
+    for split in SPLITS.values():
+        got = cached_outputs(model.call_with_cache, model.empty_cache(2, CACHE), TOKENS, split)
+        np.testing.assert_allclose(got, full, atol=2e-5, err_msg=family)
+    model.save(tmp_path / "lm.keras")
+    loaded = keras.saving.load_model(tmp_path / "lm.keras", safe_mode=True)
+    assert isinstance(loaded, CausalLM)
+    np.testing.assert_array_equal(to_numpy(loaded(TOKENS)), full)
+
+
+def greedy_by_recomputation(model, prompt, steps):
+    """Greedy decoding the slow way: a full pass over the whole prefix per token."""
+    ids = prompt
+    for _ in range(steps):
+        logits = to_numpy(model(ids))[:, -1]
+        ids = np.concatenate([ids, logits.argmax(-1)[:, None].astype("int32")], axis=1)
+    return ids
+
+
+@pytest.mark.parametrize("family", ["learned", "alibi"])
+def test_greedy_generation_equals_recomputing_the_prefix(family):
+    model = _tiny_lm(family)
+    got = model.generate(TOKENS[:, :3], max_new_tokens=6)
+    np.testing.assert_array_equal(got, greedy_by_recomputation(model, TOKENS[:, :3], 6))
+    # One trace for the prompt, one for the step, whatever the number of tokens.
+    again = model.generate(TOKENS[:, :3], max_new_tokens=6, temperature=1.0, seed=5)
+    if keras.backend.backend() != "torch":  # PyTorch runs the step eagerly.
+        assert model._keras_posemb_generator.traces == 2
+    np.testing.assert_array_equal(again, model.generate(TOKENS[:, :3], 6, 1.0, seed=5))
+
+
+def test_generation_refuses_more_positions_than_the_learned_table_has():
+    model = _tiny_lm("learned", max_length=8)
+    assert model.generate(TOKENS[:, :3], max_new_tokens=5).shape == (2, 8)
+    with pytest.raises(PositionRangeError, match=r"need 9 positions.*'learned' positions cover 8"):
+        model.generate(TOKENS[:, :3], max_new_tokens=6)
+    with pytest.raises(ValueError, match=r"prompt_ids"):
+        model.generate(np.zeros((2, 0), "int32"), max_new_tokens=1)
+    with pytest.raises(ValueError, match=r"top_p.*\(0, 1\]"):
+        model.generate(TOKENS[:, :3], max_new_tokens=1, temperature=1.0, top_p=0.0)
+
+
+class TestSampling:
+    """`sample_next` against hand-worked distributions (NumPy only)."""
+
+    LOGITS = np.log(np.array([[0.1, 0.4, 0.2, 0.3]]))
+
+    def frequencies(self, draws=20000, **options):
+        rng = np.random.default_rng(0)
+        logits = np.repeat(self.LOGITS, draws, axis=0)
+        return np.bincount(sample_next(logits, rng, **options), minlength=4) / draws
+
+    def test_temperature_zero_is_the_first_largest_logit(self):
+        assert sample_next([[1.0, 3.0, 3.0], [5.0, 0.0, 1.0]], np.random.default_rng(0)).tolist() == [1, 0]  # fmt: skip
+
+    def test_temperature_one_draws_from_the_softmax(self):
+        np.testing.assert_allclose(
+            self.frequencies(temperature=1.0), [0.1, 0.4, 0.2, 0.3], atol=0.01
+        )
+
+    def test_temperature_two_flattens_it(self):
+        expected = np.sqrt([0.1, 0.4, 0.2, 0.3])
+        np.testing.assert_allclose(self.frequencies(temperature=2.0), expected / expected.sum(), atol=0.01)  # fmt: skip
+
+    def test_top_k_keeps_the_k_most_likely(self):
+        np.testing.assert_allclose(self.frequencies(temperature=1.0, top_k=2), [0, 4 / 7, 0, 3 / 7], atol=0.01)  # fmt: skip
+
+    def test_top_p_keeps_the_smallest_set_that_reaches_p(self):
+        # 0.4 + 0.3 = 0.7 >= 0.65: two tokens; 0.7 < 0.75 needs the third.
+        np.testing.assert_allclose(self.frequencies(temperature=1.0, top_p=0.65), [0, 4 / 7, 0, 3 / 7], atol=0.01)  # fmt: skip
+        np.testing.assert_allclose(self.frequencies(temperature=1.0, top_p=0.75), [0, 4 / 9, 2 / 9, 3 / 9], atol=0.01)  # fmt: skip
+
+    def test_the_same_seed_draws_the_same_tokens(self):
+        def draw(seed):
+            return sample_next(np.zeros((50, 7)), np.random.default_rng(seed), temperature=1.0)
+
+        assert draw(3).tolist() == draw(3).tolist() != draw(4).tolist()
