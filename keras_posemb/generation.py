@@ -3,8 +3,8 @@
 The prompt goes through the model once (the prefill), filling a key/value
 cache of fixed size `prompt + max_new_tokens`; then each new token costs one
 step over one token against the cache, instead of a pass over the whole
-prefix. The step is compiled once (`jax.jit`, `tf.function`; PyTorch runs it
-eagerly) and takes the position as a tensor, so it is not traced again per
+prefix. The step is compiled once (`jax.jit`, `tf.function` with XLA; PyTorch runs it
+eagerly, without gradient tracking) and takes the position as a tensor, so it is not traced again per
 token. Sampling happens on the host in float64 NumPy from a seeded
 generator: the same logits give the same tokens on every backend.
 """
@@ -89,8 +89,11 @@ def compile_function(function, model):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(function)
-    return function
+        return tf.function(function, jit_compile=True)
+    import torch
+
+    # Eager, without recording operations for gradients that never come.
+    return torch.no_grad()(function)
 
 
 class Generator:

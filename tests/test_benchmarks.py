@@ -172,3 +172,13 @@ def test_backend_demo_trains_each_position_in_a_fresh_process():
         assert row[5].strip() == "1"  # Epochs: the flags reached the trainer.
         assert 0.0 <= float(row[6]) <= 1.0
         assert [float(v) for v in row[7].split()] == [pytest.approx(0.5, abs=0.5)]  # One epoch.
+
+
+def test_generation_benchmark_checks_cached_against_recomputed_tokens():
+    flags = ["--positions", "rotary,learned", "--new-tokens", "3", "--width", "8", "--layers", "1"]
+    out = run_script("generation.py", *flags, "--heads", "2", "--batch", "2")
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and "x |" in line]
+    assert [row[1].strip() for row in rows] == ["rotary", "learned"]
+    for row in rows:  # Each rate and the ratio of the two.
+        cached, recomputed, ratio = float(row[2]), float(row[3]), float(row[4].strip()[:-1])
+        assert ratio == pytest.approx(cached / recomputed, rel=0.1, abs=0.05)
