@@ -43,11 +43,8 @@ def bias_by_offset(bias_layer, max_offset: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def rotary_wavelengths(rotary) -> np.ndarray:
-    """Positions per full turn of each feature pair of a built `RotaryEmbedding`."""
-    from keras_posemb.layers.rotary_embedding import rotary_frequencies
-
-    frequencies = rotary_frequencies(rotary.width, rotary.max_wavelength, rotary.scaling_factor)
-    return 2 * np.pi / frequencies
+    """Positions per full turn of each rotated pair of a built `RotaryEmbedding`."""
+    return 2 * np.pi / rotary.frequencies()[0]
 
 
 def cosine_similarity(table):

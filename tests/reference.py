@@ -103,3 +103,71 @@ def reference_t5_bucket(offset, num_buckets=32, max_distance=128, bidirectional=
         + 1e-9  # Exact arithmetic: 0.75 * 8 is 6, not 5.999...
     )
     return bucket + min(large, num_buckets - 1)
+
+
+def reference_rope_frequencies(rope_type, dim, base=10000.0, length=None, **p):
+    """The angle per position of each pair i < dim/2, and the attention factor,
+    pair by pair in float64 from each paper's formula (see rope_scaling.py)."""
+    import math
+
+    theta = [base ** (-2 * i / dim) for i in range(dim // 2)]
+    if rope_type == "linear":  # Chen et al.: positions divided by s.
+        return np.array([t / p["factor"] for t in theta]), 1.0
+    if rope_type in ("ntk", "dynamic"):  # bloc97: base * s^(d / (d - 2)).
+        scale = p["factor"]
+        if rope_type == "dynamic":
+            l0 = p["original_max_position_embeddings"]
+            scale = 1.0 if length <= l0 else p["factor"] * length / l0 - (p["factor"] - 1)
+        new_base = base * scale ** (dim / (dim - 2))
+        return np.array([new_base ** (-2 * i / dim) for i in range(dim // 2)]), 1.0
+    if rope_type == "yarn":  # Peng et al., with the ramp over pair indices of their code.
+        s, l0 = p["factor"], p["original_max_position_embeddings"]
+
+        def index_of(rotations):  # Solves L0 / wavelength(i) = rotations for i.
+            return dim * math.log(l0 / (2 * math.pi * rotations)) / (2 * math.log(base))
+
+        low = max(math.floor(index_of(p.get("beta_fast", 32))), 0)
+        high = min(math.ceil(index_of(p.get("beta_slow", 1))), dim - 1)
+        out = []
+        for i, t in enumerate(theta):
+            gamma = min(max((i - low) / (high - low), 0.0), 1.0)  # 1: interpolated.
+            out.append((1 - gamma) * t + gamma * t / s)
+        return np.array(out), 0.1 * math.log(s) + 1.0
+    if rope_type == "longrope":  # Ding et al.: one factor per pair, short or long.
+        l0 = p["original_max_position_embeddings"]
+        factors = p["long_factor"] if length and length > l0 else p["short_factor"]
+        attention = math.sqrt(1 + math.log(p["factor"]) / math.log(l0))
+        return np.array([t / f for t, f in zip(theta, factors)]), attention
+    if rope_type == "llama3":  # By wavelength: kept, divided by s, or blended.
+        s, l0 = p["factor"], p["original_max_position_embeddings"]
+        low, high = p["low_freq_factor"], p["high_freq_factor"]
+        out = []
+        for t in theta:
+            wavelength = 2 * math.pi / t
+            if wavelength < l0 / high:
+                out.append(t)
+            elif wavelength > l0 / low:
+                out.append(t / s)
+            else:
+                smooth = (l0 / wavelength - low) / (high - low)
+                out.append((1 - smooth) * t / s + smooth * t)
+        return np.array(out), 1.0
+    return np.array(theta), 1.0
+
+
+def reference_rotation_by(x, positions, frequencies, attention_factor=1.0, layout="half"):
+    """RoPE in float64 with given per-pair `frequencies` on the first
+    `2 * len(frequencies)` channels of `x` `(..., sequence, d)`, times
+    `attention_factor`; the other channels pass through."""
+    x = np.asarray(x, np.float64)
+    rotary = 2 * len(frequencies)
+    out = x.copy()
+    for i, frequency in enumerate(frequencies):
+        angle = np.asarray(positions, np.float64) * frequency
+        cos = attention_factor * np.cos(angle)[:, None]
+        sin = attention_factor * np.sin(angle)[:, None]
+        a, b = (i, i + rotary // 2) if layout == "half" else (2 * i, 2 * i + 1)
+        first, second = x[..., a : a + 1], x[..., b : b + 1]
+        out[..., a : a + 1] = first * cos - second * sin
+        out[..., b : b + 1] = second * cos + first * sin
+    return out

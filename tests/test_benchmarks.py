@@ -182,3 +182,13 @@ def test_generation_benchmark_checks_cached_against_recomputed_tokens():
     for row in rows:  # Each rate and the ratio of the two.
         cached, recomputed, ratio = float(row[2]), float(row[3]), float(row[4].strip()[:-1])
         assert ratio == pytest.approx(cached / recomputed, rel=0.1, abs=0.05)
+
+
+def test_rope_variants_match_hugging_faces_functions():
+    pytest.importorskip("transformers", reason="the optional cross-check needs transformers")
+    out = run_script("rope_parity.py")
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and " / " in line]
+    assert len(rows) == len(load("rope_parity").CASES)
+    for row in rows:
+        ours, theirs = (float(v) for v in row[3].split("/"))
+        assert float(row[2]) < 1e-6 and ours == pytest.approx(theirs, rel=1e-6), row

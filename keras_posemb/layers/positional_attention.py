@@ -6,6 +6,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_posemb import rope_scaling as scalings
 from keras_posemb._args import check_bool, check_int, check_number
 from keras_posemb.errors import argument_error
 from keras_posemb.layers._attention_bias import MASKED_LOGIT
@@ -269,15 +270,19 @@ class PositionalAttention(keras.layers.Layer):
         allowed = self._key_mask(inputs, padding_mask, attention_mask, mask)
         return self._attend(query, key, value, allowed, training)
 
-    def _project(self, inputs, start_index=0):
+    def _project(self, inputs, start_index=0, sequence_length=None):
         """Queries, keys and values `(batch, sequence, heads, key_dim)`, rotated
-        at positions `start_index ..` when there is a rotary layer."""
+        at positions `start_index ..` when there is a rotary layer;
+        `sequence_length` is for rotary scalings that depend on it."""
         query = self.query_dense(inputs)
         key = self.key_dense(inputs)
         value = self.value_dense(inputs)
         if self.rotary is not None:
-            query = self.rotary(query, start_index=start_index)
-            key = self.rotary(key, start_index=start_index)
+            lengths = {} if sequence_length is None else {"sequence_length": sequence_length}
+            if not scalings.is_length_dependent(getattr(self.rotary, "rope_scaling", None)):
+                lengths = {}  # Other layers need not take the argument.
+            query = self.rotary(query, start_index=start_index, **lengths)
+            key = self.rotary(key, start_index=start_index, **lengths)
         return query, key, value
 
     def _attend(self, query, key, value, allowed, training, start_index=0):
@@ -318,7 +323,7 @@ class PositionalAttention(keras.layers.Layer):
             "(cache_update_index .. cache_update_index + sequence - 1) must lie in "
             f"[0, {cache_length}) (the cache's length); received positions {{low}} .. {{high}}.",
         )
-        query, key, value = self._project(inputs, start)
+        query, key, value = self._project(inputs, start, sequence_length=cache_length)
         at = [0, start, 0, 0]
         keys = ops.slice_update(cache[:, 0], at, ops.cast(key, cache.dtype))
         values = ops.slice_update(cache[:, 1], at, ops.cast(value, cache.dtype))

@@ -4,12 +4,13 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_posemb import rope_scaling as scalings
 from keras_posemb import sinusoid
 from keras_posemb._args import check_choice, check_int, check_number
-from keras_posemb.errors import ArgumentError, Setting
+from keras_posemb.errors import ArgumentError, Setting, argument_error
 from keras_posemb.layers._angles import MAX_POSITION, AngleTable
 from keras_posemb.layers._positions import PositionArguments, dtype_name
-from keras_posemb.layers._range_guard import poison
+from keras_posemb.layers._range_guard import poison, static_value
 
 LAYOUTS = ("half", "interleaved")
 
@@ -17,8 +18,7 @@ LAYOUTS = ("half", "interleaved")
 def rotary_frequencies(width: int, max_wavelength: float = 10000, scaling_factor: float = 1.0):
     """The angle per position of each of the `width / 2` feature pairs, float64:
     `max_wavelength^(-2i / width) / scaling_factor`."""
-    exponents = -2.0 * np.arange(width // 2, dtype=np.float64) / width
-    return float(max_wavelength) ** exponents / float(scaling_factor)
+    return scalings.default_frequencies(width, max_wavelength) / float(scaling_factor)
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
@@ -41,16 +41,35 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
     tables computed in float64), and are rounded once to the compute dtype
     under mixed precision. The layer has no weights.
 
+    Context extension: `rope_scaling` takes Hugging Face's dictionaries
+    (`{"rope_type": "yarn", "factor": 4.0,
+    "original_max_position_embeddings": 2048}`) with the same defaults:
+    `linear`, `ntk`, `dynamic`, `yarn`, `longrope`, `llama3` (see
+    `keras_posemb.rope_scaling` for the formulas and the papers). Variants
+    with an attention factor (YaRN, LongRoPE) multiply the rotated channels
+    by it. `dynamic` and `longrope` depend on the length of the sequence:
+    the inputs' own length in a full pass, `sequence_length` when given
+    (`PositionalAttention` gives the cache's length in cached decoding, so
+    every token of a generation sees the same frequencies). `partial_rotary_
+    factor` rotates only the first fraction of each head's channels (GPT-NeoX,
+    Phi) and passes the rest through.
+
     Args:
         max_wavelength: positive finite number, the 10000 of the formula.
             Defaults to `10000`.
         scaling_factor: positive finite number that divides positions
-            (position interpolation for longer contexts). Defaults to `1.0`.
+            (position interpolation for longer contexts; the same as
+            `rope_scaling={"rope_type": "linear", "factor": scaling_factor}`).
+            Defaults to `1.0`.
         layout: `"half"` or `"interleaved"`. Defaults to `"half"`.
         sequence_axis: the axis of `inputs` that holds positions (not the
             batch axis 0). Defaults to `1`.
         feature_axis: the axis that holds the features to rotate; its size
             must be even. Defaults to `-1`.
+        rope_scaling: `None`, or a context-extension dict as above.
+        partial_rotary_factor: number in `(0, 1]`, the fraction of each
+            head's channels that rotate (`int(width * factor)`, even).
+            Defaults to `1.0`.
         **kwargs: other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:
@@ -61,6 +80,9 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
         positions: optional integer tensor of shape `(sequence,)` or
             `(batch, sequence)` with explicit positions. Replaces
             `start_index` when given.
+        sequence_length: optional int, the length that `dynamic` and
+            `longrope` scaling read. Defaults to the last position + 1 when
+            that is known while tracing.
 
     Example:
 
@@ -73,6 +95,9 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
 
     References:
         - [Su et al., 2021](https://arxiv.org/abs/2104.09864)
+        - [Chen et al., 2023](https://arxiv.org/abs/2306.15595) (linear)
+        - [Peng et al., 2023](https://arxiv.org/abs/2309.00071) (YaRN)
+        - [Ding et al., 2024](https://arxiv.org/abs/2402.13753) (LongRoPE)
     """
 
     max_position = MAX_POSITION
@@ -86,16 +111,66 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
         layout: str = "half",
         sequence_axis: int = 1,
         feature_axis: int = -1,
+        rope_scaling: dict | None = None,
+        partial_rotary_factor: float = 1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.max_wavelength = sinusoid.check_max_wavelength(max_wavelength)
         self.scaling_factor = check_number("scaling_factor", scaling_factor, low=0, low_open=True)
+        self.rope_scaling = scalings.check_rope_scaling(rope_scaling)
+        if self.rope_scaling is not None and self.scaling_factor != 1:
+            raise argument_error(
+                "scaling_factor", scaling_factor, "1 when rope_scaling is given (it is the "
+                "linear variant of rope_scaling)",
+            )  # fmt: skip
+        if self.scaling_factor != 1:
+            self.rope_scaling = {"rope_type": "linear", "factor": self.scaling_factor}
+        self.partial_rotary_factor = check_number(
+            "partial_rotary_factor", partial_rotary_factor, 0, 1, low_open=True
+        )
         self.layout = check_choice("layout", layout, LAYOUTS)
         self.sequence_axis = check_int("sequence_axis", sequence_axis, minimum=-(2**31))
         self.feature_axis = check_int("feature_axis", feature_axis, minimum=-(2**31))
         self.supports_masking = True
-        self.width = None
+        self.width = self.rotary_dim = None
+        self._tables = {}
+
+    @classmethod
+    def from_rope_parameters(cls, parameters: dict, **kwargs) -> RotaryEmbedding:
+        """The layer of a Hugging Face `rope_parameters` (or `rope_scaling`)
+        dict: `rope_theta` and `partial_rotary_factor` become this layer's
+        arguments, the rest its `rope_scaling`."""
+        parameters = dict(parameters)
+        for key, argument in (
+            ("rope_theta", "max_wavelength"),
+            ("partial_rotary_factor", "partial_rotary_factor"),
+        ):
+            if key in parameters:
+                kwargs[argument] = parameters.pop(key)
+        kind = parameters.get("rope_type", parameters.get("type", "default"))
+        return cls(rope_scaling=None if kind == "default" else parameters, **kwargs)
+
+    def frequencies(self, length: int | None = None) -> tuple[np.ndarray, float]:
+        """`(angle per position of each rotated pair, float64, attention
+        factor)` for a sequence of `length` positions."""
+        return scalings.rope_frequencies(
+            self.rope_scaling, self.rotary_dim, self.max_wavelength, length
+        )
+
+    def _table(self, length):
+        """The `AngleTable` (and attention factor) for `length` positions."""
+        frequencies, attention_factor = self.frequencies(length)
+        key = frequencies.tobytes()
+        if key not in self._tables:
+            half = len(frequencies)
+            # The sines, then the cosines (a phase of pi/2) of each pair's angle.
+            table = AngleTable(
+                np.concatenate([frequencies, frequencies]),
+                np.concatenate([np.zeros(half), np.full(half, np.pi / 2)]),
+            )
+            self._tables[key] = (table, attention_factor)
+        return self._tables[key]
 
     def check_attention(self, num_heads: int, key_dim: int) -> None:
         """Raises `ArgumentError` unless each head's width is even (pairs rotate)."""
@@ -142,15 +217,18 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
                 f"{self.feature_axis}."
             )
         self.width = int(width)
-        frequencies = rotary_frequencies(self.width, self.max_wavelength, self.scaling_factor)
-        half = len(frequencies)
-        # The sines, then the cosines (a phase of pi/2) of each pair's angle.
-        self._angles = AngleTable(
-            np.concatenate([frequencies, frequencies]),
-            np.concatenate([np.zeros(half), np.full(half, np.pi / 2)]),
-        )
+        self.rotary_dim = int(self.width * self.partial_rotary_factor)
+        if self.rotary_dim < 2 or self.rotary_dim % 2:
+            raise ValueError(
+                f"{self._who()}: partial_rotary_factor={self.partial_rotary_factor} of "
+                f"{self.width} features rotates {self.rotary_dim}; that must be an even number "
+                f">= 2 (features rotate in pairs)."
+            )
+        # The variant checked against this width now (LongRoPE's factors, short and long).
+        for length in (None, MAX_POSITION):
+            self.frequencies(length)
 
-    def call(self, inputs, start_index=0, positions=None):
+    def call(self, inputs, start_index=0, positions=None, sequence_length=None):
         if "float" not in dtype_name(inputs):
             raise ValueError(
                 f"{self._who()} expects floating-point `inputs`; received "
@@ -161,26 +239,52 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
         dtype = keras.backend.standardize_dtype(inputs.dtype)
         length = ops.shape(inputs)[sequence]
         start, positions, ok = self.resolve_positions(start_index, positions, length, inputs.shape)
+        table, attention_factor = self._table(
+            self._scaling_length(start, length, positions, sequence_length)
+        )
         if positions is None:
-            angles = self._angles.contiguous(start, length, dtype)
+            angles = table.contiguous(start, length, dtype)
         else:
-            angles = self._angles.gather(positions, dtype)
+            angles = table.gather(positions, dtype)
         angles = poison(angles, ok)
+        if attention_factor != 1:  # YaRN's and LongRoPE's factor on the cosines and sines.
+            angles = angles * ops.cast(attention_factor, dtype)
         # Features last; the angles broadcast over every other axis.
         x = ops.moveaxis(inputs, feature, -1)
         sequence_in_x = sequence if sequence < feature else sequence - 1
         shape = [1] * rank
         shape[sequence_in_x] = -1
-        shape[-1] = self.width
+        shape[-1] = self.rotary_dim
         if len(angles.shape) == 3:  # Positions per example.
             shape[0] = ops.shape(angles)[0]
         angles = ops.reshape(angles, shape)
-        half = self.width // 2
+        half = self.rotary_dim // 2
         sin, cos = angles[..., :half], angles[..., half:]
-        return ops.moveaxis(self._rotate(x, sin, cos), -1, feature)
+        rotated = self._rotate(x[..., : self.rotary_dim], sin, cos)
+        if self.rotary_dim < self.width:  # Partial rotary: the other channels pass through.
+            rotated = ops.concatenate([rotated, x[..., self.rotary_dim :]], axis=-1)
+        return ops.moveaxis(rotated, -1, feature)
+
+    def _scaling_length(self, start, length, positions, sequence_length):
+        """The sequence length a length-dependent variant reads, else `None`."""
+        if not scalings.is_length_dependent(self.rope_scaling):
+            return None
+        if sequence_length is not None:
+            return check_int("sequence_length", sequence_length)
+        last = static_value(start + length - 1) if positions is None else None
+        if positions is not None:
+            values = static_value(positions)
+            last = None if values is None else values.max()
+        if last is None:
+            raise ValueError(
+                f"{self._who()}: rope_type={self.rope_scaling['rope_type']!r} depends on the "
+                "sequence's length, which is not known while tracing here; pass "
+                "sequence_length=<int>."
+            )
+        return int(last) + 1
 
     def _rotate(self, x, sin, cos):
-        half = self.width // 2
+        half = self.rotary_dim // 2
         if self.layout == "half":
             first, second = x[..., :half], x[..., half:]
             return ops.concatenate(
@@ -206,6 +310,8 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
                 "layout": self.layout,
                 "sequence_axis": self.sequence_axis,
                 "feature_axis": self.feature_axis,
+                "rope_scaling": None if self.scaling_factor != 1 else self.rope_scaling,
+                "partial_rotary_factor": self.partial_rotary_factor,
             }
         )
         return config

@@ -1,0 +1,287 @@
+"""RoPE context extension: the frequency variants, one table entry each.
+
+A variant maps a rotary head's `dim` (the rotated channels), its base
+(`max_wavelength`, Hugging Face's `rope_theta`) and, for the length-dependent
+ones, the length of the current sequence to the angle per position of each
+channel pair (float64 "inverse frequencies") and an attention factor that
+multiplies the rotated queries and keys (so the logits by its square).
+`RotaryEmbedding(rope_scaling={...})` takes the same dictionaries as
+Hugging Face's `rope_scaling` / `rope_parameters` (`{"rope_type": "yarn",
+"factor": 4.0, "original_max_position_embeddings": 2048}`), with the same
+defaults, so a ported checkpoint gets the frequencies it was trained with.
+
+Variants, with the papers' names for their parameters:
+
+- `default`: `base^(-2i/dim)`, pair `i` of `dim / 2` (Su et al. 2021).
+- `linear`: position interpolation, every frequency divided by `factor`
+  (Chen et al. 2023, "Extending Context Window ... via Positional
+  Interpolation").
+- `ntk`: NTK-aware scaling, the base raised to `base * factor^(dim/(dim-2))`
+  (bloc97, 2023): high frequencies stay, the lowest is divided by `factor`.
+- `dynamic`: NTK-aware with a factor that grows with the sequence:
+  `base * (factor * L / L0 - (factor - 1))^(dim/(dim-2))` for a sequence of
+  `L > L0 = original_max_position_embeddings` positions; unchanged below.
+- `yarn`: Peng et al. 2023 ("YaRN"): pairs that turn more than `beta_fast`
+  times over `L0` positions keep their frequency, those that turn fewer than
+  `beta_slow` times are interpolated by `factor`, a linear ramp in between;
+  the attention factor is `0.1 ln(factor) + 1` (their "mscale").
+- `longrope`: Ding et al. 2024 ("LongRoPE"): a searched factor per pair,
+  `short_factor` up to `L0` positions and `long_factor` beyond; attention
+  factor `sqrt(1 + ln(factor) / ln(L0))`.
+- `llama3`: Meta's Llama 3.1 scaling: wavelengths shorter than
+  `L0 / high_freq_factor` stay, longer than `L0 / low_freq_factor` are
+  divided by `factor`, smoothly interpolated in between.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from keras_posemb._args import check_bool, check_choice, check_int, check_number
+from keras_posemb.errors import argument_error
+
+# Hugging Face's names for the base and the rotated fraction: arguments of
+# `RotaryEmbedding` here, not scaling parameters.
+LAYER_ARGUMENTS = ("rope_theta", "partial_rotary_factor")
+# A Hugging Face config's context length: the variant's L0 where it names
+# none (as Hugging Face's `dynamic` reads it), otherwise not used.
+MODEL_LENGTH = "max_position_embeddings"
+
+
+def _positive(name, value):
+    return check_number(name, value, low=0, low_open=True)
+
+
+def _at_least_one(name, value):
+    return check_number(name, value, low=1)
+
+
+def _length(name, value):
+    return check_int(name, value)
+
+
+def _optional_positive(name, value):
+    return None if value is None else _positive(name, value)
+
+
+def _factors(name, value):
+    values = np.asarray(value, np.float64)
+    if values.ndim != 1 or not len(values) or not np.all(np.isfinite(values) & (values > 0)):
+        raise argument_error(name, value, "a non-empty list of positive finite numbers")
+    return [float(v) for v in values]
+
+
+@dataclasses.dataclass(frozen=True)
+class RopeType:
+    """One variant.
+
+    Args:
+        name: its `rope_type`.
+        required: `{parameter: check}` for the parameters it needs.
+        optional: `{parameter: (default, check)}`; `None` defaults are
+            worked out from the others, as Hugging Face does.
+        frequencies: `(parameters, dim, base, length) -> (inverse
+            frequencies float64 (dim / 2,), attention factor)`; `length` is
+            the number of positions of the current sequence, or `None`.
+        length_dependent: whether `frequencies` reads `length`.
+    """
+
+    name: str
+    required: Mapping[str, Callable]
+    frequencies: Callable[[dict, int, float, int | None], tuple[np.ndarray, float]]
+    optional: Mapping[str, tuple[Any, Callable]] = dataclasses.field(default_factory=dict)
+    length_dependent: bool = False
+
+
+def default_frequencies(dim: int, base: float) -> np.ndarray:
+    """`base^(-2i/dim)` for each of the `dim / 2` pairs, float64."""
+    return float(base) ** (-2.0 * np.arange(dim // 2, dtype=np.float64) / dim)
+
+
+def _default(parameters, dim, base, length):
+    return default_frequencies(dim, base), 1.0
+
+
+def _linear(parameters, dim, base, length):
+    return default_frequencies(dim, base) / parameters["factor"], 1.0
+
+
+def _ntk_base(base, scale, dim):
+    return base * scale ** (dim / (dim - 2))
+
+
+def _ntk(parameters, dim, base, length):
+    return default_frequencies(dim, _ntk_base(base, parameters["factor"], dim)), 1.0
+
+
+def _dynamic(parameters, dim, base, length):
+    original = parameters["original_max_position_embeddings"]
+    length = max(length or 0, original)  # None: no longer than L0.
+    scale = parameters["factor"] * length / original - (parameters["factor"] - 1)
+    return default_frequencies(dim, _ntk_base(base, scale, dim)), 1.0
+
+
+def _yarn_mscale(scale, mscale=1.0):
+    return 1.0 if scale <= 1 else 0.1 * mscale * math.log(scale) + 1.0
+
+
+def _yarn(parameters, dim, base, length):
+    factor, original = parameters["factor"], parameters["original_max_position_embeddings"]
+    attention_factor = parameters["attention_factor"]
+    if attention_factor is None:
+        mscale, mscale_all_dim = parameters["mscale"], parameters["mscale_all_dim"]
+        if mscale and mscale_all_dim:  # DeepSeek's ratio of two mscales.
+            attention_factor = _yarn_mscale(factor, mscale) / _yarn_mscale(factor, mscale_all_dim)
+        else:
+            attention_factor = _yarn_mscale(factor)
+
+    def pair_turning(rotations):
+        # The pair index at which a wavelength fits `rotations` times into L0.
+        return dim * math.log(original / (rotations * 2 * math.pi)) / (2 * math.log(base))
+
+    low, high = pair_turning(parameters["beta_fast"]), pair_turning(parameters["beta_slow"])
+    if parameters["truncate"]:
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, dim - 1)
+    high = high + 0.001 if low == high else high  # No zero-width ramp.
+    # 1 where a pair is interpolated (slow pairs), 0 where it keeps its frequency.
+    interpolated = np.clip((np.arange(dim // 2) - low) / (high - low), 0, 1)
+    frequencies = default_frequencies(dim, base)
+    mixed = frequencies / factor * interpolated + frequencies * (1 - interpolated)
+    return mixed, float(attention_factor)
+
+
+def _longrope(parameters, dim, base, length):
+    original = parameters["original_max_position_embeddings"]
+    long = length is not None and length > original
+    factors = np.asarray(parameters["long_factor" if long else "short_factor"], np.float64)
+    if len(factors) != dim // 2:
+        name = "long_factor" if long else "short_factor"
+        raise argument_error(
+            name, parameters[name], f"{dim // 2} factors, one per rotated channel pair"
+        )
+    attention_factor = parameters["attention_factor"]
+    if attention_factor is None:
+        factor = parameters["factor"]
+        attention_factor = 1.0 if factor <= 1 else math.sqrt(1 + math.log(factor) / math.log(original))  # fmt: skip
+    return default_frequencies(dim, base) / factors, float(attention_factor)
+
+
+def _llama3(parameters, dim, base, length):
+    factor, original = parameters["factor"], parameters["original_max_position_embeddings"]
+    low, high = parameters["low_freq_factor"], parameters["high_freq_factor"]
+    if high <= low:
+        raise argument_error(
+            "high_freq_factor", high, f"greater than low_freq_factor={low}"
+        )  # fmt: skip
+    frequencies = default_frequencies(dim, base)
+    wavelengths = 2 * math.pi / frequencies
+    # 1 for wavelengths up to L0 / high (kept), 0 from L0 / low (divided by factor).
+    kept = np.clip((original / wavelengths - low) / (high - low), 0, 1)
+    return frequencies * kept + frequencies / factor * (1 - kept), 1.0
+
+
+_ORIGINAL = {"original_max_position_embeddings": _length}
+
+ROPE_TYPES: dict[str, RopeType] = {
+    entry.name: entry
+    for entry in [
+        RopeType("default", {}, _default),
+        RopeType("linear", {"factor": _positive}, _linear),
+        RopeType("ntk", {"factor": _at_least_one}, _ntk),
+        RopeType(
+            "dynamic", {"factor": _at_least_one, **_ORIGINAL}, _dynamic, length_dependent=True
+        ),  # fmt: skip
+        RopeType(
+            "yarn",
+            {"factor": _at_least_one, **_ORIGINAL},
+            _yarn,
+            optional={
+                "beta_fast": (32.0, _positive),
+                "beta_slow": (1.0, _positive),
+                "attention_factor": (None, _optional_positive),
+                "mscale": (None, _optional_positive),
+                "mscale_all_dim": (None, _optional_positive),
+                "truncate": (True, check_bool),
+            },
+        ),
+        RopeType(
+            "longrope",
+            {"short_factor": _factors, "long_factor": _factors, "factor": _positive, **_ORIGINAL},
+            _longrope,
+            optional={"attention_factor": (None, _optional_positive)},
+            length_dependent=True,
+        ),
+        RopeType(
+            "llama3",
+            {
+                "factor": _at_least_one,
+                "low_freq_factor": _positive,
+                "high_freq_factor": _positive,
+                **_ORIGINAL,
+            },
+            _llama3,
+        ),
+    ]
+}
+
+
+def check_rope_scaling(scaling: Mapping | None) -> dict | None:
+    """A `rope_scaling` dictionary checked and completed with the defaults.
+
+    Takes Hugging Face's spelling: `rope_type` (or the older `type`), the
+    variant's parameters, and `max_position_embeddings` (the model's
+    context), read as `original_max_position_embeddings` where that is not
+    given, as Hugging Face's `dynamic` does. Unknown keys are refused, not
+    ignored.
+    """
+    if scaling is None:
+        return None
+    if not isinstance(scaling, Mapping):
+        raise argument_error("rope_scaling", scaling, "a dict such as {'rope_type': 'linear', 'factor': 4.0}, or None")  # fmt: skip
+    scaling = dict(scaling)
+    if "type" in scaling and "rope_type" not in scaling:
+        scaling["rope_type"] = scaling.pop("type")
+    name = check_choice("rope_type", scaling.pop("rope_type", None), tuple(ROPE_TYPES))
+    entry = ROPE_TYPES[name]
+    for key in LAYER_ARGUMENTS:
+        if key in scaling:
+            raise argument_error(
+                key, scaling[key], "an argument of RotaryEmbedding (max_wavelength or "
+                "partial_rotary_factor), not of rope_scaling; "
+                "RotaryEmbedding.from_rope_parameters reads a whole Hugging Face dict",
+            )  # fmt: skip
+    checked = {"rope_type": name}
+    model_length = scaling.pop(MODEL_LENGTH, None)
+    if "original_max_position_embeddings" in entry.required and model_length is not None:
+        scaling.setdefault("original_max_position_embeddings", model_length)
+    for key, check in entry.required.items():
+        if scaling.get(key) is None:
+            raise argument_error(key, None, f"given for rope_type={name!r}")
+        checked[key] = check(key, scaling.pop(key))
+    for key, (default, check) in entry.optional.items():
+        checked[key] = check(key, scaling.pop(key, default))
+    if scaling:
+        known = sorted([*entry.required, *entry.optional])
+        raise argument_error(
+            "rope_scaling", dict(scaling), f"only the parameters of rope_type={name!r}: {known}"
+        )
+    return checked
+
+
+def rope_frequencies(
+    scaling: Mapping | None, dim: int, base: float, length: int | None = None
+) -> tuple[np.ndarray, float]:
+    """`(inverse frequencies (dim / 2,) float64, attention factor)` of a
+    checked `rope_scaling` (`None`: the default) for `dim` rotated channels."""
+    entry = ROPE_TYPES["default" if scaling is None else scaling["rope_type"]]
+    return entry.frequencies(scaling or {}, dim, float(base), length)
+
+
+def is_length_dependent(scaling: Mapping | None) -> bool:
+    return scaling is not None and ROPE_TYPES[scaling["rope_type"]].length_dependent
