@@ -231,3 +231,50 @@ def test_masks_of_the_right_shapes_are_taken():
     np.testing.assert_allclose(
         to_numpy(layer(x, attention_mask=as_attention)), through_padding, atol=1e-6
     )
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("position", ATTENTION_FAMILIES)
+def test_the_fused_path_equals_the_explicit_one_forward_and_in_training(position, bidirectional):
+    """Outputs, with and without padding, and the weights after one SGD step
+    (so the gradients, T5's table included) agree to float32 rounding."""
+    x = np.random.default_rng(4).normal(size=(2, 5, WIDTH)).astype("float32")
+    padding = np.array([[1] * 5, [1, 1, 1, 0, 0]], bool)
+    if position == "alibi" and bidirectional:
+        # Split heads: padded query 4 would see no key on its side. What a
+        # query that sees no key gets is not defined (finite on both paths).
+        padding[1, 3:] = True
+    models = []
+    for fused in (True, False):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((None, WIDTH))
+        mask = keras.Input((None,), dtype="bool")
+        layer = PositionalAttention(HEADS, KEY_DIM, position, bidirectional=bidirectional, fused=fused)  # fmt: skip
+        models.append(keras.Model([inputs, mask], layer(inputs, padding_mask=mask)))
+    for model in models:
+        assert to_numpy(model([x, padding])).shape == x.shape
+    fused, explicit = models
+    explicit.set_weights(fused.get_weights())
+    for mask in (np.ones_like(padding), padding):
+        np.testing.assert_allclose(to_numpy(fused([x, mask])), to_numpy(explicit([x, mask])), atol=1e-6)  # fmt: skip
+    target = np.random.default_rng(5).normal(size=x.shape).astype("float32")
+    for model in models:
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        model.fit([x, padding], target, batch_size=2, epochs=1, verbose=0)
+    for got, want in zip(fused.get_weights(), explicit.get_weights()):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_the_fused_path_is_taken_when_no_dropout_applies(monkeypatch):
+    calls = []
+    fused_op = keras.ops.dot_product_attention
+    monkeypatch.setattr(keras.ops, "dot_product_attention", lambda *a, **k: calls.append(k) or fused_op(*a, **k))  # fmt: skip
+    x = np.zeros((1, 4, WIDTH), "float32")
+    PositionalAttention(HEADS, KEY_DIM, "rotary", bidirectional=False)(x)
+    assert calls[-1]["is_causal"] and calls[-1]["mask"] is None and calls[-1]["bias"] is None
+    PositionalAttention(HEADS, KEY_DIM, "alibi", bidirectional=False)(x)
+    assert tuple(calls[-1]["bias"].shape) == (1, HEADS, 4, 4) and not calls[-1]["is_causal"]
+    count = len(calls)
+    PositionalAttention(HEADS, KEY_DIM, "none", dropout=0.5)(x, training=True)
+    PositionalAttention(HEADS, KEY_DIM, "none", fused=False)(x)
+    assert len(calls) == count  # Dropout on the weights, or fused=False: the explicit path.

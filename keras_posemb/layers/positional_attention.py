@@ -41,6 +41,12 @@ class PositionalAttention(keras.layers.Layer):
     precision. Padded keys get no weight at all, so outputs at real tokens
     do not depend on padding.
 
+    Fused path: without dropout (inference, or `dropout=0`), attention
+    runs through `keras.ops.dot_product_attention`. Causal attention with
+    no other mask passes `is_causal=True` (no mask tensor at all) for
+    `"none"` and rotary; padding masks go as a boolean mask; ALiBi and T5
+    pass their bias, the one `(1, heads, query, key)` tensor they need.
+
     Who masks: this layer. Keys after the query are masked when
     `bidirectional=False` (whatever the position layers add), padded keys
     always; the short forms of ALiBi and T5 then take their causal form.
@@ -68,6 +74,11 @@ class PositionalAttention(keras.layers.Layer):
         bidirectional: `False` for causal attention: keys after the query
             are masked, and the short forms of ALiBi and T5 are causal.
         kernel_initializer: initializer of the four projections.
+        fused: compute attention with `keras.ops.dot_product_attention`
+            (the backend's fused kernel; flash attention where the backend
+            and device support it) whenever no dropout applies; `False`
+            always takes the explicit einsum and softmax. Both compute in
+            float32 and agree to float32 rounding. Defaults to `True`.
         **kwargs: other keyword arguments of `keras.layers.Layer`; with a
             family name, also the options of 0.2.0 (`max_wavelength`,
             `alibi_bias_max`, `alibi_split_heads`, `num_buckets`,
@@ -109,6 +120,7 @@ class PositionalAttention(keras.layers.Layer):
         dropout: float = 0.0,
         bidirectional: bool = True,
         kernel_initializer: Any = "glorot_uniform",
+        fused: bool = True,
         **kwargs,
     ):
         options = {name: kwargs.pop(name) for name in LEGACY_OPTIONS if name in kwargs}
@@ -117,6 +129,7 @@ class PositionalAttention(keras.layers.Layer):
         self.key_dim = check_int("key_dim", key_dim)
         self.dropout = check_number("dropout", dropout, 0, 1, high_open=True)
         self.bidirectional = check_bool("bidirectional", bidirectional)
+        self.fused = check_bool("fused", fused)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         # Attribute names as in 0.2.0: a T5 table saved then loads into `bias`.
         self.rotary = self.bias = None
@@ -228,7 +241,8 @@ class PositionalAttention(keras.layers.Layer):
             )
 
     def _key_mask(self, inputs, padding_mask, attention_mask, mask):
-        """Boolean `(batch, query, key)` of the keys each query may see, or `None`."""
+        """Boolean `(batch, query, key)` of the keys each query may see, or
+        `None` when there is no mask but the causal one (if causal)."""
         for name, value in [
             ("padding_mask", padding_mask),
             ("attention_mask", attention_mask),
@@ -244,13 +258,9 @@ class PositionalAttention(keras.layers.Layer):
             allowed = (
                 attention_mask if allowed is None else ops.logical_and(allowed, attention_mask)
             )
-        if not self.bidirectional:
+        if allowed is not None and not self.bidirectional:
             length = ops.shape(inputs)[1]
-            causal = ops.greater_equal(
-                ops.expand_dims(ops.arange(length), 1), ops.expand_dims(ops.arange(length), 0)
-            )
-            causal = ops.expand_dims(causal, 0)
-            allowed = causal if allowed is None else ops.logical_and(allowed, causal)
+            allowed = ops.logical_and(allowed, self._causal(length, length))
         return allowed
 
     def call(
@@ -287,18 +297,59 @@ class PositionalAttention(keras.layers.Layer):
 
     def _attend(self, query, key, value, allowed, training, start_index=0):
         """Attention of queries at positions `start_index ..` to keys at `0 ..`;
-        `allowed` is a boolean `(batch or 1, query, key)` or `None`."""
+        `allowed` is a boolean `(batch or 1, query, key)` or `None` for all
+        keys (and, when causal, `None` for the causal mask alone)."""
+        if self.fused and (self.dropout == 0 or not training):
+            context = self._fused_attention(query, key, value, allowed, start_index)
+        else:
+            context = self._explicit_attention(query, key, value, allowed, training, start_index)
+        return self.output_dense(ops.cast(context, value.dtype))
+
+    def _explicit_attention(self, query, key, value, allowed, training, start_index):
         scale = 1.0 / math.sqrt(self.key_dim)
         scores = ops.einsum("bqhd,bkhd->bhqk", ops.cast(query, "float32"), ops.cast(key, "float32"))
         scores = scores * scale
         if self.bias is not None:
             scores = self.bias(scores, start_index=start_index)
+        if allowed is None and not self.bidirectional:
+            allowed = self._causal(ops.shape(query)[1], ops.shape(key)[1], start_index)
         if allowed is not None:
             scores = ops.where(ops.expand_dims(allowed, 1), scores, MASKED_LOGIT)
         weights = ops.softmax(scores, axis=-1)
         weights = self.dropout_layer(weights, training=training)
-        context = ops.einsum("bhqk,bkhd->bqhd", ops.cast(weights, value.dtype), value)
-        return self.output_dense(context)
+        return ops.einsum("bhqk,bkhd->bqhd", ops.cast(weights, value.dtype), value)
+
+    def _fused_attention(self, query, key, value, allowed, start_index):
+        query, key, value = (ops.cast(x, "float32") for x in (query, key, value))
+        causal_only = allowed is None and not self.bidirectional
+        bias = mask = None
+        if self.bias is not None:
+            shape = (1, self.num_heads, ops.shape(query)[1], ops.shape(key)[1])
+            bias = self.bias(ops.zeros(shape, "float32"), start_index=start_index)
+            if causal_only:
+                allowed = self._causal(ops.shape(query)[1], ops.shape(key)[1], start_index)
+            if allowed is not None:  # One of bias and mask: masked keys join the bias.
+                bias = ops.where(ops.expand_dims(allowed, 1), bias, bias + MASKED_LOGIT)
+        elif allowed is not None:
+            mask = ops.expand_dims(allowed, 1)
+        return ops.dot_product_attention(
+            query,
+            key,
+            value,
+            bias=bias,
+            mask=mask,
+            scale=1.0 / math.sqrt(self.key_dim),
+            is_causal=causal_only and self.bias is None,
+        )
+
+    @staticmethod
+    def _causal(query_length, key_length, start_index=0):
+        """`(1, query, key)`: key `j` is at or before query `start_index + i`."""
+        queries = ops.arange(query_length, dtype="int32") + start_index
+        keys = ops.arange(key_length, dtype="int32")
+        return ops.expand_dims(
+            ops.less_equal(ops.expand_dims(keys, 0), ops.expand_dims(queries, 1)), 0
+        )
 
     def empty_cache(self, batch_size: int, cache_length: int, dtype: str | None = None):
         """Zeros `(batch_size, 2, cache_length, num_heads, key_dim)`: the
@@ -328,14 +379,8 @@ class PositionalAttention(keras.layers.Layer):
         keys = ops.slice_update(cache[:, 0], at, ops.cast(key, cache.dtype))
         values = ops.slice_update(cache[:, 1], at, ops.cast(value, cache.dtype))
         # Each new query sees the cached keys at or before its own position.
-        query_positions = ops.arange(length, dtype="int32") + start
-        allowed = ops.less_equal(
-            ops.expand_dims(ops.arange(cache_length, dtype="int32"), 0),
-            ops.expand_dims(query_positions, 1),
-        )
-        outputs = self._attend(
-            query, keys, values, ops.expand_dims(allowed, 0), training, start_index=start
-        )
+        allowed = self._causal(length, cache_length, start)
+        outputs = self._attend(query, keys, values, allowed, training, start_index=start)
         return poison(outputs, ok), ops.stack([keys, values], axis=1)
 
     def _check_cache(self, inputs, cache, cache_update_index, masks):
@@ -397,6 +442,7 @@ class PositionalAttention(keras.layers.Layer):
                 "dropout": self.dropout,
                 "bidirectional": self.bidirectional,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "fused": self.fused,
             }
         )
         return config
