@@ -141,7 +141,7 @@ def main():
         print("transformers is not installed: nothing to compare (pip install transformers).")
         return
     print(f"transformers {transformers.__version__}\n")
-    print("| configuration | max relative difference, frequencies | attention factor (ours, HF) |")
+    print("| configuration | max relative difference, frequencies | attention factor: ours, HF |")
     print("|---|---|---|")
     for name, head_dim, theta, partial, max_positions, parameters, length in CASES:
         theirs, their_factor = hugging_face(head_dim, theta, partial, max_positions, parameters, length)  # fmt: skip
@@ -149,7 +149,7 @@ def main():
         scaling = None if scaling["rope_type"] == "default" else scaling
         ours, our_factor = rope_frequencies(scaling, int(head_dim * partial), theta, length)
         difference = np.max(np.abs(ours - theirs) / theirs)
-        print(f"| {name} | {difference:.1e} | {our_factor:.6f} / {their_factor:.6f} |")
+        print(f"| {name} | {difference:.1e} | {our_factor:.6f}, {their_factor:.6f} |")
 
 
 if __name__ == "__main__":

@@ -187,8 +187,16 @@ def test_generation_benchmark_checks_cached_against_recomputed_tokens():
 def test_rope_variants_match_hugging_faces_functions():
     pytest.importorskip("transformers", reason="the optional cross-check needs transformers")
     out = run_script("rope_parity.py")
-    rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and " / " in line]
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| ")][1:]
     assert len(rows) == len(load("rope_parity").CASES)
     for row in rows:
-        ours, theirs = (float(v) for v in row[3].split("/"))
+        ours, theirs = (float(v) for v in row[3].split(","))
         assert float(row[2]) < 1e-6 and ours == pytest.approx(theirs, rel=1e-6), row
+
+
+def test_attention_cost_benchmark_measures_each_layer_in_its_own_process():
+    out = run_script("attention_cost.py", "--lengths", "16,32", "--steps", "1", "--key-dim", "4")
+    rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| ") and "ms" not in line]  # fmt: skip
+    assert [row[0].strip() for row in rows] == ["16", "32"]
+    for row in rows:  # Milliseconds and MiB for each of the three layers.
+        assert all(float(v) > 0 for cell in row[1:] for v in cell.split(",")), row

@@ -265,16 +265,23 @@ def test_the_fused_path_equals_the_explicit_one_forward_and_in_training(position
         np.testing.assert_allclose(got, want, atol=1e-6)
 
 
-def test_the_fused_path_is_taken_when_no_dropout_applies(monkeypatch):
+@pytest.mark.parametrize("fused", ["auto", True])
+def test_the_fused_path_is_taken_when_no_dropout_applies(monkeypatch, fused):
+    if fused == "auto" and keras.backend.backend() == "tensorflow":
+        fused = None  # "auto" is explicit on TensorFlow: no call expected.
     calls = []
     fused_op = keras.ops.dot_product_attention
     monkeypatch.setattr(keras.ops, "dot_product_attention", lambda *a, **k: calls.append(k) or fused_op(*a, **k))  # fmt: skip
     x = np.zeros((1, 4, WIDTH), "float32")
-    PositionalAttention(HEADS, KEY_DIM, "rotary", bidirectional=False)(x)
+    if fused is None:
+        PositionalAttention(HEADS, KEY_DIM, "rotary")(x)
+        assert not calls
+        return
+    PositionalAttention(HEADS, KEY_DIM, "rotary", bidirectional=False, fused=fused)(x)
     assert calls[-1]["is_causal"] and calls[-1]["mask"] is None and calls[-1]["bias"] is None
-    PositionalAttention(HEADS, KEY_DIM, "alibi", bidirectional=False)(x)
+    PositionalAttention(HEADS, KEY_DIM, "alibi", bidirectional=False, fused=fused)(x)
     assert tuple(calls[-1]["bias"].shape) == (1, HEADS, 4, 4) and not calls[-1]["is_causal"]
     count = len(calls)
-    PositionalAttention(HEADS, KEY_DIM, "none", dropout=0.5)(x, training=True)
+    PositionalAttention(HEADS, KEY_DIM, "none", dropout=0.5, fused=fused)(x, training=True)
     PositionalAttention(HEADS, KEY_DIM, "none", fused=False)(x)
     assert len(calls) == count  # Dropout on the weights, or fused=False: the explicit path.
