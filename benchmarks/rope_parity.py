@@ -18,6 +18,13 @@ from keras_posemb.rope_scaling import check_rope_scaling, rope_frequencies
 
 PHI3_SHORT = list(np.linspace(1.0, 1.2, 48))
 PHI3_LONG = list(np.linspace(1.0, 40.0, 48))
+PHI3 = {
+    "rope_type": "longrope",
+    "factor": 32.0,
+    "original_max_position_embeddings": 4096,
+    "short_factor": PHI3_SHORT,
+    "long_factor": PHI3_LONG,
+}
 # (name, head_dim, rope_theta, partial_rotary_factor, max_position_embeddings,
 #  rope_parameters without theta, sequence length).
 CASES = [
@@ -30,7 +37,7 @@ CASES = [
         4096,
         {"rope_type": "dynamic", "factor": 2.0},
         8192,
-    ),  # fmt: skip
+    ),
     (
         "LLaMA 2, dynamic x2 at 2048",
         128,
@@ -39,7 +46,7 @@ CASES = [
         4096,
         {"rope_type": "dynamic", "factor": 2.0},
         2048,
-    ),  # fmt: skip
+    ),
     (
         "Llama 3.1",
         128,
@@ -54,7 +61,7 @@ CASES = [
             "original_max_position_embeddings": 8192,
         },
         None,
-    ),  # fmt: skip
+    ),
     (
         "YaRN x4 (Qwen2.5)",
         128,
@@ -63,7 +70,7 @@ CASES = [
         131072,
         {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768},
         None,
-    ),  # fmt: skip
+    ),
     (
         "YaRN x40, mscale (DeepSeek)",
         64,
@@ -80,37 +87,25 @@ CASES = [
             "mscale_all_dim": 1.0,
         },
         None,
-    ),  # fmt: skip
+    ),
     (
         "LongRoPE short (Phi-3)",
         96,
         1e4,
         1.0,
         131072,
-        {
-            "rope_type": "longrope",
-            "factor": 32.0,
-            "original_max_position_embeddings": 4096,
-            "short_factor": PHI3_SHORT,
-            "long_factor": PHI3_LONG,
-        },
+        PHI3,
         2048,
-    ),  # fmt: skip
+    ),
     (
         "LongRoPE long (Phi-3)",
         96,
         1e4,
         1.0,
         131072,
-        {
-            "rope_type": "longrope",
-            "factor": 32.0,
-            "original_max_position_embeddings": 4096,
-            "short_factor": PHI3_SHORT,
-            "long_factor": PHI3_LONG,
-        },
+        PHI3,
         8192,
-    ),  # fmt: skip
+    ),
     ("GPT-NeoX partial 0.25", 128, 1e4, 0.25, 2048, {"rope_type": "default"}, None),
 ]
 

@@ -241,8 +241,10 @@ def test_the_fused_path_equals_the_explicit_one_forward_and_in_training(position
     x = np.random.default_rng(4).normal(size=(2, 5, WIDTH)).astype("float32")
     padding = np.array([[1] * 5, [1, 1, 1, 0, 0]], bool)
     if position == "alibi" and bidirectional:
-        # Split heads: padded query 4 would see no key on its side. What a
-        # query that sees no key gets is not defined (finite on both paths).
+        # Split heads: padded query 4 would see no key on its side. Its output
+        # is the same on both paths, but not its gradient (the fused bias
+        # absorbs q.k at masked keys; the explicit path replaces it), and
+        # this loss, unlike a model's, reads outputs at padding.
         padding[1, 3:] = True
     models = []
     for fused in (True, False):

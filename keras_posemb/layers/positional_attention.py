@@ -339,7 +339,7 @@ class PositionalAttention(keras.layers.Layer):
             if causal_only:
                 allowed = self._causal(ops.shape(query)[1], ops.shape(key)[1], start_index)
             if allowed is not None:  # One of bias and mask: masked keys join the bias.
-                bias = ops.where(ops.expand_dims(allowed, 1), bias, bias + MASKED_LOGIT)
+                bias = ops.where(ops.expand_dims(allowed, 1), bias, MASKED_LOGIT)
         elif allowed is not None:
             mask = ops.expand_dims(allowed, 1)
         return ops.dot_product_attention(
