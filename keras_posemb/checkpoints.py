@@ -14,7 +14,7 @@ removed. A kill at any moment leaves `state.json` naming complete files,
 whose SHA-256 it records, so a file damaged later is detected, not loaded.
 
 `state.json` also records the training curve and the best epoch (highest
-validation accuracy, the earlier epoch on ties), whose file is kept: a
+validation accuracy, or lowest validation loss, the earlier epoch on ties), whose file is kept: a
 resumed run continues exactly where the killed one stopped and still ends
 with the best epoch's weights. `PlateauPatience` decides from that curve,
 so it needs no state of its own.
@@ -90,11 +90,17 @@ class EpochCheckpoints(keras.callbacks.Callback):
 
     Args:
         directory: the run's `backup/` folder.
+        monitor: the log entry that picks the best epoch.
+        higher_is_better: whether a higher `monitor` is better (accuracy)
+            or a lower one (a loss).
     """
 
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(
+        self, directory: str | os.PathLike, monitor: str = MONITOR, higher_is_better: bool = True
+    ):
         super().__init__()
         self.directory = Path(directory)
+        self.monitor, self.sign = monitor, 1.0 if higher_is_better else -1.0
         self.state = {"epoch": 0, "history": [], "best": None}
 
     @property
@@ -148,9 +154,10 @@ class EpochCheckpoints(keras.callbacks.Callback):
         entry = self._write(done, f"epoch-{done}.npz", serialize(self.model))
         state = self.state
         state["history"].append({"epoch": done, **logs})
-        score = logs.get(MONITOR, -math.inf)
-        if state["best"] is None or score > state["best"][MONITOR]:  # Ties keep the earlier.
-            state["best"] = {**entry, MONITOR: score}
+        score = logs.get(self.monitor, -self.sign * math.inf)
+        best = state["best"]
+        if best is None or self.sign * score > self.sign * best[self.monitor]:  # Ties: earlier.
+            state["best"] = {**entry, self.monitor: score}
         state.update(epoch=done, latest=entry)
         self._write(done, STATE, json.dumps(state, indent=2).encode("utf-8"))
         for path in self.directory.glob("epoch-*.npz"):

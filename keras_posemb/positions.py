@@ -193,8 +193,9 @@ def _layers(model) -> Iterator[Any]:
         yield layer
         if hasattr(layer, "layers"):
             yield from _layers(layer)
-        if isinstance(layer, PositionalAttention):
-            yield from layer.position_layers
+        attention = getattr(layer, "attention", layer)  # A DecoderBlock's, or itself.
+        if isinstance(attention, PositionalAttention):
+            yield from attention.position_layers
 
 
 def find_position(model: Any) -> tuple[PositionFamily, Any]:

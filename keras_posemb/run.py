@@ -7,6 +7,8 @@ reads it back.
     vocabulary.txt     one token per line; id = line number (0: padding,
                        1: out-of-vocabulary)
     classes.json       class names; index = the model's output index
+    tokens.json        a language model's vocabulary (`keras-posemb-lm`):
+                       its level and characters; id = index
     settings.json      the run's settings and data fingerprint, written
                        when it starts; a rerun must match them to resume
     metrics.json       accuracies, timings, the validation curve, settings
@@ -82,6 +84,7 @@ class Run:
     TEXT_MODEL = "text_model.keras"
     VOCABULARY = "vocabulary.txt"
     CLASSES = "classes.json"
+    TOKENS = "tokens.json"
     SETTINGS = "settings.json"
     METRICS = "metrics.json"
     LOGS = "logs"
@@ -192,6 +195,16 @@ class Run:
             )
 
         return self._read(self.CLASSES, lambda: self._read_json(self.CLASSES), valid)
+
+    def write_tokens(self, vocabulary: dict) -> None:
+        """A language model's `data.characters.Vocabulary.to_json()`."""
+        self._write_json(self.TOKENS, vocabulary)
+
+    def read_tokens(self):
+        """The language model's `data.characters.Vocabulary`."""
+        from keras_posemb.data.characters import Vocabulary
+
+        return self._read(self.TOKENS, lambda: Vocabulary.from_json(self._read_json(self.TOKENS)))
 
     def write_vocabulary(self, vocabulary: list[str]) -> None:
         """`vocabulary` as `TextVectorization.get_vocabulary()` returns it."""

@@ -200,3 +200,30 @@ def test_attention_cost_benchmark_measures_each_layer_in_its_own_process():
     assert [row[0].strip() for row in rows] == ["16", "32"]
     for row in rows:  # Milliseconds and MiB for each of the three layers.
         assert all(float(v) > 0 for cell in row[1:] for v in cell.split(",")), row
+
+
+def test_lm_extrapolation_study_trains_evaluates_and_summarizes(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("to be or not to be, that is the question.\n" * 60)
+    small = ["steps=4", "eval_interval=2", "embed_dim=16", "num_heads=2", "num_layers=1",
+             "max_length=8", "batch_size=4"]  # fmt: skip
+    flags = ["--text", str(text), "--families", "rotary,learned", "--seeds", "0,1",
+             "--fine-tune-steps", "1", "--output-dir", str(tmp_path / "out")]  # fmt: skip
+    out = run_script("lm_extrapolation.py", *flags, *(f"--set={s}" for s in small))
+    report = json.loads((tmp_path / "out" / "summary.json").read_text())
+    runs, summary = report["runs"], report["summary"]
+    assert [(r["family"], r["seed"]) for r in runs] == [
+        ("rotary", 0), ("learned", 0), ("rotary", 1), ("learned", 1)
+    ]  # fmt: skip
+    rotary = [r for r in runs if r["family"] == "rotary"]
+    for kind in ("windows", "sliding"):
+        want = np.mean([r[kind]["8"] for r in rotary])
+        assert summary["rotary"][kind]["8"]["mean"] == pytest.approx(want)
+        assert summary["learned"][kind]["2"] is None  # a learned table ends at 8 positions
+    assert set(summary["rotary"]["extensions"]) == {"linear", "ntk", "dynamic", "yarn"}
+    assert set(summary["rotary"]["fine_tuned_linear_4x"]) == {"4", "8"}
+    assert "Bar: ALiBi" not in out and "Bar: rotary (the default) at 1x" in out
+    assert (tmp_path / "out" / "lm_extrapolation.png").stat().st_size > 0
+    # A rerun reads the results back instead of training again.
+    again = run_script("lm_extrapolation.py", *flags, *(f"--set={s}" for s in small))
+    assert "training" not in again

@@ -19,9 +19,14 @@ from keras_posemb import cli
 
 
 def parse_config(
-    argv=None, doc: str = __doc__, defaults: dict | None = None, extra=(), exclude=()
+    argv=None,
+    doc: str = __doc__,
+    defaults: dict | None = None,
+    extra=(),
+    exclude=(),
+    config_class=None,
 ) -> tuple:
-    """`(TrainConfig, namespace)` from command-line flags, checked.
+    """`(config, namespace)` from command-line flags, checked.
 
     Args:
         argv: the arguments (default: `sys.argv[1:]`).
@@ -29,18 +34,20 @@ def parse_config(
         defaults: config defaults to change (for other commands).
         extra: `(flag, kwargs)` arguments besides the config's.
         exclude: config fields that get no flag (another command sets them).
+        config_class: the settings' dataclass (default: `TrainConfig`).
 
     Exits with status 2 and one `error:` line on a bad value.
     """
     from keras_posemb.training import TrainConfig
 
+    config_class = config_class or TrainConfig
     description, epilog = cli.split_docstring(doc)
     parser = cli.Parser(description=description, epilog=epilog)
     for name, options in extra:
         parser.add_argument(name, **options)
-    cli.add_config_flags(parser, TrainConfig, defaults, exclude)
+    cli.add_config_flags(parser, config_class, defaults, exclude)
     args = parser.parse_args(argv)
-    config = cli.config_from_args(TrainConfig, args, defaults)
+    config = cli.config_from_args(config_class, args, defaults)
     config.validate()
     return config, args
 

@@ -78,8 +78,46 @@ def _position_help() -> str:
     return f"position encoding ({described})"
 
 
+class RunSettings:
+    """What every run's settings share (a dataclass of `setting` fields)."""
+
+    # The setting that names the training data (in the message that refuses
+    # to resume on other data).
+    DATA_SETTING: typing.ClassVar[str] = "dataset"
+
+    def settings_to_match(self) -> dict:
+        """The settings a resumed run must share with the run it resumes."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.metadata["same_on_resume"]
+        }
+
+    def check_fields(self) -> None:
+        """Checks each field's type and choices (`validate` checks the rest)."""
+        types = field_types(type(self))
+        for field in dataclasses.fields(self):
+            value, kind = getattr(self, field.name), types[field.name]
+            if kind is bool:
+                check_bool(field.name, value)
+            elif field_choices(field) is not None:
+                check_choice(field.name, value, field_choices(field))
+            elif kind is str and not isinstance(value, (str, type(None))):
+                raise argument_error(field.name, value, "a string or None")
+
+    def check_encoding(self) -> None:
+        try:
+            is_text = codecs.lookup(self.encoding)._is_text_encoding  # rot13, base64: not text.
+        except LookupError:
+            is_text = False
+        if not is_text:
+            raise argument_error(
+                "encoding", self.encoding, "a text encoding Python knows, such as utf-8"
+            )
+
+
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(RunSettings):
     """Every setting of a training run; `keras-posemb-train`'s flags are these."""
 
     dataset: str = setting(
@@ -192,14 +230,6 @@ class TrainConfig:
     def position_settings(self) -> positions.PositionSettings:
         return positions.PositionSettings(self.embed_dim, self.num_heads, self.max_length)
 
-    def settings_to_match(self) -> dict:
-        """The settings a resumed run must share with the run it resumes."""
-        return {
-            field.name: getattr(self, field.name)
-            for field in dataclasses.fields(self)
-            if field.metadata["same_on_resume"]
-        }
-
     def validate(self) -> None:
         """Checks every setting, before any data is read.
 
@@ -207,15 +237,7 @@ class TrainConfig:
             ArgumentError: naming the setting, the value and what is
                 expected.
         """
-        types = field_types(type(self))
-        for field in dataclasses.fields(self):
-            value, kind = getattr(self, field.name), types[field.name]
-            if kind is bool:
-                check_bool(field.name, value)
-            elif field_choices(field) is not None:
-                check_choice(field.name, value, field_choices(field))
-            elif kind is str and not isinstance(value, (str, type(None))):
-                raise argument_error(field.name, value, "a string or None")
+        self.check_fields()
         if self.epochs is not None:
             check_int("epochs", self.epochs)
         for name in ("batch_size", "max_length", "embed_dim", "ff_dim", "num_layers"):
@@ -245,22 +267,15 @@ class TrainConfig:
         check_number("weight_decay", self.weight_decay, low=0)
         check_number("dropout", self.dropout, 0, 1, high_open=True)
         check_number("token_dropout", self.token_dropout, 0, 1, high_open=True)
-        try:
-            is_text = codecs.lookup(self.encoding)._is_text_encoding  # rot13, base64: not text.
-        except LookupError:
-            is_text = False
-        if not is_text:
-            raise argument_error(
-                "encoding", self.encoding, "a text encoding Python knows, such as utf-8"
-            )
+        self.check_encoding()
         data_lib.check_dataset_arguments(
             self.dataset, self.validation_file, self.test_file, self.text_column, self.label_column
         )
         runtime.check_strategy(self.strategy)
-        _check_output_dir(self.resolved_output_dir())
+        check_output_dir(self.resolved_output_dir())
 
 
-def _check_output_dir(path):
+def check_output_dir(path):
     existing = next(p for p in [Path(path), *Path(path).parents] if p.exists())
     if not existing.is_dir():
         raise argument_error(

@@ -83,7 +83,7 @@ def record_settings(run: Run, config: TrainConfig, fingerprint: str) -> None:
     if recorded is not None and recorded.get("data_fingerprint") not in (None, fingerprint):
         raise RunError(
             f"{run.directory} holds a run trained on other data (the data of ",
-            Setting("dataset", config.dataset),
+            Setting(config.DATA_SETTING, getattr(config, config.DATA_SETTING)),
             " changed since it started); a run resumes "
             "only on the data it started with. Start afresh with ",
             Setting("overwrite", True),

@@ -1,0 +1,34 @@
+"""Train a causal language model with a chosen position encoding.
+
+Character level by default (--level byte: UTF-8 bytes). With no --text-file,
+text made from the built-in data set's sentences, offline. The defaults are
+nanoGPT's CPU recipe for Tiny Shakespeare. Writes the model, tokens.json,
+metrics.json (with the validation loss at 1x, 2x, 4x and 8x the training
+context), TensorBoard logs and plots to --output-dir. Rerunning an
+interrupted command resumes it.
+
+examples:
+  keras-posemb-lm
+  keras-posemb-lm --text-file ../shared/data/shakespeare/input.txt --position alibi
+  keras-posemb-generate runs/lm_input_alibi "ROMEO:" --temperature 0.8 --seed 0
+"""
+
+from __future__ import annotations
+
+from keras_posemb import cli
+from keras_posemb.cli.train import parse_config
+
+
+def _main(argv):
+    from keras_posemb.training.language_model import LanguageModelConfig, train_language_model
+
+    config, _ = parse_config(argv, __doc__, config_class=LanguageModelConfig)
+    train_language_model(config)
+
+
+main = cli.main_wrapper(
+    _main, "interrupted; rerun the same command to resume from the last completed interval."
+)
+
+if __name__ == "__main__":
+    main()

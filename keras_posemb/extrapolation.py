@@ -1,0 +1,110 @@
+"""A language model's loss on held-out text at and beyond its training context.
+
+`window_loss` scores token ids in windows of one length (non-overlapping,
+or sliding); `extrapolation_losses` does it at 1x, 2x, 4x and 8x the
+training context, `None` where the model's position family cannot encode
+that length (a learned table ends at its last row); `with_rope_scaling`
+gives a rotary model's copy with a RoPE context extension
+(`keras_posemb.rope_scaling`) applied at evaluation time. NumPy and Keras
+only, on every backend.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+from keras_posemb.data.characters import windows
+from keras_posemb.layers import PositionEmbedding, RotaryEmbedding
+
+FACTORS = (1, 2, 4, 8)
+# Windows scored per call of the model: about 8 MiB of float32 logits at
+# 65 characters and 512 tokens.
+TOKENS_PER_CALL = 32768
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def window_loss(model, ids: np.ndarray, length: int, stride: int | None = None) -> float:
+    """Mean cross-entropy (nats per token) of `model` on `ids` in windows of
+    `length` tokens (`data.characters.windows`: non-overlapping without
+    `stride`, else sliding by `stride`), summed in float64."""
+    inputs, targets, scored = windows(ids, length, stride)
+    batch = min(len(inputs), max(1, TOKENS_PER_CALL // length))
+    # The last batch is filled up with unscored copies of the first window:
+    # one batch shape, so a compiling backend compiles once per length.
+    filler = (-len(inputs)) % batch
+    inputs = np.concatenate([inputs, np.repeat(inputs[:1], filler, axis=0)])
+    targets = np.concatenate([targets, np.repeat(targets[:1], filler, axis=0)])
+    scored = np.concatenate([scored, np.zeros((filler, length), scored.dtype)])
+    total = 0.0
+    for start in range(0, len(inputs), batch):
+        chunk = slice(start, start + batch)
+        logits = keras.ops.convert_to_numpy(model.predict_on_batch(inputs[chunk]))
+        picked = np.take_along_axis(_log_softmax(logits), targets[chunk][..., None], axis=-1)
+        total -= float((picked[..., 0] * scored[chunk]).sum())
+    return total / float(scored.sum())
+
+
+def longest_encodable(model) -> float:
+    """The most positions the model's position layer encodes (a learned
+    table's rows; `inf` for the families without a limit)."""
+    from keras_posemb.positions import find_position
+
+    _, layer = find_position(model)
+    return layer.max_length if isinstance(layer, PositionEmbedding) else math.inf
+
+
+def extrapolation_losses(
+    model, ids: np.ndarray, context: int, factors=FACTORS, sliding: bool = False
+) -> dict[str, float | None]:
+    """`{"1": loss, "2": ..., ...}`: `window_loss` at each factor times the
+    training `context`; `None` where the model cannot encode that length
+    (or the text is shorter than one window). Non-overlapping windows, or
+    with `sliding`, windows that move by half their length and score their
+    last half (every scored token sees at least half a window before it)."""
+    limit = min(longest_encodable(model), len(ids) - 1)
+    return {
+        str(factor): (
+            None
+            if factor * context > limit
+            else window_loss(
+                model, ids, factor * context, factor * context // 2 or 1 if sliding else None
+            )
+        )
+        for factor in factors
+    }
+
+
+def with_rope_scaling(model, rope_scaling: dict | None):
+    """A copy of `model` (same weights) whose rotary layers use `rope_scaling`
+    (a Hugging Face style dictionary, `keras_posemb.rope_scaling`).
+
+    Raises:
+        ValueError: when the model has no rotary layer.
+    """
+    config, replaced = model.get_config(), 0
+    for layer_config in config["layers"]:
+        block = getattr(model.get_layer(layer_config["name"]), "attention", None)
+        rotary = [
+            layer
+            for layer in getattr(block, "position_layers", [])
+            if isinstance(layer, RotaryEmbedding)
+        ]
+        if rotary:
+            layer_settings = {**rotary[0].get_config(), "rope_scaling": rope_scaling}
+            layer_settings.pop("scaling_factor")
+            copy = RotaryEmbedding.from_config(layer_settings)
+            layer_config["config"]["position"] = keras.saving.serialize_keras_object(copy)
+            replaced += 1
+    if not replaced:
+        raise ValueError(f"Model {model.name!r} has no rotary position layer to rescale.")
+    scaled = model.__class__.from_config(config)
+    scaled.set_weights(model.get_weights())
+    return scaled

@@ -1,0 +1,405 @@
+"""Trains a causal language model on a text: what `keras-posemb-lm` runs.
+
+The same run directory and guarantees as the classifier's trainer
+(`keras_posemb.training.train`): every setting checked before the text is
+read, a checkpoint per evaluation interval (a killed run resumes exactly),
+the best validation loss kept, TensorBoard logs (loss, perplexity, learning
+rate, position summaries), plots, and at the end the validation loss at 1x,
+2x, 4x and 8x the training context in `metrics.json` (`extrapolation`).
+The input pipeline is NumPy (`data.characters`): no TensorFlow is needed
+to train, only for TensorBoard's files.
+
+The defaults are nanoGPT's CPU recipe for Tiny Shakespeare (4 layers, 4
+heads, width 128, context 64, batch 12, 2,000 steps, AdamW with beta2 0.99,
+weight decay 0.1 on matrices, gradient norm clipped at 1, 100 warmup steps
+and a cosine decay from 1e-3 to 1e-4, no dropout).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+import typing
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from keras_posemb import extrapolation, positions, summaries
+from keras_posemb._args import check_divisible, check_int, check_number
+from keras_posemb._memory import check_fits
+from keras_posemb.causal_lm import build_causal_lm
+from keras_posemb.checkpoints import EpochCheckpoints, InterruptBetweenSteps, StopOnNaN
+from keras_posemb.data import characters
+from keras_posemb.errors import argument_error
+from keras_posemb.layers._angles import MAX_POSITION
+from keras_posemb.run import Run
+from keras_posemb.training import resume, runtime
+from keras_posemb.training.config import RunSettings, check_output_dir, setting
+from keras_posemb.training.session import EpochTimer, fit_verbosity
+
+# Held-out windows per batch while training (the loss does not depend on it).
+VALIDATION_BATCH = 64
+
+
+def _position_help() -> str:
+    return "position family: " + ", ".join(positions.names())
+
+
+@dataclasses.dataclass
+class LanguageModelConfig(RunSettings):
+    """Every setting of a language-model run; `keras-posemb-lm`'s flags are these."""
+
+    DATA_SETTING: typing.ClassVar[str] = "text_file"
+
+    text_file: str | None = setting(
+        None, "the training text (default: text made from the built-in data set's sentences)"
+    )
+    validation_file: str | None = setting(
+        None, "held-out text (default: the last --validation-fraction of the training text)"
+    )
+    validation_fraction: float = setting(
+        0.1, "share of the text held out for validation when no --validation-file is given"
+    )
+    level: str = setting("character", "tokens: characters or UTF-8 bytes", characters.LEVELS)
+    encoding: str = setting("utf-8", "text encoding of the files")
+    position: str = setting("rotary", lambda: _position_help(), lambda: positions.names())
+    output_dir: str | None = setting(
+        None, "where the run's files go (default: runs/lm_<text>_<position>)", same_on_resume=False
+    )
+    overwrite: bool = setting(
+        False,
+        "start afresh in an output directory that holds another run (its files are removed)",
+        same_on_resume=False,
+    )
+    steps: int = setting(2000, "optimizer steps")
+    eval_interval: int = setting(
+        250, "steps between validation losses and checkpoints (must divide --steps)"
+    )
+    batch_size: int = setting(12, "windows per batch")
+    max_length: int = setting(64, "the training context, in tokens")
+    learning_rate: float = setting(1e-3, "peak learning rate (AdamW)")
+    min_learning_rate: float = setting(1e-4, "learning rate at the end of the cosine decay")
+    warmup_steps: int | None = setting(
+        None, "steps of linear warmup (default: 100, or a tenth of --steps if that is fewer)"
+    )
+    weight_decay: float = setting(0.1, "AdamW weight decay (matrices only)")
+    clip_norm: float = setting(1.0, "clip the gradients' global norm to this (0: no clipping)")
+    embed_dim: int = setting(128, "model width")
+    num_heads: int = setting(4, "attention heads (must divide --embed-dim)")
+    ff_dim: int | None = setting(None, "feed-forward width (default: 4 x --embed-dim)")
+    num_layers: int = setting(4, "decoder blocks")
+    dropout: float = setting(0.0, "dropout rate")
+    seed: int = setting(0, "random seed: the same seed and settings give the same run on CPU")
+    mixed_precision: bool = setting(False, "mixed precision: float16 on GPU, bfloat16 on CPU")
+    jit_compile: bool = setting(False, "compile training with XLA (JAX always compiles)")
+    plots: bool = setting(True, "write PNG plots of the position vectors", same_on_resume=False)
+    verbose: int = setting(
+        1,
+        "1: progress bars on a terminal (one line per interval elsewhere), 2: one line per "
+        "interval, 0: only the summary",
+        choices=(0, 1, 2),
+        same_on_resume=False,
+    )
+
+    def resolved_output_dir(self) -> str:
+        if self.output_dir == "":
+            raise argument_error("output_dir", "", "a path (or None for the default)")
+        text = "builtin" if self.text_file is None else os.path.basename(self.text_file)
+        return self.output_dir or os.path.join("runs", f"lm_{text.split('.')[0]}_{self.position}")
+
+    @property
+    def resolved_warmup_steps(self) -> int:
+        return min(100, self.steps // 10) if self.warmup_steps is None else self.warmup_steps
+
+    @property
+    def intervals(self) -> int:
+        return self.steps // self.eval_interval
+
+    def validate(self) -> None:
+        """Checks every setting, before the text is read.
+
+        Raises:
+            ArgumentError: naming the setting, the value and what is expected.
+        """
+        self.check_fields()
+        for name in ("steps", "eval_interval", "batch_size", "max_length", "embed_dim"):
+            check_int(name, getattr(self, name))
+        check_int("num_layers", self.num_layers)
+        if self.ff_dim is not None:
+            check_int("ff_dim", self.ff_dim)
+        if self.steps % self.eval_interval:
+            raise argument_error(
+                "eval_interval", self.eval_interval, f"a divisor of steps={self.steps}"
+            )
+        if self.max_length * max(extrapolation.FACTORS) > MAX_POSITION:
+            raise argument_error(
+                "max_length", self.max_length, f"at most {MAX_POSITION // 8:,} (it is evaluated "
+                f"at 8x, and the position layers encode at most {MAX_POSITION:,} positions)",
+            )  # fmt: skip
+        if self.warmup_steps is not None:
+            check_int("warmup_steps", self.warmup_steps, minimum=0, maximum=self.steps - 1)
+        check_int("seed", self.seed, minimum=0, maximum=2**32 - 1)
+        check_divisible("num_heads", self.num_heads, "embed_dim", self.embed_dim)
+        check_number("validation_fraction", self.validation_fraction, 0, 1, True, True)
+        check_number("learning_rate", self.learning_rate, low=0, low_open=True)
+        check_number("min_learning_rate", self.min_learning_rate, 0, self.learning_rate)
+        check_number("weight_decay", self.weight_decay, low=0)
+        check_number("clip_norm", self.clip_norm, low=0)
+        check_number("dropout", self.dropout, 0, 1, high_open=True)
+        self.check_encoding()
+        if self.validation_file is not None and self.text_file is None:
+            raise argument_error(
+                "validation_file", self.validation_file, "None when no text_file is given"
+            )
+        for name in ("text_file", "validation_file"):
+            path = getattr(self, name)
+            if path is not None and not os.path.isfile(path):
+                raise argument_error(name, path, "an existing text file")
+        settings = positions.PositionSettings(
+            self.embed_dim, self.num_heads, self.max_length, bidirectional=False
+        )
+        positions.get(self.position).check(settings)
+        self._check_memory()
+        check_output_dir(self.resolved_output_dir())
+
+    def _check_memory(self):
+        # Training keeps about 4 float32 (batch, heads, length, length)
+        # tensors per layer for the backward pass; the 8x evaluation scores
+        # `TOKENS_PER_CALL` tokens at a time (attention weights and logits).
+        length, heads = self.max_length, self.num_heads
+        needed = 16 * self.num_layers * self.batch_size * heads * length**2
+        check_fits("max_length", length, needed, f"attention over {length:,} tokens")
+        longest = 8 * length
+        windows = max(1, extrapolation.TOKENS_PER_CALL // longest)
+        needed = 8 * windows * heads * longest**2
+        what = f"the evaluation at 8x: attention over {longest:,} tokens"
+        check_fits("max_length", length, needed, what)
+        if self.text_file is not None:
+            size = os.path.getsize(self.text_file)  # Text, then 4 bytes per id, then windows.
+            check_fits("text_file", self.text_file, 12 * size, f"{size:,} bytes of text and ids")
+
+
+def load_text(config: LanguageModelConfig) -> characters.TextSplits:
+    return characters.load_text_splits(
+        config.text_file,
+        config.validation_file,
+        config.level,
+        config.validation_fraction,
+        config.encoding,
+    )
+
+
+def build_model(config: LanguageModelConfig, vocab_size: int):
+    return build_causal_lm(
+        vocab_size,
+        config.max_length,
+        position=config.position,
+        embed_dim=config.embed_dim,
+        num_heads=config.num_heads,
+        ff_dim=config.ff_dim,
+        num_layers=config.num_layers,
+        dropout=config.dropout,
+    )
+
+
+def learning_rate_schedule(config: LanguageModelConfig):
+    """Linear warmup to `learning_rate`, then cosine decay to `min_learning_rate`."""
+    warmup = config.resolved_warmup_steps
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else config.learning_rate,
+        decay_steps=config.steps - warmup,
+        alpha=config.min_learning_rate / config.learning_rate,
+        warmup_target=config.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
+def make_optimizer(config: LanguageModelConfig, model) -> keras.optimizers.Optimizer:
+    optimizer = keras.optimizers.AdamW(
+        learning_rate_schedule(config),
+        weight_decay=config.weight_decay,
+        beta_2=0.99,  # nanoGPT's: a small model on few tokens per step.
+        global_clipnorm=config.clip_norm or None,
+    )
+    # Decay matrices only (weights, embeddings), not biases and norms' scales.
+    optimizer.exclude_from_weight_decay(
+        var_list=[v for v in model.trainable_variables if len(v.shape) < 2]
+    )
+    return optimizer
+
+
+def training_batches(config: LanguageModelConfig, ids: np.ndarray, first_interval: int):
+    """Batches from interval `first_interval` to the end, each interval's
+    drawn from `(seed, interval)`: a resumed run sees the same batches."""
+    for interval in range(first_interval, config.intervals):
+        yield from characters.random_windows(
+            ids, config.max_length, config.batch_size, config.eval_interval, (config.seed, interval)
+        )
+
+
+class Perplexity(keras.callbacks.Callback):
+    """Adds `perplexity` and `val_perplexity` (exp of the losses) to the logs
+    of each interval, for the callbacks after it (TensorBoard, checkpoints)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for name in ("loss", "val_loss"):
+            if name in logs:
+                logs[name.replace("loss", "perplexity")] = math.exp(min(float(logs[name]), 700))
+
+
+def train_language_model(
+    config: LanguageModelConfig, extra_callbacks: Sequence[keras.callbacks.Callback] = ()
+) -> dict:
+    """Trains, evaluates and writes the run directory; returns the metrics.
+
+    Rerunning the same config into the same directory after a kill resumes
+    from the last completed interval; rerunning a finished run returns its
+    metrics and changes nothing; a config with other settings is refused.
+    """
+    config.validate()
+    run = Run(config.resolved_output_dir())
+    log = print if config.verbose else (lambda *args, **kwargs: None)
+    with run.locked():
+        finished = resume.prepare_run(run, config)
+        if finished is not None:
+            log(
+                f"{run.directory} is a finished run with these settings (validation loss "
+                f"{finished['val_loss']:.4f}): nothing to train. To train it again, start "
+                "afresh with --overwrite (overwrite=True in Python)."
+            )
+            return finished
+        with runtime.process_settings(config):
+            text = load_text(config)
+            resume.record_settings(run, config, text.fingerprint())
+            session = LanguageModelSession(config, run, text, log)
+            session.fit(extra_callbacks)
+            metrics = session.evaluate()
+            session.save_outputs()
+            run.write_metrics(metrics)  # Last: it marks the run complete.
+        run.owner.remove(run.BACKUP)
+    _report(run, metrics, log)
+    return metrics
+
+
+class LanguageModelSession:
+    """One call of `train_language_model`: the model, its checkpoints, fit, outputs."""
+
+    def __init__(self, config, run, text, log):
+        self.config, self.run, self.text, self.log = config, run, text, log
+        log(
+            f"Text {text.name}: {len(text.train):,} training and {len(text.validation):,} "
+            f"validation tokens, {text.vocabulary.size} {config.level} ids."
+        )
+        self.model = build_model(config, text.vocabulary.size)
+        self.model.compile(
+            optimizer=make_optimizer(config, self.model),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=config.jit_compile or keras.backend.backend() == "jax",
+        )
+        self.model.optimizer.build(self.model.trainable_variables)
+        run.claim(run.BACKUP, run.LOGS)
+        self.checkpoints = EpochCheckpoints(run.backup_dir, "val_loss", higher_is_better=False)
+        self.timer = EpochTimer()
+
+    def fit(self, extra_callbacks=()):
+        """Trains from the last checkpoint on; ends with the best interval's weights."""
+        config, run = self.config, self.run
+        first = self.checkpoints.restore(self.model)
+        if first:
+            self.log(f"Resuming {run.directory} after step {first * config.eval_interval}.")
+        if first < config.intervals:
+            inputs, targets, _ = characters.windows(self.text.validation, config.max_length)
+            interrupt = InterruptBetweenSteps()
+            callbacks = [
+                StopOnNaN(),  # Before the checkpoint: a NaN interval is never saved.
+                Perplexity(),
+                self.checkpoints,
+                keras.callbacks.TensorBoard(str(run.logs_dir), write_graph=False),
+                summaries.PositionSummaries(str(run.logs_dir), config.max_length, config.embed_dim),
+                self.timer,
+                *extra_callbacks,
+                interrupt,  # Last: an interval that ended is saved before it raises.
+            ]
+            with interrupt:
+                self.model.fit(
+                    training_batches(config, self.text.train, first),
+                    steps_per_epoch=config.eval_interval,
+                    epochs=config.intervals,
+                    initial_epoch=first,
+                    validation_data=(inputs, targets),
+                    validation_batch_size=VALIDATION_BATCH,
+                    callbacks=callbacks,
+                    verbose=fit_verbosity(config.verbose),
+                    shuffle=False,  # Batches are drawn at random offsets already.
+                )
+        self.checkpoints.restore_best(self.model)
+
+    def evaluate(self) -> dict:
+        config, text, state = self.config, self.text, self.checkpoints.state
+        start = time.perf_counter()
+        losses = extrapolation.extrapolation_losses(self.model, text.validation, config.max_length)
+        seconds, intervals = self.timer.seconds, self.timer.epochs
+        tokens = intervals * config.eval_interval * config.batch_size * config.max_length
+        best = state["best"]
+        return {
+            "text": text.name,
+            "position": config.position,
+            "backend": keras.backend.backend(),
+            "level": config.level,
+            "vocabulary_size": text.vocabulary.size,
+            "train_tokens": len(text.train),
+            "validation_tokens": len(text.validation),
+            "val_loss": best["val_loss"],
+            "val_perplexity": math.exp(best["val_loss"]),
+            "best_step": best["epoch"] * config.eval_interval,
+            "steps": config.steps,
+            "extrapolation": losses,
+            "validation_curve": [
+                {
+                    "step": entry["epoch"] * config.eval_interval,
+                    "loss": entry.get("loss"),
+                    "val_loss": entry.get("val_loss"),
+                }
+                for entry in state["history"]
+            ],  # fmt: skip
+            "train_seconds": seconds,
+            "tokens_per_second": tokens / seconds if seconds else None,
+            "evaluation_seconds": time.perf_counter() - start,
+            "seed": config.seed,
+            "config": dataclasses.asdict(config),
+        }
+
+    def save_outputs(self):
+        """Every final file but metrics.json."""
+        run, model, config = self.run, self.model, self.config
+        run.save_model(model)
+        run.write_tokens(self.text.vocabulary.to_json())
+        tables = summaries.position_tables(model, config.max_length, config.embed_dim)
+        summaries.write_projector(str(run.logs_dir), tables)
+        if config.plots and positions.find_position(model)[0].plots:
+            run.save_plots(model, config.max_length, config.max_length)
+
+
+def _report(run, metrics, log):
+    def shown(loss):
+        return "n/a" if loss is None else f"{loss:.4f}"
+
+    losses = ", ".join(f"{f}x {shown(v)}" for f, v in metrics["extrapolation"].items())
+    log(
+        f"\nKept step {metrics['best_step']} of {metrics['steps']}, the best on validation: "
+        f"loss {metrics['val_loss']:.4f} (perplexity {metrics['val_perplexity']:.2f}).\n"
+        f"Validation loss by context length (non-overlapping windows): {losses}.\n"
+        f"{metrics['train_seconds']:.1f} s of training, {metrics['tokens_per_second'] or 0:,.0f} "
+        "tokens/s."
+    )
+    written = ", ".join(path.name + ("/" if path.is_dir() else "") for path in run.outputs())
+    log(
+        f"\nWrote {run.directory}/: {written}.\nGenerate text: keras-posemb-generate "
+        f'{run.directory} "prompt"\nSee training in TensorBoard: tensorboard --logdir '
+        f"{run.logs_dir}"
+    )

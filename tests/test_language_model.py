@@ -1,0 +1,333 @@
+"""The language-model trainer (`keras-posemb-lm`), its text pipeline, the
+extrapolation evaluation and `keras-posemb-generate`."""
+
+import dataclasses
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_posemb import extrapolation
+from keras_posemb.cli import generate as generate_cli
+from keras_posemb.cli import lm as lm_cli
+from keras_posemb.data import characters
+from keras_posemb.errors import ArgumentError, DataError, RunError
+from keras_posemb.models import build_causal_lm
+from keras_posemb.run import Run
+from keras_posemb.training import language_model
+from tests.helpers import run_main
+from tests.test_training import StopAfterEpoch
+
+# A text with some structure to learn: a repeated verse, 3,800 characters.
+VERSE = "the quick brown fox jumps over the lazy dog.\nshe sells sea shells by the shore.\n"
+TINY_LM = dict(
+    steps=6, eval_interval=2, batch_size=4, max_length=8, embed_dim=16, num_heads=2, ff_dim=32,
+    num_layers=1, verbose=0, plots=False,
+)  # fmt: skip
+
+
+def write_text(tmp_path, text=VERSE * 48, name="verse.txt"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def tiny_lm_config(tmp_path, name="run", **changes):
+    return language_model.LanguageModelConfig(
+        **{**TINY_LM, "text_file": write_text(tmp_path), "output_dir": str(tmp_path / name),
+           **changes}
+    )  # fmt: skip
+
+
+# The text pipeline.
+
+
+def test_character_vocabulary_is_the_sorted_characters_and_round_trips():
+    vocabulary = characters.Vocabulary.of_text("hello, world")
+    assert vocabulary.characters == (" ", ",", "d", "e", "h", "l", "o", "r", "w")
+    ids = vocabulary.encode("hello")
+    assert ids.tolist() == [4, 3, 5, 5, 6] and ids.dtype == np.int32
+    assert vocabulary.decode(ids) == "hello"
+    assert characters.Vocabulary.from_json(vocabulary.to_json()) == vocabulary
+    with pytest.raises(DataError, match=r"prompt has characters .*'x', 'z'.* vocabulary has 9"):
+        vocabulary.encode("zebra x", "prompt")
+
+
+def test_byte_vocabulary_is_utf8():
+    vocabulary = characters.Vocabulary.of_text("", "byte")
+    assert vocabulary.size == 256
+    assert vocabulary.encode("é!").tolist() == [0xC3, 0xA9, 0x21]
+    assert vocabulary.decode([0xC3, 0xA9, 0x21]) == "é!"
+
+
+def test_the_validation_split_is_the_texts_end(tmp_path):
+    text = "".join(chr(ord("a") + i % 26) for i in range(1000))
+    splits = characters.load_text_splits(write_text(tmp_path, text), validation_fraction=0.1)
+    assert splits.vocabulary.decode(splits.train) == text[:900]
+    assert splits.vocabulary.decode(splits.validation) == text[900:]
+
+
+def test_random_windows_are_reproducible_and_targets_follow_inputs():
+    ids = np.arange(100, dtype=np.int32)
+    first = list(characters.random_windows(ids, 10, 4, 3, seed=(0, 1)))
+    again = list(characters.random_windows(ids, 10, 4, 3, seed=(0, 1)))
+    assert len(first) == 3
+    for (x, y), (x2, y2) in zip(first, again):
+        np.testing.assert_array_equal(y, y2)
+        assert x.shape == y.shape == (4, 10)
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, x + 1)  # ids are their positions here
+        assert x.min() >= 0 and y.max() <= 99
+
+
+def test_non_overlapping_windows_score_every_target_once():
+    ids = np.arange(23)
+    inputs, targets, scored = characters.windows(ids, 5)
+    assert inputs.tolist() == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14],
+                               [15, 16, 17, 18, 19]]  # fmt: skip
+    np.testing.assert_array_equal(targets, inputs + 1)
+    assert scored.min() == 1
+
+
+def test_sliding_windows_score_each_target_once_with_long_context():
+    ids = np.arange(41)
+    length, stride = 8, 2
+    inputs, targets, scored = characters.windows(ids, length, stride)
+    scored_targets = targets[scored == 1]
+    assert sorted(scored_targets.tolist()) == list(range(1, targets.max() + 1))  # each once
+    # Every scored target after the first window sees at least length - stride earlier tokens.
+    rows, columns = np.nonzero(scored[1:])
+    assert columns.min() == length - stride
+    with pytest.raises(DataError, match="fewer than one window of 64"):
+        characters.windows(np.arange(30), 64)
+
+
+# Evaluation.
+
+
+def small_model(position="rotary", max_length=8, vocab=7):
+    keras.utils.set_random_seed(1)
+    return build_causal_lm(vocab, max_length, position, embed_dim=16, num_heads=2, num_layers=1)
+
+
+def reference_loss(model, inputs, targets, weights):
+    logits = keras.ops.convert_to_numpy(model(inputs)).astype(np.float64)
+    log_z = np.log(np.exp(logits).sum(-1))
+    picked = np.take_along_axis(logits, targets[..., None], -1)[..., 0]
+    return float(((log_z - picked) * weights).sum() / weights.sum())
+
+
+@pytest.mark.all_backends
+@pytest.mark.parametrize("stride", [None, 3])
+def test_window_loss_is_the_mean_cross_entropy_of_the_scored_tokens(stride):
+    model = small_model()
+    ids = np.random.default_rng(0).integers(0, 7, 60).astype(np.int32)
+    inputs, targets, scored = characters.windows(ids, 12, stride)
+    want = reference_loss(model, inputs, targets, scored)
+    assert extrapolation.window_loss(model, ids, 12, stride) == pytest.approx(want, rel=1e-5)
+
+
+def test_a_learned_table_has_no_loss_past_its_length_nor_a_short_text():
+    model = small_model("learned", max_length=8)
+    ids = np.random.default_rng(0).integers(0, 7, 40).astype(np.int32)
+    losses = extrapolation.extrapolation_losses(model, ids, 8)
+    assert losses["2"] is None and losses["4"] is None and losses["8"] is None
+    assert losses["1"] == pytest.approx(extrapolation.window_loss(model, ids, 8))
+    losses = extrapolation.extrapolation_losses(small_model("alibi"), ids, 8)
+    assert losses["4"] is not None and losses["8"] is None  # 40 tokens hold no window of 64
+
+
+@pytest.mark.all_backends
+def test_with_rope_scaling_copies_the_weights_and_rescales_the_frequencies():
+    model = small_model()
+    ids = np.arange(14, dtype=np.int32)[None] % 7
+    same = extrapolation.with_rope_scaling(model, {"rope_type": "linear", "factor": 1.0})
+
+    def logits(model):
+        return keras.ops.convert_to_numpy(model(ids))
+
+    np.testing.assert_array_equal(logits(same), logits(model))  # factor 1: the same rotation
+    scaled = extrapolation.with_rope_scaling(model, {"rope_type": "linear", "factor": 4.0})
+    rotary = scaled.blocks[0].attention.position_layers[0]
+    frequencies, attention_factor = rotary.frequencies()
+    want = 10000.0 ** (-np.arange(4) / 4) / 4  # key_dim 8: pairs 2i/8
+    np.testing.assert_allclose(frequencies, want, rtol=1e-12)
+    assert attention_factor == 1.0
+    # Small at initialization (weights of N(0, 0.02)), but far above round-off.
+    assert np.abs(logits(scaled) - logits(model)).max() > 1e-6
+    with pytest.raises(ValueError, match="no rotary position layer"):
+        extrapolation.with_rope_scaling(small_model("alibi"), None)
+
+
+# The trainer.
+
+
+def test_the_schedule_warms_up_then_decays_to_the_minimum():
+    config = language_model.LanguageModelConfig(steps=2000)
+    schedule = language_model.learning_rate_schedule(config)
+    assert float(schedule(0)) == 0.0
+    assert float(schedule(100)) == pytest.approx(1e-3)
+    halfway = 1e-4 + (1e-3 - 1e-4) * 0.5  # cosine at half the decay: (1 + cos(pi/2)) / 2
+    assert float(schedule(1050)) == pytest.approx(halfway, rel=1e-5)
+    assert float(schedule(2000)) == pytest.approx(1e-4)
+    assert language_model.LanguageModelConfig(steps=50).resolved_warmup_steps == 5
+
+
+def test_weight_decay_skips_biases_and_norms():
+    config = language_model.LanguageModelConfig()
+    model = small_model()
+    optimizer = language_model.make_optimizer(config, model)
+    optimizer.build(model.trainable_variables)
+    for variable in model.trainable_variables:  # Kernels of attention are 3-D.
+        assert optimizer._use_weight_decay(variable) == (len(variable.shape) >= 2), variable.path
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("lm")
+    config = tiny_lm_config(tmp_path, position="rotary", plots=True)
+    return config, language_model.train_language_model(config)
+
+
+@pytest.mark.all_backends
+def test_a_run_writes_its_files_and_the_losses_by_length(finished_run):
+    config, metrics = finished_run
+    run = Run(config.output_dir)
+    assert run.is_complete()
+    written = {path.name for path in run.outputs()}
+    assert {"model.keras", "tokens.json", "metrics.json", "logs", "position_rotary.png"} <= written
+    assert set(metrics["extrapolation"]) == {"1", "2", "4", "8"}
+    curve = [entry["val_loss"] for entry in metrics["validation_curve"]]
+    assert len(curve) == 3 and metrics["val_loss"] == min(curve)
+    assert metrics["best_step"] == 2 * (curve.index(min(curve)) + 1)
+    # The 1x loss is the validation loss of the kept weights, computed anew.
+    assert metrics["extrapolation"]["1"] == pytest.approx(metrics["val_loss"], rel=1e-4)
+    model, vocabulary = run.load_model(), run.read_tokens()
+    validation = language_model.load_text(config).validation
+    want = extrapolation.window_loss(model, validation, 32)
+    assert metrics["extrapolation"]["4"] == pytest.approx(want, rel=1e-5)
+    assert vocabulary.decode(vocabulary.encode(VERSE)) == VERSE
+    on_disk = json.loads(run.path("metrics.json").read_text())
+    assert on_disk["extrapolation"] == metrics["extrapolation"]
+
+
+def test_tensorboard_has_loss_perplexity_and_learning_rate(finished_run):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    config, metrics = finished_run
+    logs = Run(config.output_dir).logs_dir
+    values = {}
+    for folder in ("train", "validation"):
+        events = event_accumulator.EventAccumulator(
+            str(logs / folder), size_guidance={"tensors": 0}
+        )
+        events.Reload()
+        values[folder] = {tag: events.Tensors(tag) for tag in events.Tags()["tensors"]}
+    train, validation = values["train"], values["validation"]
+    assert {"epoch_loss", "epoch_perplexity", "epoch_learning_rate"} <= set(train)
+    for loss, perplexity in zip(train["epoch_loss"], train["epoch_perplexity"]):
+        loss = float(keras.ops.convert_to_numpy(tensor_value(loss)))
+        assert float(tensor_value(perplexity)) == pytest.approx(math.exp(loss), rel=1e-5)
+    last = float(tensor_value(validation["epoch_perplexity"][-1]))
+    assert last == pytest.approx(math.exp(metrics["validation_curve"][-1]["val_loss"]), rel=1e-5)
+
+
+def tensor_value(event):
+    import tensorflow as tf
+
+    return tf.make_ndarray(event.tensor_proto)
+
+
+@pytest.mark.all_backends
+def test_generate_prints_the_prompt_and_its_continuation(finished_run, capsys):
+    config, _ = finished_run
+    argv = [config.output_dir, "the ", "--max-new-tokens", "12"]
+    status, out, err = run_main(generate_cli.main, argv, capsys)
+    assert status == 0, err
+    model, vocabulary = Run(config.output_dir).load_model(), Run(config.output_dir).read_tokens()
+    greedy = model.generate(vocabulary.encode("the ")[None], 12)
+    assert out == vocabulary.decode(greedy[0]) + "\n" and out.startswith("the ")
+    sampled = [
+        run_main(generate_cli.main, [*argv, "--temperature", "1", "--seed", "3"], capsys)[1]
+        for _ in range(2)
+    ]
+    assert sampled[0] == sampled[1]
+    status, _, err = run_main(generate_cli.main, [config.output_dir, "Q!"], capsys)
+    assert status == 2 and "prompt has characters the model was not trained on ('!', 'Q')" in err
+
+
+def test_generate_refuses_what_is_not_a_language_model_run(tmp_path, capsys):
+    status, _, err = run_main(generate_cli.main, [str(tmp_path), "hi"], capsys)
+    assert status == 2 and "is not a finished run of keras-posemb-lm" in err
+
+
+def test_a_killed_run_resumes_to_what_an_uninterrupted_one_gives(tmp_path):
+    """TensorFlow only: the checkpoints are the classifier's, whose resume
+    is tested on every backend (`test_training`)."""
+    exact = keras.backend.backend() != "torch"
+    config = tiny_lm_config(tmp_path, "killed", position="alibi")
+    with pytest.raises(KeyboardInterrupt):
+        language_model.train_language_model(config, extra_callbacks=[StopAfterEpoch(1)])
+    assert Run(config.output_dir).backup_dir.exists()
+    resumed = language_model.train_language_model(config)
+    whole = language_model.train_language_model(
+        dataclasses.replace(config, output_dir=str(tmp_path / "whole"))
+    )
+    for key in ("val_loss", "best_step", "extrapolation"):
+        want = whole[key] if exact or key == "best_step" else pytest.approx(whole[key], rel=1e-3)
+        assert resumed[key] == want, key
+    again = language_model.train_language_model(config)  # finished: nothing trained
+    assert again == Run(config.output_dir).read_metrics()
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (dict(eval_interval=4), "eval_interval.*divisor of steps=6; received eval_interval=4"),
+        (dict(text_file="/no/such.txt"), "existing text file; received text_file='/no/such.txt'"),
+        (dict(text_file=None, validation_file="x.txt"), "validation_file.*None when no text_file"),
+        (dict(level="word"), "level.*'character', 'byte'.*level='word'"),
+        (dict(position="nope"), "position='nope'"),
+        (dict(max_length=10**6), "max_length.*at most .*max_length=1000000"),
+        (dict(min_learning_rate=1), "min_learning_rate.*min_learning_rate=1"),
+        (dict(warmup_steps=6), "warmup_steps.*\\[0, 5\\].*warmup_steps=6"),
+    ],
+)
+def test_bad_settings_are_refused_before_the_text_is_read(tmp_path, change, match):
+    config = tiny_lm_config(tmp_path, **change)
+    with pytest.raises(ArgumentError, match=match):
+        language_model.train_language_model(config)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_is_not_resumed_on_other_text(tmp_path):
+    config = tiny_lm_config(tmp_path, "changed")
+    with pytest.raises(KeyboardInterrupt):
+        language_model.train_language_model(config, extra_callbacks=[StopAfterEpoch(0)])
+    write_text(tmp_path, VERSE.upper() * 48)
+    with pytest.raises(RunError, match="trained on other data.*text_file="):
+        language_model.train_language_model(config)
+
+
+def test_the_command_line_trains_and_says_what_it_wrote(tmp_path, capsys):
+    flags = ["--text-file", write_text(tmp_path), "--output-dir", str(tmp_path / "cli")]
+    for name, value in TINY_LM.items():
+        if name == "plots":
+            flags.append("--no-plots")
+        elif name != "verbose":
+            flags += ["--" + name.replace("_", "-"), str(value)]
+    status, out, err = run_main(lm_cli.main, [*flags, "--position", "t5"], capsys)
+    assert status == 0, err
+    assert "Validation loss by context length (non-overlapping windows): 1x " in out
+    assert f'keras-posemb-generate {tmp_path / "cli"} "prompt"' in out
+    status, _, err = run_main(lm_cli.main, [*flags, "--steps", "0"], capsys)
+    assert status == 2 and err.startswith("error: ") and "steps" in err
+
+
+def test_the_default_text_is_built_in_and_offline():
+    splits = language_model.load_text(language_model.LanguageModelConfig())
+    text = splits.vocabulary.decode(splits.train[:200])
+    assert "the" in text.split() and "\n" in text
+    assert len(splits.validation) == pytest.approx(len(splits.train) / 9, rel=1e-3)
