@@ -29,7 +29,9 @@ from pathlib import Path
 
 GUIDES = Path(__file__).resolve().parent / "guides"
 # Reading order: the README lists them the same way.
-ORDER = ["why_position_matters", "sinusoidal_and_learned", "inside_attention", "experiment"]
+ORDER = [
+    "why_position_matters", "sinusoidal_and_learned", "inside_attention", "experiment", "decoders",
+]  # fmt: skip
 CELL_MARK = "# %%"
 MARKDOWN_MARK = "# %% [markdown]"
 

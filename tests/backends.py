@@ -3,8 +3,8 @@
 TensorFlow runs every test; JAX and PyTorch run the tests marked
 `all_backends` (layers, models, serialization, the trainer, the guides).
 Two lanes run side by side, to use both cores of a small machine: the
-TensorFlow tests in one; JAX, PyTorch and then TensorFlow's benchmark tests
-(marked `benchmark`) one after the other in the other. Each leg's output is
+TensorFlow tests and then TensorFlow's benchmark tests (marked `benchmark`)
+in one; JAX and then PyTorch in the other (the two take about as long). Each leg's output is
 printed when it ends. A backend that is
 not installed is reported and skipped: PyTorch is optional (`pip install
 torch`), JAX comes with the `test` extra.
@@ -27,13 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # (name, backend, pytest selection) per leg. Legs in one list run one after
 # the other; the lists run side by side.
 LANES = [
-    [("tensorflow", "tensorflow", ["-m", "not benchmark"])],
     [
-        ("jax", "jax", ["-m", "all_backends"]),
-        ("torch", "torch", ["-m", "all_backends"]),
+        ("tensorflow", "tensorflow", ["-m", "not benchmark"]),
         ("tensorflow, benchmarks", "tensorflow", ["-m", "benchmark"]),
     ],
+    [("jax", "jax", ["-m", "all_backends"]), ("torch", "torch", ["-m", "all_backends"])],
 ]
+# The slowest tests of each leg are listed at its end: where CI time goes.
+SLOWEST = ["--durations=15"]
 
 
 def leg_environment(backend, scratch):
@@ -57,7 +58,7 @@ def run_leg(name, backend, selection, argv, results):
         return
     start = time.monotonic()
     with tempfile.TemporaryFile(mode="w+") as output, tempfile.TemporaryDirectory() as scratch:
-        command = [sys.executable, "-m", "pytest", "-q", *selection, *argv]
+        command = [sys.executable, "-m", "pytest", "-q", *SLOWEST, *selection, *argv]
         env = leg_environment(backend, scratch)
         status = subprocess.call(
             command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT

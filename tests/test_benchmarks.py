@@ -227,3 +227,13 @@ def test_lm_extrapolation_study_trains_evaluates_and_summarizes(tmp_path):
     # A rerun reads the results back instead of training again.
     again = run_script("lm_extrapolation.py", *flags, *(f"--set={s}" for s in small))
     assert "training" not in again
+
+
+def test_keras_hub_decoder_comparison_measures_both_models():
+    pytest.importorskip("keras_hub", reason="the optional comparison needs keras-hub")
+    tiny = ["--steps", "2", "--new-tokens", "4", "--width", "16", "--layers", "1", "--heads", "2"]
+    out = run_script("keras_hub_decoder.py", *tiny)
+    rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| keras")]
+    assert [row[0].strip() for row in rows] == ["keras_posemb", "keras_hub GPT-NeoX"]
+    for row in rows:
+        assert all(float(cell.replace(",", "")) > 0 for cell in row[1:]), row

@@ -295,7 +295,8 @@ def test_console_scripts_work_after_a_plain_install_outside_the_source_tree(tmp_
     ).stdout  # fmt: skip
     assert located.startswith(site) and not located.startswith(str(ROOT))
     assert Run(out).is_complete()
-    for script in ("keras-posemb-plot", "keras-posemb-compare", "keras-posemb-predict"):
+    scripts = ["keras-posemb-plot", "keras-posemb-compare", "keras-posemb-predict"]
+    for script in [*scripts, "keras-posemb-lm", "keras-posemb-generate"]:
         helped = subprocess.run(
             [str(venv / "bin" / script), "--help"], capture_output=True, env=env
         )

@@ -144,3 +144,12 @@ def test_the_guides_run_and_show_what_they_say(tmp_path):
     for encoding in ("sinusoidal", "learned", "rotary", "alibi", "t5", "none"):
         assert f"| {encoding} |" in printed, encoding
     assert _figures(notebooks["experiment"]) == 2
+    # 5: a cached decoder gives the full pass's logits; every extension is
+    # evaluated at 2x, 4x and 8x; the angles are drawn.
+    printed = _printed(notebooks["decoders"])
+    assert _number("cached against full pass, largest difference:", printed) < 1e-4
+    assert printed.count("'the dog ") == 2  # greedy and sampled text continue the prompt
+    for row in ("rotary as trained", "+ linear", "+ ntk", "+ yarn"):
+        line = next(line for line in printed.splitlines() if line.startswith(row))
+        assert len(line[20:].split()) == (4 if row == "rotary as trained" else 3), line
+    assert _figures(notebooks["decoders"]) == 1

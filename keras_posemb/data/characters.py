@@ -169,11 +169,11 @@ def windows(ids: np.ndarray, length: int, stride: int | None = None) -> tuple[np
     """`(inputs, targets, scored)` windows of `length` tokens for evaluation.
 
     Without `stride`, windows do not overlap and every target is scored
-    (the text's end that fills no window is left out). With `stride`,
-    a window starts every `stride` tokens and scores only its last `stride`
-    targets, which the first window's earlier ones also are: every token
-    but the first `length - stride` is predicted from at least `length -
-    stride` earlier ones (the sliding-window evaluation of Press et al.).
+    (the text's end that fills no window is left out). With `stride`, a
+    window starts every `stride` tokens and scores only its last `stride`
+    targets (the first window scores all of its own): every token after the
+    first window is predicted from at least `length - stride` earlier ones,
+    the sliding-window evaluation of Press et al.
 
     Raises:
         DataError: when the text is shorter than one window.

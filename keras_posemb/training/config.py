@@ -73,7 +73,7 @@ def field_types(config_class: type) -> dict[str, type]:
     return types
 
 
-def _position_help() -> str:
+def position_help() -> str:
     described = "; ".join(f"{f.name}: {f.description}" for f in positions.families().values())
     return f"position encoding ({described})"
 
@@ -152,7 +152,7 @@ class TrainConfig(RunSettings):
         8000, "training sentences of the built-in 'order' data set (validation and test: 1/8 each)"
     )
     position: str = setting(
-        "sinusoidal", lambda: _position_help(), choices=lambda: positions.names()
+        "sinusoidal", lambda: position_help(), choices=lambda: positions.names()
     )
     output_dir: str | None = setting(
         None, "where the run's files go (default: runs/<dataset>_<position>)", same_on_resume=False

@@ -37,15 +37,11 @@ from keras_posemb.errors import argument_error
 from keras_posemb.layers._angles import MAX_POSITION
 from keras_posemb.run import Run
 from keras_posemb.training import resume, runtime
-from keras_posemb.training.config import RunSettings, check_output_dir, setting
+from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
 from keras_posemb.training.session import EpochTimer, fit_verbosity
 
 # Held-out windows per batch while training (the loss does not depend on it).
 VALIDATION_BATCH = 64
-
-
-def _position_help() -> str:
-    return "position family: " + ", ".join(positions.names())
 
 
 @dataclasses.dataclass
@@ -65,7 +61,7 @@ class LanguageModelConfig(RunSettings):
     )
     level: str = setting("character", "tokens: characters or UTF-8 bytes", characters.LEVELS)
     encoding: str = setting("utf-8", "text encoding of the files")
-    position: str = setting("rotary", lambda: _position_help(), lambda: positions.names())
+    position: str = setting("rotary", lambda: position_help(), lambda: positions.names())
     output_dir: str | None = setting(
         None, "where the run's files go (default: runs/lm_<text>_<position>)", same_on_resume=False
     )
