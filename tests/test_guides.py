@@ -100,11 +100,14 @@ def _figures(notebook):
 
 @pytest.mark.all_backends
 def test_the_guides_run_and_show_what_they_say(tmp_path):
-    result = run_process(
-        [str(ROOT / "docs" / "build.py"), "--small", "--output-dir", str(tmp_path)],
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    # Two processes, each within run_process's time limit on a busy CI
+    # machine: the decoders guide compiles a model per extension under JAX.
+    for guides in (build.ORDER[:-1], build.ORDER[-1:]):
+        result = run_process(
+            [str(ROOT / "docs" / "build.py"), *guides, "--small", "--output-dir", str(tmp_path)],
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
     notebooks = {name: json.loads((tmp_path / f"{name}.ipynb").read_text()) for name in build.ORDER}
     for name, notebook in notebooks.items():
         code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
@@ -148,7 +151,8 @@ def test_the_guides_run_and_show_what_they_say(tmp_path):
     # evaluated at 2x, 4x and 8x; the angles are drawn.
     printed = _printed(notebooks["decoders"])
     assert _number("cached against full pass, largest difference:", printed) < 1e-4
-    assert printed.count("'the dog ") == 2  # greedy and sampled text continue the prompt
+    for kind in ("greedy: ", "sampled:"):  # both continue the prompt
+        assert re.search(kind + r" ['\"]the dog ", printed), kind
     for row in ("rotary as trained", "+ linear", "+ ntk", "+ yarn"):
         line = next(line for line in printed.splitlines() if line.startswith(row))
         assert len(line[20:].split()) == (4 if row == "rotary as trained" else 3), line

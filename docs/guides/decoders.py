@@ -59,8 +59,9 @@ print(f"validation loss {metrics['val_loss']:.3f} nats per character "
 run = Run(run_dir)
 model, vocabulary = run.load_model(), run.read_tokens()
 prompt = vocabulary.encode("the dog ")[None]
-print(repr(vocabulary.decode(model.generate(prompt, max_new_tokens=40)[0])))
-print(repr(vocabulary.decode(model.generate(prompt, 40, temperature=0.8, top_k=10, seed=1)[0])))
+print("greedy: ", repr(vocabulary.decode(model.generate(prompt, max_new_tokens=40)[0])))
+sampled = model.generate(prompt, 40, temperature=0.8, top_k=10, seed=1)
+print("sampled:", repr(vocabulary.decode(sampled[0])))
 
 ids = model.generate(prompt, max_new_tokens=12)
 full = keras.ops.convert_to_numpy(model(ids))
