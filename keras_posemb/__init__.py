@@ -11,9 +11,12 @@ if _BACKEND_PROBLEM is None:
         AlibiBias,
         PositionalAttention,
         PositionEmbedding,
+        PositionEmbedding2D,
         RelativePositionBias,
         RotaryEmbedding,
+        RotaryEmbedding2D,
         SinusoidalEncoding,
+        SinusoidalEncoding2D,
         SinusoidalInitializer,
     )
 else:  # Keras cannot be imported; say why, on first use (the CLI says it at once).
@@ -29,11 +32,14 @@ __version__ = "0.3.0"
 __all__ = [
     "AlibiBias",
     "PositionEmbedding",
+    "PositionEmbedding2D",
     "PositionRangeError",
     "PositionalAttention",
     "RelativePositionBias",
     "RotaryEmbedding",
+    "RotaryEmbedding2D",
     "SinusoidalEncoding",
+    "SinusoidalEncoding2D",
     "SinusoidalInitializer",
     "TokenIdError",
     "sinusoidal_table",

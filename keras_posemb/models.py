@@ -243,3 +243,8 @@ def build_text_classifier(
 
 # The decoder lives in its own module; it is built here too, where models are.
 from keras_posemb.causal_lm import CausalLM, build_causal_lm  # noqa: E402, F401
+from keras_posemb.image_classifier import (  # noqa: E402, F401
+    ImageClassifier,
+    build_image_classifier,
+    resize_image_classifier,
+)

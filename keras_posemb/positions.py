@@ -35,9 +35,12 @@ from keras_posemb.layers import (
     AlibiBias,
     PositionalAttention,
     PositionEmbedding,
+    PositionEmbedding2D,
     RelativePositionBias,
     RotaryEmbedding,
+    RotaryEmbedding2D,
     SinusoidalEncoding,
+    SinusoidalEncoding2D,
 )
 
 # "embeddings": a layer added to the token embeddings, once per model;
@@ -56,6 +59,9 @@ class PositionSettings:
     num_heads: int = 4
     max_length: int = 64
     bidirectional: bool = True
+    # An image model's grid of patches and its tokens before the patches.
+    grid_size: tuple[int, int] | None = None
+    num_prefix_tokens: int = 0
 
     @property
     def key_dim(self) -> int:
@@ -100,6 +106,11 @@ class PositionFamily:
             longest sequence the model was trained on, or `None` if unknown:
             rows of a learned table past it were never trained.
         summaries: `(layer, length, epoch) -> [Summary, ...]`.
+        grid: whether the family encodes a 2-D grid of image patches (and
+            so needs `PositionSettings.grid_size`); sequence tools list
+            only the other families (`names()`).
+        matches: for families that share a `layer_class`, whether a layer
+            of that class is this family's.
     """
 
     name: str
@@ -111,6 +122,8 @@ class PositionFamily:
     table: LayerPlot | None = None
     plots: Mapping[str, LayerPlot] = dataclasses.field(default_factory=dict)
     summaries: Callable[[Any, int, int], list[Summary]] | None = None
+    grid: bool = False
+    matches: Callable[[Any], bool] | None = None
 
     def __post_init__(self):
         check_choice("where", self.where, WHERE)
@@ -127,6 +140,13 @@ class PositionFamily:
         """Raises `ArgumentError` for settings this family cannot take: its
         layer is made (so its own arguments are checked) and, inside
         attention, asked whether it serves these heads."""
+        if self.grid and settings.grid_size is None:
+            raise argument_error(
+                "position",
+                self.name,
+                "a sequence family: this one encodes a grid of image patches "
+                "(build_image_classifier takes it)",
+            )
         if self.make_layer is None:
             return
         layer = self.make_layer(settings)
@@ -150,9 +170,10 @@ def unregister(name: str) -> None:
     del _FAMILIES[name]
 
 
-def names() -> tuple[str, ...]:
-    """Every registered family's name, in registration order."""
-    return tuple(_FAMILIES)
+def names(include_grid: bool = False) -> tuple[str, ...]:
+    """The registered families' names, in registration order: the sequence
+    families, and with `include_grid` the grid (image) families too."""
+    return tuple(name for name, family in _FAMILIES.items() if include_grid or not family.grid)
 
 
 def families() -> Mapping[str, PositionFamily]:
@@ -162,7 +183,7 @@ def families() -> Mapping[str, PositionFamily]:
 def get(name: str) -> PositionFamily:
     """The family called `name`; `ArgumentError` naming `position` otherwise."""
     if not isinstance(name, str) or name not in _FAMILIES:
-        raise argument_error("position", name, f"one of {names()}")
+        raise argument_error("position", name, f"one of {names(include_grid=True)}")
     return _FAMILIES[name]
 
 
@@ -203,7 +224,8 @@ def find_position(model: Any) -> tuple[PositionFamily, Any]:
     for layer in _layers(model):
         for family in _FAMILIES.values():
             if family.layer_class is not None and isinstance(layer, family.layer_class):
-                return family, layer
+                if family.matches is None or family.matches(layer):
+                    return family, layer
     return get("none"), None
 
 
@@ -431,3 +453,64 @@ register(
     )
 )
 register(PositionFamily(name="none", where="none", description="no position information"))
+
+
+# Grid families, for image patches.
+
+
+def _grid_arguments(settings):
+    return {"grid_size": settings.grid_size, "num_prefix_tokens": settings.num_prefix_tokens}
+
+
+register(
+    PositionFamily(
+        name="sinusoidal_2d",
+        where="embeddings",
+        description="fixed sines and cosines of the row and the column, added to the patches (MAE)",
+        make_layer=lambda settings, **kwargs: SinusoidalEncoding2D(
+            **_grid_arguments(settings), **kwargs
+        ),
+        layer_class=SinusoidalEncoding2D,
+        grid=True,
+    )
+)
+register(
+    PositionFamily(
+        name="learned_2d",
+        where="embeddings",
+        description="one trained vector per patch of the grid, resampled for other grids (ViT)",
+        make_layer=lambda settings, **kwargs: PositionEmbedding2D(
+            **_grid_arguments(settings), **kwargs
+        ),
+        layer_class=PositionEmbedding2D,
+        learned=True,
+        grid=True,
+    )
+)
+register(
+    PositionFamily(
+        name="rotary_2d",
+        where="attention",
+        description="queries and keys rotated by row and by column inside attention (RoPE-Axial)",
+        make_layer=lambda settings, **kwargs: RotaryEmbedding2D(
+            **_grid_arguments(settings), **kwargs
+        ),
+        layer_class=RotaryEmbedding2D,
+        grid=True,
+        matches=lambda layer: not layer.mixed,
+    )
+)
+register(
+    PositionFamily(
+        name="rotary_mixed",
+        where="attention",
+        description="queries and keys rotated by learned mixes of row and column (RoPE-Mixed)",
+        make_layer=lambda settings, **kwargs: RotaryEmbedding2D(
+            **_grid_arguments(settings), mixed=True, **kwargs
+        ),
+        layer_class=RotaryEmbedding2D,
+        learned=True,
+        grid=True,
+        matches=lambda layer: layer.mixed,
+    )
+)

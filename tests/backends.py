@@ -1,7 +1,7 @@
 """Runs the test suite under every installed Keras backend.
 
 TensorFlow runs every test; JAX and PyTorch run the tests marked
-`all_backends` (layers, models, serialization, the trainer, the guides).
+`all_backends` (layers, models, serialization, the trainer, a share of the guides).
 Two lanes run side by side, to use both cores of a small machine: the
 TensorFlow tests and then TensorFlow's benchmark tests (marked `benchmark`)
 in one; JAX and then PyTorch in the other (the two take about as long). Each leg's output is

@@ -171,3 +171,44 @@ def reference_rotation_by(x, positions, frequencies, attention_factor=1.0, layou
         out[..., a : a + 1] = first * cos - second * sin
         out[..., b : b + 1] = second * cos + first * sin
     return out
+
+
+def reference_grid_encoding(rows, cols, width, max_wavelength=10000.0):
+    """timm's `build_sincos2d_pos_embed` in float64, from its formula: with
+    bands b_k = T^(-k / (d/4)), patch (r, c) gets [sin(r b), cos(r b),
+    sin(c b), cos(c b)]; shape (rows, cols, width), width a multiple of 4."""
+    bands = float(max_wavelength) ** (-np.arange(width // 4) / (width // 4))
+    r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    r, c = r[..., None] * bands, c[..., None] * bands
+    return np.concatenate([np.sin(r), np.cos(r), np.sin(c), np.cos(c)], axis=-1)
+
+
+def reference_rotation_by_angles(x, angles, layout="half"):
+    """x `(..., d)` with pair k turned by `angles[..., k]` (broadcast), as
+    complex numbers: pair k is (k, k + d/2) in the half layout, (2k, 2k + 1)
+    in the interleaved one."""
+    x = np.asarray(x, np.float64)
+    half = x.shape[-1] // 2
+    first, second = (
+        (slice(0, half), slice(half, None))
+        if layout == "half"
+        else (slice(0, None, 2), slice(1, None, 2))
+    )
+    z = (x[..., first] + 1j * x[..., second]) * np.exp(1j * np.asarray(angles, np.float64))
+    out = np.empty_like(x)
+    out[..., first], out[..., second] = z.real, z.imag
+    return out
+
+
+def reference_axial_angles(rows, cols, head_dim, prefix=0, base=100.0):
+    """Heo et al.'s RoPE-Axial angles, float64 `(prefix + rows * cols, head_dim / 2)`:
+    token t at (r, c) turns pair k < d/4 by r * base^(-4k/d) and pair d/4 + k
+    by c * base^(-4k/d); prefix tokens do not turn."""
+    angles = np.zeros((prefix + rows * cols, head_dim // 2))
+    for t in range(rows * cols):
+        r, c = divmod(t, cols)
+        for k in range(head_dim // 4):
+            frequency = base ** (-4.0 * k / head_dim)
+            angles[prefix + t, k] = r * frequency
+            angles[prefix + t, head_dim // 4 + k] = c * frequency
+    return angles

@@ -18,7 +18,9 @@ from keras_posemb.layers import DecoderBlock
 from keras_posemb.models import CausalLM, build_causal_lm
 
 pytestmark = pytest.mark.all_backends
-ATTENTION_FAMILIES = [f for f, v in positions.families().items() if v.where != "embeddings"]
+ATTENTION_FAMILIES = [
+    f for f, v in positions.families().items() if v.where != "embeddings" and not v.grid
+]
 FAMILIES = list(positions.names())
 HEADS, KEY_DIM, LENGTH, CACHE = 2, 4, 7, 9
 # Chunks of one sequence: token by token, and a prompt of 4 then 1 then 2.

@@ -6,9 +6,11 @@ import importlib.util
 import json
 import re
 
+import keras
 import pytest
 
 from tests.helpers import ROOT, run_process
+from tests.reference import installed_backends
 
 spec = importlib.util.spec_from_file_location("docs_build", ROOT / "docs" / "build.py")
 build = importlib.util.module_from_spec(spec)
@@ -98,40 +100,28 @@ def _figures(notebook):
     )
 
 
-@pytest.mark.all_backends
-def test_the_guides_run_and_show_what_they_say(tmp_path):
-    # Two processes, each within run_process's time limit on a busy CI
-    # machine: the decoders guide compiles a model per extension under JAX.
-    for guides in (build.ORDER[:-1], build.ORDER[-1:]):
-        result = run_process(
-            [str(ROOT / "docs" / "build.py"), *guides, "--small", "--output-dir", str(tmp_path)],
-            cwd=tmp_path,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-    notebooks = {name: json.loads((tmp_path / f"{name}.ipynb").read_text()) for name in build.ORDER}
-    for name, notebook in notebooks.items():
-        code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
-        assert [cell["execution_count"] for cell in code] == list(range(1, len(code) + 1)), name
-        assert any(cell["cell_type"] == "markdown" for cell in notebook["cells"]), name
-    # The guides' runs go to temporary folders: the working directory keeps
-    # nothing but the notebooks.
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.ipynb" for n in build.ORDER)
-
-    # 1: without positions, attention gives a sentence and its mirror image
-    # the same outputs up to rounding; with them, different ones.
-    printed = _printed(notebooks["why_position_matters"])
+def _check_why_position_matters(notebook):
+    # Without positions, attention gives a sentence and its mirror image the
+    # same outputs up to rounding; with them, different ones.
+    printed = _printed(notebook)
     assert _number("two sentences' outputs:", printed) < 1e-6
     assert _number("with positions, the largest difference:", printed) > 1e-3
     assert _number("difference of the mean-pooled vectors:", printed) > 1e-4
     assert printed.count("test accuracy") == 2
-    # 2: the layer is the formula; the rotation maps PE(pos) to PE(pos + 5).
-    printed = _printed(notebooks["sinusoidal_and_learned"])
+
+
+def _check_sinusoidal_and_learned(notebook):
+    # The layer is the formula; the rotation maps PE(pos) to PE(pos + 5).
+    printed = _printed(notebook)
     assert _number("from the NumPy formula:", printed) < 1e-6
     assert _number(r"from PE\(pos \+ 5\):", printed) < 1e-9
-    assert _figures(notebooks["sinusoidal_and_learned"]) == 4
-    # 3: rotary scores depend on the offset only; symmetric ALiBi cannot
-    # tell a sentence from its mirror image, split heads and rotary can.
-    printed = _printed(notebooks["inside_attention"])
+    assert _figures(notebook) == 4
+
+
+def _check_inside_attention(notebook):
+    # Rotary scores depend on the offset only; symmetric ALiBi cannot tell a
+    # sentence from its mirror image, split heads and rotary can.
+    printed = _printed(notebook)
     assert "rotated scores constant along each diagonal: True" in printed
     assert (
         _number("symmetric ALiBi: pooled outputs of sentence and mirror image differ by", printed)
@@ -141,19 +131,66 @@ def test_the_guides_run_and_show_what_they_say(tmp_path):
         _number("left/right: pooled outputs of sentence and mirror image differ by", printed) > 1e-3
     )
     assert _number("rotary: pooled outputs of sentence and mirror image differ by", printed) > 1e-3
-    assert _figures(notebooks["inside_attention"]) == 5
-    # 4: one row per registered encoding, and both plots.
-    printed = _printed(notebooks["experiment"])
+    assert _figures(notebook) == 5
+
+
+def _check_experiment(notebook):
+    # One row per registered encoding, and both plots.
+    printed = _printed(notebook)
     for encoding in ("sinusoidal", "learned", "rotary", "alibi", "t5", "none"):
         assert f"| {encoding} |" in printed, encoding
-    assert _figures(notebooks["experiment"]) == 2
-    # 5: a cached decoder gives the full pass's logits; every extension is
+    assert _figures(notebook) == 2
+
+
+def _check_decoders(notebook):
+    # A cached decoder gives the full pass's logits; every extension is
     # evaluated at 2x, 4x and 8x; the angles are drawn.
-    printed = _printed(notebooks["decoders"])
+    printed = _printed(notebook)
     assert _number("cached against full pass, largest difference:", printed) < 1e-4
     for kind in ("greedy: ", "sampled:"):  # both continue the prompt
         assert re.search(kind + r" ['\"]the dog ", printed), kind
     for row in ("rotary as trained", "+ linear", "+ ntk", "+ yarn"):
         line = next(line for line in printed.splitlines() if line.startswith(row))
         assert len(line[20:].split()) == (4 if row == "rotary as trained" else 3), line
-    assert _figures(notebooks["decoders"]) == 1
+    assert _figures(notebook) == 1
+
+
+# Each guide runs under one backend, and the three backends share them: the
+# guides use the public API, which the other tests check on every backend,
+# and running every guide three times was a third of CI's time.
+GUIDE_BACKENDS = {
+    "why_position_matters": "tensorflow",
+    "sinusoidal_and_learned": "jax",
+    "inside_attention": "torch",
+    "experiment": "tensorflow",
+    "decoders": "torch",
+}
+CHECKS = {name: globals()[f"_check_{name}"] for name in GUIDE_BACKENDS}
+
+
+def test_every_guide_has_a_backend_and_a_check():
+    assert sorted(GUIDE_BACKENDS) == sorted(build.ORDER)
+    assert set(GUIDE_BACKENDS.values()) == {"tensorflow", "jax", "torch"}
+
+
+@pytest.mark.all_backends
+@pytest.mark.parametrize("name", build.ORDER)
+def test_the_guide_runs_and_shows_what_it_says(name, tmp_path):
+    backend = GUIDE_BACKENDS[name]
+    if backend not in installed_backends():
+        backend = "tensorflow"
+    if keras.backend.backend() != backend:
+        pytest.skip(f"the {name} guide runs under {backend}")
+    result = run_process(
+        [str(ROOT / "docs" / "build.py"), name, "--small", "--output-dir", str(tmp_path)],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    notebook = json.loads((tmp_path / f"{name}.ipynb").read_text())
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert [cell["execution_count"] for cell in code] == list(range(1, len(code) + 1))
+    assert any(cell["cell_type"] == "markdown" for cell in notebook["cells"])
+    # The guide's runs go to temporary folders: the working directory keeps
+    # nothing but the notebook.
+    assert [p.name for p in tmp_path.iterdir()] == [f"{name}.ipynb"]
+    CHECKS[name](notebook)

@@ -225,7 +225,9 @@ def test_rotary_wavelengths():
     np.testing.assert_allclose(viz.rotary_wavelengths(rotary), [2 * np.pi, 2 * np.pi * 100])
 
 
-EMBEDDINGS_FAMILIES = [f.name for f in positions.families().values() if f.where == "embeddings"]
+EMBEDDINGS_FAMILIES = [
+    f.name for f in positions.families().values() if f.where == "embeddings" and not f.grid
+]
 
 
 @pytest.mark.all_backends

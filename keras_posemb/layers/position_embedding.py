@@ -3,9 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
-from keras_posemb import sinusoid
+from keras_posemb import resample, sinusoid
 from keras_posemb._args import check_int
 from keras_posemb._memory import check_fits
 from keras_posemb.layers.position_layer import PositionLayer, with_call_arguments
@@ -154,6 +155,30 @@ class PositionEmbedding(PositionLayer):
         # The variable's value, not the variable: JAX refuses to slice it.
         table = ops.convert_to_tensor(self.embeddings)
         return ops.cast(ops.slice(table, [start, 0], [length, self.width]), dtype)
+
+    def resampled_table(
+        self, max_length: int, interpolation: str = "linear", antialias: bool = True
+    ) -> np.ndarray:
+        """The table interpolated to `max_length` rows, float64 NumPy (see
+        `keras_posemb.resample`): row `i` reads the trained table at
+        `(i + 0.5) * self.max_length / max_length - 0.5`."""
+        if not self.built:
+            raise ValueError(f"{self._who()} has no table to resample before it is built.")
+        table = keras.ops.convert_to_numpy(self.embeddings)
+        return resample.resample_table(table, max_length, interpolation, antialias)
+
+    def resample(
+        self, max_length: int, interpolation: str = "linear", antialias: bool = True
+    ) -> PositionEmbedding:
+        """A new, built layer like this one whose table has `max_length` rows,
+        interpolated from this one's (`linear` or `cubic`). To resample the
+        table inside a saved model, use
+        `keras_posemb.resample.resample_position_embedding`."""
+        table = self.resampled_table(max_length, interpolation, antialias)
+        layer = type(self).from_config({**self.get_config(), "max_length": max_length})
+        layer.build((None, None, self.width))
+        layer.set_weights([table])
+        return layer
 
     def _limit_hint(self):
         return f" (max_length={self.max_length}: start_index + sequence length must not exceed it)"

@@ -110,7 +110,7 @@ class PositionLayer(PositionArguments, keras.layers.Layer):
             raise ValueError(
                 f"{self._who()} expects `inputs` of rank 3 (batch, sequence, features); "
                 f"received inputs.shape={tuple(shape)} of rank {len(shape)}. It encodes one "
-                "sequence axis: flatten a grid of patches to (batch, rows * cols, features) first."
+                "sequence axis: for a grid of patches use SinusoidalEncoding2D or PositionEmbedding2D."
             )
 
     def _check_inputs_dtype(self, inputs):

@@ -175,6 +175,13 @@ class PositionalAttention(keras.layers.Layer):
         family = positions.get(position)
         if family.where == "none":
             return []
+        if family.grid:
+            raise argument_error(
+                "position",
+                position,
+                "a layer for a grid family, such as RotaryEmbedding2D(grid_size=(rows, cols)): "
+                "a family name carries no grid",
+            )
         if family.where != "attention":
             raise argument_error(
                 "position",

@@ -21,6 +21,20 @@ def rotary_frequencies(width: int, max_wavelength: float = 10000, scaling_factor
     return scalings.default_frequencies(width, max_wavelength) / float(scaling_factor)
 
 
+def rotate_pairs(x, sin, cos, layout: str):
+    """Rotates the feature pairs of `x` (last axis) by angles whose sines and
+    cosines broadcast to `x.shape[:-1] + (pairs,)`; `layout` "half" pairs
+    feature `i` with `i + pairs`, "interleaved" `2i` with `2i + 1`."""
+    half = ops.shape(x)[-1] // 2
+    if layout == "half":
+        first, second = x[..., :half], x[..., half:]
+        return ops.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)
+    pairs = ops.reshape(x, (*ops.shape(x)[:-1], half, 2))
+    first, second = pairs[..., 0], pairs[..., 1]
+    rotated = ops.stack([first * cos - second * sin, second * cos + first * sin], axis=-1)
+    return ops.reshape(rotated, ops.shape(x))
+
+
 @keras.saving.register_keras_serializable(package="keras_posemb")
 class RotaryEmbedding(PositionArguments, keras.layers.Layer):
     """Rotary position embedding (RoPE): rotates feature pairs by position.
@@ -260,7 +274,7 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
         angles = ops.reshape(angles, shape)
         half = self.rotary_dim // 2
         sin, cos = angles[..., :half], angles[..., half:]
-        rotated = self._rotate(x[..., : self.rotary_dim], sin, cos)
+        rotated = rotate_pairs(x[..., : self.rotary_dim], sin, cos, self.layout)
         if self.rotary_dim < self.width:  # Partial rotary: the other channels pass through.
             rotated = ops.concatenate([rotated, x[..., self.rotary_dim :]], axis=-1)
         return ops.moveaxis(rotated, -1, feature)
@@ -282,18 +296,6 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
                 "sequence_length=<int>."
             )
         return int(last) + 1
-
-    def _rotate(self, x, sin, cos):
-        half = self.rotary_dim // 2
-        if self.layout == "half":
-            first, second = x[..., :half], x[..., half:]
-            return ops.concatenate(
-                [first * cos - second * sin, second * cos + first * sin], axis=-1
-            )
-        pairs = ops.reshape(x, (*ops.shape(x)[:-1], half, 2))
-        first, second = pairs[..., 0], pairs[..., 1]
-        rotated = ops.stack([first * cos - second * sin, second * cos + first * sin], axis=-1)
-        return ops.reshape(rotated, ops.shape(x))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

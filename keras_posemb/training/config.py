@@ -74,7 +74,9 @@ def field_types(config_class: type) -> dict[str, type]:
 
 
 def position_help() -> str:
-    described = "; ".join(f"{f.name}: {f.description}" for f in positions.families().values())
+    described = "; ".join(
+        f"{f.name}: {f.description}" for f in positions.families().values() if not f.grid
+    )
     return f"position encoding ({described})"
 
 

@@ -1,0 +1,221 @@
+"""A Vision Transformer image classifier with a pluggable position family.
+
+`build_image_classifier` makes it (patches by a strided convolution, an
+optional class token, the encoder blocks of the text classifier);
+`resize_image_classifier` makes the same model for another image size, the
+learned tables resampled, to study or use a model at another resolution.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from keras_posemb import positions
+from keras_posemb._args import check_choice, check_divisible, check_int, check_number
+from keras_posemb.errors import argument_error
+from keras_posemb.layers import ClassToken, PositionEmbedding, PositionEmbedding2D, SequencePooling
+from keras_posemb.models import transformer_encoder_block
+from keras_posemb.positions import POSITION_LAYER_NAME
+
+POOLINGS = ("class", "mean")
+
+
+def _check_image_size(image_size, patch_size) -> tuple[int, int]:
+    size = (image_size, image_size) if isinstance(image_size, int) else image_size
+    if not (isinstance(size, (tuple, list)) and len(size) == 2):
+        raise argument_error("image_size", image_size, "an int or a pair of ints (height, width)")
+    for side in size:
+        check_int("image_size", side)
+        if side % patch_size:
+            raise argument_error(
+                "image_size", image_size, f"sides that are multiples of patch_size={patch_size}"
+            )
+    return int(size[0]), int(size[1])
+
+
+@keras.saving.register_keras_serializable(package="keras_posemb")
+class ImageClassifier(keras.Model):
+    """A functional Vision Transformer classifier; `build_image_classifier`
+    documents the arguments. Its config is those arguments, so the same model
+    is made again at another `image_size` (`resize_image_classifier`)."""
+
+    def __init__(
+        self,
+        image_size: Any,
+        patch_size: int,
+        num_classes: int,
+        position: str = "learned_2d",
+        channels: int = 3,
+        embed_dim: int = 64,
+        num_heads: int = 4,
+        ff_dim: int = 128,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+        pooling: str = "class",
+        logits: bool = False,
+        **kwargs: Any,
+    ):
+        check_int("patch_size", patch_size)
+        rows, cols = _check_image_size(image_size, patch_size)
+        grid = (rows // patch_size, cols // patch_size)
+        for name, value in [("channels", channels), ("embed_dim", embed_dim), ("ff_dim", ff_dim)]:
+            check_int(name, value)
+        check_int("num_layers", num_layers)
+        check_int("num_classes", num_classes, minimum=2)
+        check_divisible("num_heads", num_heads, "embed_dim", embed_dim)
+        check_number("dropout", dropout, 0, 1, high_open=True)
+        check_choice("pooling", pooling, POOLINGS)
+        family = positions.get(position)
+        prefix = 1 if pooling == "class" else 0
+        settings = positions.PositionSettings(
+            embed_dim,
+            num_heads,
+            prefix + grid[0] * grid[1],
+            grid_size=grid,
+            num_prefix_tokens=prefix,
+        )
+        family.check(settings)
+
+        images = keras.Input(shape=(rows, cols, channels), name="images")
+        x = keras.layers.Conv2D(embed_dim, patch_size, strides=patch_size, name="patch_embedding")(
+            images
+        )
+        x = keras.layers.Reshape((grid[0] * grid[1], embed_dim), name="patches")(x)
+        if prefix:
+            x = ClassToken(name="class_token")(x)
+        if family.where == "embeddings":
+            x = family.make_layer(settings, name=POSITION_LAYER_NAME)(x)
+        x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+        for index in range(num_layers):
+            relative = family.make_layer(settings) if family.where == "attention" else "none"
+            x = transformer_encoder_block(
+                x, None, num_heads, ff_dim, dropout, True, f"encoder_block_{index}", relative
+            )
+        x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
+        x = SequencePooling("first" if prefix else "mean", name=f"{pooling}_pooling")(x)
+        outputs = keras.layers.Dense(
+            num_classes,
+            activation=None if logits else "softmax",
+            dtype="float32",
+            name="classifier",
+        )(x)
+        super().__init__(images, outputs, **kwargs)
+        self.grid_size = grid
+        self.arguments = {
+            "image_size": (rows, cols),
+            "patch_size": patch_size,
+            "num_classes": num_classes,
+            "position": position,
+            "channels": channels,
+            "embed_dim": embed_dim,
+            "num_heads": num_heads,
+            "ff_dim": ff_dim,
+            "num_layers": num_layers,
+            "dropout": dropout,
+            "pooling": pooling,
+            "logits": logits,
+        }
+
+    def get_config(self):
+        return {**self.arguments, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def build_image_classifier(
+    image_size: Any,
+    patch_size: int,
+    num_classes: int,
+    position: str = "learned_2d",
+    channels: int = 3,
+    embed_dim: int = 64,
+    num_heads: int = 4,
+    ff_dim: int = 128,
+    num_layers: int = 2,
+    dropout: float = 0.1,
+    pooling: str = "class",
+    logits: bool = False,
+    name: str = "image_classifier",
+) -> ImageClassifier:
+    """Builds a Vision Transformer image classifier (Dosovitskiy et al., 2021).
+
+    Images `(batch, height, width, channels)` in, class probabilities (or
+    logits) out. Non-overlapping `patch_size` patches are embedded by a
+    strided convolution and flattened row by row; with `pooling="class"` a
+    learned class token goes first and its output is classified, with
+    `"mean"` the patches' outputs are averaged. Pre-norm encoder blocks (the
+    text classifier's) follow, then a final layer normalization.
+
+    Args:
+        image_size: an int, or `(height, width)`; multiples of `patch_size`.
+        patch_size: side of the square patches.
+        num_classes: number of classes (2 or more).
+        position: any family of `keras_posemb.positions`: a grid family
+            (`"learned_2d"`, `"sinusoidal_2d"`, `"rotary_2d"`,
+            `"rotary_mixed"`) or a sequence family over the flattened patches
+            (`"learned"`, `"sinusoidal"`, `"rotary"`, `"alibi"`, `"t5"`,
+            `"none"`), the class token at position 0.
+        channels: image channels.
+        embed_dim: patch embedding width.
+        num_heads: attention heads; must divide `embed_dim` (and leave a
+            multiple of 4 features per head for the rotary grid families).
+        ff_dim: feed-forward hidden width.
+        num_layers: number of encoder blocks.
+        dropout: dropout rate in the blocks and after the embeddings.
+        pooling: `"class"` or `"mean"`.
+        logits: return logits instead of softmax probabilities.
+        name: the model's name.
+
+    Returns:
+        An `ImageClassifier`; an embeddings position layer is named
+        `POSITION_LAYER_NAME`.
+    """
+    return ImageClassifier(
+        image_size, patch_size, num_classes, position, channels, embed_dim, num_heads,
+        ff_dim, num_layers, dropout, pooling, logits, name=name,
+    )  # fmt: skip
+
+
+def resize_image_classifier(
+    model: ImageClassifier,
+    image_size: Any,
+    interpolation: str | None = None,
+    antialias: bool = True,
+) -> ImageClassifier:
+    """The same classifier for images of another size, its weights copied.
+
+    Learned position tables are resampled to the new grid: a 2-D table with
+    `interpolation` (`"bicubic"` or `"bilinear"`; default the layer's own),
+    a 1-D table over the flattened patches with `"cubic"` or `"linear"`
+    along its length (the naive baseline). Fixed encodings and rotary
+    positions need no change: they are computed for the new grid, and
+    RoPE-Mixed's learned frequencies apply to any grid.
+
+    Args:
+        model: an `ImageClassifier`.
+        image_size: the new image size (an int or `(height, width)`).
+        interpolation: overrides the 2-D tables' interpolation; for a 1-D
+            table, `"bilinear"`/`"bicubic"` mean `"linear"`/`"cubic"`.
+        antialias: widen the kernel when shrinking.
+
+    Returns:
+        A new `ImageClassifier`; `model` is left unchanged.
+    """
+    if not isinstance(model, ImageClassifier):
+        raise argument_error("model", type(model).__name__, "an ImageClassifier")
+    resized = ImageClassifier.from_config({**model.get_config(), "image_size": image_size})
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if isinstance(layer, PositionEmbedding2D):
+            table = layer.resampled_table(resized.grid_size, interpolation, antialias)
+            weights = [table, *weights[1:]]
+        elif isinstance(layer, PositionEmbedding):
+            kernel = {"bilinear": "linear", "bicubic": "cubic"}.get(interpolation, "cubic")
+            length = resized.get_layer(layer.name).max_length
+            weights = [layer.resampled_table(length, kernel, antialias)]
+        resized.get_layer(layer.name).set_weights(weights)
+    return resized
