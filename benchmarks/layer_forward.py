@@ -13,7 +13,13 @@ interleaved round by round:
   keras_hub's RotaryEmbedding;
 - attention biases on scores `(batch, heads, sequence, sequence)`: AlibiBias
   and RelativePositionBias against the bare add of a precomputed bias, and
-  keras_hub's AlibiBias (causal only, so a different bias at the same cost).
+  keras_hub's AlibiBias (causal only, so a different bias at the same cost);
+- grid layers on patches `(batch, grid, grid, width)`: SinusoidalEncoding2D
+  and PositionEmbedding2D (on its own grid, and resampled at call time from
+  half the grid) against the bare add, and keras_hub's PositionEmbedding
+  over the flattened patches (its ViT's table is 1-D);
+- grid rotary on queries `(batch, grid * grid, heads, head_dim)`:
+  RotaryEmbedding2D, axial and mixed, against the bare axial rotation.
 
 keras_hub's layers are left out when it is not installed. Each runs in the
 backend's modes: TensorFlow eager, `tf.function` and XLA; JAX op by op and
@@ -105,6 +111,55 @@ def bias_group(args, hub):
     return scores, functions
 
 
+def grid_group(args, hub):
+    side, width = args.grid, args.width
+    x = keras.random.normal((args.batch, side, side, width), seed=3)
+    table = keras.ops.convert_to_tensor(
+        keras_posemb.layers.sinusoidal_grid_table(side, side, width), "float32"
+    )
+    functions = {
+        "bare add x + table": lambda x: x + table,
+        "SinusoidalEncoding2D": keras_posemb.SinusoidalEncoding2D(),
+        "PositionEmbedding2D": keras_posemb.PositionEmbedding2D((side, side)),
+        f"PositionEmbedding2D, {side // 2}x{side // 2} table resampled": (
+            keras_posemb.PositionEmbedding2D((side // 2, side // 2))
+        ),
+    }
+    if hub is not None:  # ViT's table in keras_hub is 1-D, over the flattened patches.
+        learned = hub.PositionEmbedding(side * side)
+
+        def flattened(x):
+            flat = keras.ops.reshape(x, (args.batch, side * side, width))
+            return keras.ops.reshape(flat + learned(flat), (args.batch, side, side, width))
+
+        functions["keras_hub PositionEmbedding, flattened + add"] = flattened
+    return x, functions
+
+
+def grid_rotary_group(args, hub):
+    side, head_dim = args.grid, args.width // args.heads
+    x = keras.random.normal((args.batch, side * side, args.heads, head_dim), seed=4)
+    axial = keras_posemb.RotaryEmbedding2D((side, side))
+    axial.build(x.shape)
+    angles = axial.axial_angles()[:, None, :]
+    cos = keras.ops.convert_to_tensor(np.cos(angles), "float32")
+    sin = keras.ops.convert_to_tensor(np.sin(angles), "float32")
+    half = head_dim // 2
+
+    def bare_rotation(x):
+        first, second = x[..., :half], x[..., half:]
+        return keras.ops.concatenate([first * cos - second * sin, second * cos + first * sin], -1)
+
+    functions = {
+        "bare rotation, precomputed": bare_rotation,
+        "RotaryEmbedding2D (axial)": axial,
+        "RotaryEmbedding2D (mixed, learned)": keras_posemb.RotaryEmbedding2D(
+            (side, side), mixed=True, seed=0
+        ),
+    }
+    return x, functions
+
+
 def median_over_rounds(timings):
     """`{key: median}` of the per-round timings."""
     return {key: float(np.median(values)) for key, values in timings.items()}
@@ -139,12 +194,17 @@ def print_table(title, functions, compilers, medians):
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
+# The layers that compute exactly what their group's baseline does.
+FIXED = ("SinusoidalEncoding", "RotaryEmbedding", "AlibiBias", "SinusoidalEncoding2D",
+         "RotaryEmbedding2D (axial)")  # fmt: skip
+
+
 def check_agreement(x, functions):
     """The fixed encodings compute what their baseline computes."""
     names = list(functions)
     want = keras.ops.convert_to_numpy(functions[names[0]](x))
     for name in names[1:]:
-        if name in ("SinusoidalEncoding", "RotaryEmbedding", "AlibiBias"):
+        if name in FIXED:
             got = keras.ops.convert_to_numpy(functions[name](x))
             np.testing.assert_allclose(got, want, atol=1e-4, err_msg=name)
 
@@ -158,6 +218,7 @@ def main(argv=None):
     parser.add_argument(
         "--bias-length", type=int, default=256, help="sequence length of the scores"
     )
+    parser.add_argument("--grid", type=int, default=16, help="patches per side of the grids")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=20, help="calls per timing")
     args = parser.parse_args(argv)
@@ -172,6 +233,8 @@ def main(argv=None):
         f"Absolute, on embeddings ({args.batch}, {args.length}, {args.width})": absolute_group,
         f"Rotary, on queries ({args.batch}, {args.length}, {args.heads}, {args.width // args.heads})": rotary_group,
         f"Biases, on scores ({args.batch}, {args.heads}, {args.bias_length}, {args.bias_length})": bias_group,
+        f"Grid, on patches ({args.batch}, {args.grid}, {args.grid}, {args.width})": grid_group,
+        f"Grid rotary, on queries ({args.batch}, {args.grid}x{args.grid}, {args.heads}, {args.width // args.heads})": grid_rotary_group,
     }
     for title, make in groups.items():
         x, functions = make(args, hub)

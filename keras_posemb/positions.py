@@ -41,6 +41,7 @@ from keras_posemb.layers import (
     RotaryEmbedding2D,
     SinusoidalEncoding,
     SinusoidalEncoding2D,
+    rotary_embedding_2d,
 )
 
 # "embeddings": a layer added to the token embeddings, once per model;
@@ -462,9 +463,47 @@ def _grid_arguments(settings):
     return {"grid_size": settings.grid_size, "num_prefix_tokens": settings.num_prefix_tokens}
 
 
+def _grid_table(layer):
+    """A grid layer's `(rows, cols, d)` table, float64."""
+    if isinstance(layer, PositionEmbedding2D):
+        return np.asarray(layer.get_weights()[0], np.float64)
+    if layer.grid_size is None:
+        raise ValueError(f"{layer.name!r} has no grid_size to draw its table for.")
+    return layer.table(*layer.grid_size)
+
+
+def _grid_rotary_frequencies(layer):
+    """`(row, column)` frequencies `(heads, pairs)` of a RotaryEmbedding2D."""
+    if layer.mixed:
+        row, col = np.asarray(layer.get_weights()[0], np.float64)
+        return row, col
+    frequencies = rotary_embedding_2d.axis_frequencies(layer.width, layer.base)
+    zeros = np.zeros_like(frequencies)
+    return np.concatenate([frequencies, zeros]), np.concatenate([zeros, frequencies])
+
+
+def _grid_plots(name):
+    def similarity(layer, length=None, trained_length=None):
+        return viz.plot_grid_similarity(_grid_table(layer), name)
+
+    def rotary(layer, length=None, trained_length=None):
+        return viz.plot_grid_rotary(*_grid_rotary_frequencies(layer), f"{name}: frequencies")
+
+    plot = rotary if name.startswith("rotary") else similarity
+    tag = "rotary_frequencies" if name.startswith("rotary") else "position_similarity"
+    fixed = name in ("sinusoidal_2d", "rotary_2d")
+
+    def summaries(layer, length, epoch):
+        return [Summary(f"{tag}/{name}", "image", plot(layer), fixed=fixed)]
+
+    plot_name = "grid_rotary" if name.startswith("rotary") else "grid_similarity"
+    return {"plots": {plot_name: plot}, "summaries": summaries}
+
+
 register(
     PositionFamily(
         name="sinusoidal_2d",
+        **_grid_plots("sinusoidal_2d"),
         where="embeddings",
         description="fixed sines and cosines of the row and the column, added to the patches (MAE)",
         make_layer=lambda settings, **kwargs: SinusoidalEncoding2D(
@@ -477,6 +516,7 @@ register(
 register(
     PositionFamily(
         name="learned_2d",
+        **_grid_plots("learned_2d"),
         where="embeddings",
         description="one trained vector per patch of the grid, resampled for other grids (ViT)",
         make_layer=lambda settings, **kwargs: PositionEmbedding2D(
@@ -490,6 +530,7 @@ register(
 register(
     PositionFamily(
         name="rotary_2d",
+        **_grid_plots("rotary_2d"),
         where="attention",
         description="queries and keys rotated by row and by column inside attention (RoPE-Axial)",
         make_layer=lambda settings, **kwargs: RotaryEmbedding2D(
@@ -503,6 +544,7 @@ register(
 register(
     PositionFamily(
         name="rotary_mixed",
+        **_grid_plots("rotary_mixed"),
         where="attention",
         description="queries and keys rotated by learned mixes of row and column (RoPE-Mixed)",
         make_layer=lambda settings, **kwargs: RotaryEmbedding2D(

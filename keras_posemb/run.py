@@ -166,7 +166,7 @@ class Run:
             return None
         try:
             recorded = self._read_json(self.SETTINGS)
-            valid = isinstance(recorded["settings"]["max_length"], int)
+            valid = isinstance(recorded["settings"]["seed"], int)  # Every trainer has a seed.
         except (OSError, ValueError, KeyError, TypeError):
             valid = False
         if not valid:

@@ -279,3 +279,46 @@ def plot_rotary(wavelengths, max_offset=64):
     right.set(title="cos(offset x angle) per pair", xlabel="pair i", ylabel="offset (positions)")
     figure.colorbar(image, ax=right, label="cosine")
     return figure
+
+
+def grid_similarity_mosaic(table) -> np.ndarray:
+    """ViT's figure 7 as one array: for a `(rows, cols, d)` table, tile
+    `(i, j)` is the cosine similarity of patch `(i, j)` to every patch,
+    `(rows, cols)`; tiles are separated by one row/column of NaN.
+    Shape `(rows * (rows + 1) - 1, cols * (cols + 1) - 1)`."""
+    table = np.asarray(table, np.float64)
+    rows, cols = table.shape[:2]
+    similarity = cosine_similarity(table.reshape(rows * cols, -1))
+    mosaic = np.full((rows * (rows + 1) - 1, cols * (cols + 1) - 1), np.nan)
+    for index, tile in enumerate(similarity):
+        i, j = divmod(index, cols)
+        mosaic[i * (rows + 1) : i * (rows + 1) + rows, j * (cols + 1) : j * (cols + 1) + cols] = (
+            tile.reshape(rows, cols)
+        )
+    return mosaic
+
+
+def plot_grid_similarity(table, title):
+    """ViT's figure 7: each patch's position vector against every other
+    patch's, one small image per patch, laid out as the grid."""
+    figure, (ax,) = _figure(1, size=(6.5, 6.0))
+    image = ax.imshow(grid_similarity_mosaic(table), cmap="viridis", vmin=-1, vmax=1)
+    ax.set(title=f"{title}: cosine similarity of each patch to all", xticks=[], yticks=[])
+    ax.set(xlabel="input patch column", ylabel="input patch row")
+    figure.colorbar(image, ax=ax, label="cosine similarity")
+    return figure
+
+
+def plot_grid_rotary(row_frequencies, col_frequencies, title):
+    """Each rotating pair's frequency along rows and along columns, `(heads,
+    pairs)` arrays: axial pairs lie on the axes, mixed ones anywhere."""
+    figure, (ax,) = _figure(1, size=(5.5, 5.0))
+    row_frequencies, col_frequencies = np.atleast_2d(row_frequencies, col_frequencies)
+    for head, (rows, cols) in enumerate(zip(row_frequencies, col_frequencies)):
+        ax.scatter(cols, rows, s=14, label=f"head {head}")
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.axvline(0, color="black", linewidth=0.6)
+    ax.set(title=title, xlabel="radians per column", ylabel="radians per row", aspect="equal")
+    if len(row_frequencies) > 1:
+        ax.legend(fontsize=7)
+    return figure

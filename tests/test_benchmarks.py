@@ -59,12 +59,14 @@ def test_timings_are_medians_of_per_call_means():
 @pytest.mark.backends("tensorflow", "jax")
 def test_layer_forward_measures_every_layer_in_every_mode():
     flags = ["--batch", "2", "--length", "16", "--width", "8", "--heads", "2", "--bias-length", "8"]
-    out = run_script("layer_forward.py", *flags, "--rounds", "2", "--calls", "2")
+    out = run_script("layer_forward.py", *flags, "--grid", "4", "--rounds", "2", "--calls", "2")
     backend = keras.backend.backend()
     modes = ["eager", "tf.function", "XLA"] if backend == "tensorflow" else ["op by op", "jax.jit"]
     headers = [line for line in out.splitlines() if line.startswith("| layer |")]
-    assert len(headers) == 3 and all(f"{mode} / bare" in h for h in headers for mode in modes)
+    assert len(headers) == 5 and all(f"{mode} / bare" in h for h in headers for mode in modes)
     for name in ("SinusoidalEncoding", "PositionEmbedding", "RotaryEmbedding", "AlibiBias"):
+        assert f"| {name} |" in out
+    for name in ("SinusoidalEncoding2D", "PositionEmbedding2D", "RotaryEmbedding2D (axial)"):
         assert f"| {name} |" in out
     assert "| RelativePositionBias (T5) |" in out
 
@@ -237,3 +239,20 @@ def test_keras_hub_decoder_comparison_measures_both_models():
     assert [row[0].strip() for row in rows] == ["keras_posemb", "keras_hub GPT-NeoX"]
     for row in rows:
         assert all(float(cell.replace(",", "")) > 0 for cell in row[1:]), row
+
+
+def test_resolution_study_trains_resizes_and_summarizes(tmp_path):
+    small = ["epochs=1", "patch_size=8", "embed_dim=16", "num_heads=2", "ff_dim=16",
+             "num_layers=1", "batch_size=256"]  # fmt: skip
+    flags = ["--families", "learned_2d,rotary_2d", "--seeds", "0", "--sizes", "16,32",
+             "--output-dir", str(tmp_path / "out")]  # fmt: skip
+    out = run_script("resolution_study.py", *flags, *(f"--set={s}" for s in small))
+    report = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert list(report["summary"]) == ["learned_2d bicubic", "learned_2d bilinear", "rotary_2d"]
+    trained = json.loads((tmp_path / "out" / "learned_2d_seed0" / "metrics.json").read_text())
+    # At the trained size, resizing changes nothing: the trainer's own test accuracy.
+    cell = report["summary"]["learned_2d bicubic"]["32"]
+    assert cell["mean"] == pytest.approx(trained["test_accuracy"], abs=1e-6) and cell["n"] == 1
+    assert "| rotary_2d |" in out and (tmp_path / "out" / "resolution_study.png").exists()
+    again = run_script("resolution_study.py", *flags, *(f"--set={s}" for s in small))
+    assert "training" not in again

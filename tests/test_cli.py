@@ -296,7 +296,12 @@ def test_console_scripts_work_after_a_plain_install_outside_the_source_tree(tmp_
     assert located.startswith(site) and not located.startswith(str(ROOT))
     assert Run(out).is_complete()
     scripts = ["keras-posemb-plot", "keras-posemb-compare", "keras-posemb-predict"]
-    for script in [*scripts, "keras-posemb-lm", "keras-posemb-generate"]:
+    for script in [
+        *scripts,
+        "keras-posemb-lm",
+        "keras-posemb-generate",
+        "keras-posemb-train-images",
+    ]:
         helped = subprocess.run(
             [str(venv / "bin" / script), "--help"], capture_output=True, env=env
         )

@@ -122,3 +122,18 @@ def test_a_learned_table_plot_marks_where_training_ended(tmp_path):
     assert dashed_lines(plots["similarity"](layer, None, 12)) == [11.5]
     assert dashed_lines(plots["heatmaps"](layer, None, None)) == []  # Unknown: no line.
     assert dashed_lines(plots["heatmaps"](layer, None, 32)) == []  # Every row trained.
+
+
+def test_grid_similarity_mosaic_is_vits_figure_7():
+    """Tile (i, j) compares patch (i, j) with every patch (1 at its own
+    place); tiles are separated by NaN."""
+    table = np.random.default_rng(0).normal(size=(3, 4, 6))
+    mosaic = viz.grid_similarity_mosaic(table)
+    assert mosaic.shape == (3 * 4 - 1, 4 * 5 - 1)
+    unit = table / np.linalg.norm(table, axis=-1, keepdims=True)
+    for i in range(3):
+        for j in range(4):
+            tile = mosaic[i * 4 : i * 4 + 3, j * 5 : j * 5 + 4]
+            assert tile[i, j] == pytest.approx(1)
+            np.testing.assert_allclose(tile, np.einsum("rcd,d->rc", unit, unit[i, j]))
+    assert np.isnan(mosaic[3]).all() and np.isnan(mosaic[:, 4]).all()

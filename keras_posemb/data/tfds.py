@@ -49,6 +49,39 @@ def check_network(url: str | None = None, timeout: float = NETWORK_PROBE_SECONDS
         ) from None
 
 
+def prepared_builder(name: str, data_dir: str | None = None, download: bool = False):
+    """The tensorflow-datasets builder of `name`, its data prepared.
+
+    Raises:
+        DataError: for an unknown name; when the data is not prepared and
+            `download` is off (a plain `tfds.load` would retry downloading
+            for minutes offline); when it must be downloaded and the network
+            does not answer.
+    """
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as error:  # tfds raises several kinds for unknown names.
+        raise DataError(
+            Setting("dataset", name),
+            f" is not a file, a directory or a known tensorflow-datasets name ({error}).",
+        ) from error
+    if not builder.is_prepared():
+        if not download:
+            raise DataError(
+                f"tensorflow-datasets {name!r} is not prepared in {builder.data_dir_root!s}. "
+                "Download it with ",
+                Setting("download", True),
+                " on a machine with internet access, or point ",
+                Setting("data_dir"),
+                " at a directory that holds the prepared data.",
+            )
+        check_network()
+        builder.download_and_prepare()
+    return builder
+
+
 def tfds_dataset(
     name: str,
     data_dir: str | None = None,
@@ -76,25 +109,7 @@ def tfds_dataset(
     """
     import tensorflow_datasets as tfds
 
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except Exception as error:  # tfds raises several kinds for unknown names.
-        raise DataError(
-            Setting("dataset", name),
-            f" is not a file, a directory or a known tensorflow-datasets name ({error}).",
-        ) from error
-    if not builder.is_prepared():
-        if not download:
-            raise DataError(
-                f"tensorflow-datasets {name!r} is not prepared in {builder.data_dir_root!s}. "
-                "Download it with ",
-                Setting("download", True),
-                " on a machine with internet access, or point ",
-                Setting("data_dir"),
-                " at a directory that holds the prepared data.",
-            )
-        check_network()
-        builder.download_and_prepare()
+    builder = prepared_builder(name, data_dir, download)
     text_key, label_key = _text_and_label_keys(builder.info.features)
     if text_key is None or label_key is None:
         raise DataError(

@@ -73,9 +73,11 @@ def field_types(config_class: type) -> dict[str, type]:
     return types
 
 
-def position_help() -> str:
+def position_help(include_grid: bool = False) -> str:
     described = "; ".join(
-        f"{f.name}: {f.description}" for f in positions.families().values() if not f.grid
+        f"{f.name}: {f.description}"
+        for f in positions.families().values()
+        if include_grid or not f.grid
     )
     return f"position encoding ({described})"
 

@@ -1,0 +1,335 @@
+"""Trains a Vision Transformer image classifier: what `keras-posemb-train-images` runs.
+
+The same run directory and guarantees as the text trainer: every setting
+checked before data is read, a checkpoint per epoch (a killed run resumes
+exactly), the best validation accuracy kept, TensorBoard logs, and
+`metrics.json`. The input pipeline is NumPy (`data.images`): no TensorFlow
+is needed to train (tensorflow-datasets reads `mnist` and `cifar10`).
+
+The default data set is the built-in shapes, where position is the whole
+task: the run ends by printing the model's predictions for one image and
+its mirror image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from keras_posemb import positions, summaries
+from keras_posemb._args import check_divisible, check_int, check_number
+from keras_posemb.checkpoints import EpochCheckpoints, InterruptBetweenSteps, StopOnNaN
+from keras_posemb.data import images as image_data
+from keras_posemb.errors import argument_error
+from keras_posemb.image_classifier import POOLINGS, build_image_classifier
+from keras_posemb.run import Run
+from keras_posemb.training import resume, runtime
+from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
+from keras_posemb.training.session import EpochTimer, fit_verbosity
+
+BUILT_IN = "shapes"
+# Image size and channels of the data sets, known before any is read.
+SIZES = {BUILT_IN: (32, 1), "mnist": (28, 1), "cifar10": (32, 3)}
+
+
+@dataclasses.dataclass
+class ImageTrainConfig(RunSettings):
+    """Every setting of an image run; `keras-posemb-train-images`' flags are these."""
+
+    dataset: str = setting(
+        BUILT_IN,
+        "'shapes' (built in: is the square left of the cross?), 'mnist' or 'cifar10' "
+        "(tensorflow-datasets)",
+        choices=tuple(SIZES),
+    )
+    task: str = setting("left", "the built-in set's question: left of, or above", image_data.TASKS)
+    data_dir: str | None = setting(None, "tensorflow-datasets data directory", same_on_resume=False)
+    download: bool = setting(
+        False,
+        "let tensorflow-datasets download and prepare the data set if it is not prepared",
+        same_on_resume=False,
+    )
+    position: str = setting(
+        "learned_2d",
+        lambda: position_help(include_grid=True),
+        lambda: positions.names(include_grid=True),
+    )
+    output_dir: str | None = setting(
+        None, "where the run's files go (default: runs/images_<dataset>_<position>)",
+        same_on_resume=False,
+    )  # fmt: skip
+    overwrite: bool = setting(
+        False,
+        "start afresh in an output directory that holds another run (its files are removed)",
+        same_on_resume=False,
+    )
+    epochs: int = setting(5, "training epochs")
+    batch_size: int = setting(64, "images per batch")
+    learning_rate: float = setting(1e-3, "peak learning rate (AdamW)")
+    warmup_fraction: float = setting(0.1, "fraction of the steps with linear warmup")
+    weight_decay: float = setting(0.05, "AdamW weight decay (matrices only)")
+    patch_size: int = setting(4, "side of the square patches, in pixels")
+    embed_dim: int = setting(64, "patch embedding width")
+    num_heads: int = setting(4, "attention heads (must divide --embed-dim)")
+    ff_dim: int = setting(128, "feed-forward hidden width")
+    num_layers: int = setting(2, "encoder blocks")
+    dropout: float = setting(0.0, "dropout rate")
+    pooling: str = setting("class", "a class token, or the mean of the patches", POOLINGS)
+    seed: int = setting(0, "random seed: the same seed and settings give the same run on CPU")
+    mixed_precision: bool = setting(False, "mixed precision: float16 on GPU, bfloat16 on CPU")
+    jit_compile: bool = setting(False, "compile training with XLA (JAX always compiles)")
+    plots: bool = setting(True, "write PNG plots of the position vectors", same_on_resume=False)
+    verbose: int = setting(
+        1,
+        "1: progress bars on a terminal, 2: one line per epoch, 0: only the summary",
+        choices=(0, 1, 2),
+        same_on_resume=False,
+    )
+
+    def resolved_output_dir(self) -> str:
+        if self.output_dir == "":
+            raise argument_error("output_dir", "", "a path (or None for the default)")
+        return self.output_dir or os.path.join("runs", f"images_{self.dataset}_{self.position}")
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        side = SIZES[self.dataset][0] // self.patch_size
+        return side, side
+
+    @property
+    def tokens(self) -> int:
+        """The encoder's sequence: the patches, after the class token if any."""
+        rows, cols = self.grid_size
+        return (self.pooling == "class") + rows * cols
+
+    def validate(self) -> None:
+        """Checks every setting, before data is read.
+
+        Raises:
+            ArgumentError: naming the setting, the value and what is expected.
+        """
+        self.check_fields()
+        for name in ("epochs", "batch_size", "patch_size", "embed_dim", "ff_dim", "num_layers"):
+            check_int(name, getattr(self, name))
+        check_int("seed", self.seed, minimum=0, maximum=2**32 - 1)
+        check_divisible("num_heads", self.num_heads, "embed_dim", self.embed_dim)
+        check_number("learning_rate", self.learning_rate, low=0, low_open=True)
+        check_number("warmup_fraction", self.warmup_fraction, 0, 1, high_open=True)
+        check_number("weight_decay", self.weight_decay, low=0)
+        check_number("dropout", self.dropout, 0, 1, high_open=True)
+        size = SIZES[self.dataset][0]
+        if size % self.patch_size:
+            raise argument_error(
+                "patch_size",
+                self.patch_size,
+                f"a divisor of the {size}-pixel images of {self.dataset}",
+            )
+        settings = positions.PositionSettings(
+            self.embed_dim, self.num_heads, self.tokens, grid_size=self.grid_size,
+            num_prefix_tokens=int(self.pooling == "class"),
+        )  # fmt: skip
+        positions.get(self.position).check(settings)
+        check_output_dir(self.resolved_output_dir())
+
+
+def load_images(config: ImageTrainConfig) -> image_data.ImageData:
+    if config.dataset == BUILT_IN:
+        return image_data.shapes_data(config.seed, SIZES[BUILT_IN][0], config.task)
+    return image_data.tfds_images(
+        config.dataset, config.data_dir, config.download, seed=config.seed
+    )
+
+
+def build_model(config: ImageTrainConfig, dataset: image_data.ImageData):
+    return build_image_classifier(
+        dataset.image_size, config.patch_size, len(dataset.class_names), config.position,
+        dataset.channels, config.embed_dim, config.num_heads, config.ff_dim, config.num_layers,
+        config.dropout, config.pooling,
+    )  # fmt: skip
+
+
+def make_optimizer(config: ImageTrainConfig, model, steps: int) -> keras.optimizers.Optimizer:
+    """AdamW, linear warmup then cosine decay to zero over `steps`."""
+    warmup = int(config.warmup_fraction * steps)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else config.learning_rate, steps - warmup,
+        warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup,
+    )  # fmt: skip
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+    optimizer.exclude_from_weight_decay(
+        var_list=[v for v in model.trainable_variables if len(v.shape) < 2]
+    )
+    return optimizer
+
+
+def training_batches(config: ImageTrainConfig, split: image_data.ImageSplit, first_epoch: int):
+    """Shuffled batches from epoch `first_epoch` on, each epoch's order drawn
+    from `(seed, epoch)`: a resumed run sees the same batches."""
+    for epoch in range(first_epoch, config.epochs):
+        order = np.random.default_rng((config.seed, epoch)).permutation(len(split))
+        for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
+            chosen = order[start : start + config.batch_size]
+            yield split.images[chosen], split.labels[chosen]
+
+
+def train_images(
+    config: ImageTrainConfig, extra_callbacks: Sequence[keras.callbacks.Callback] = ()
+) -> dict:
+    """Trains, evaluates and writes the run directory; returns the metrics.
+
+    Rerunning the same config into the same directory after a kill resumes
+    from the last completed epoch; rerunning a finished run returns its
+    metrics and changes nothing; a config with other settings is refused.
+    """
+    config.validate()
+    run = Run(config.resolved_output_dir())
+    log = print if config.verbose else (lambda *args, **kwargs: None)
+    with run.locked():
+        finished = resume.prepare_run(run, config)
+        if finished is not None:
+            log(
+                f"{run.directory} is a finished run with these settings (test accuracy "
+                f"{finished['test_accuracy']:.4f}): nothing to train. To train it again, start "
+                "afresh with --overwrite (overwrite=True in Python)."
+            )
+            return finished
+        with runtime.process_settings(config):
+            dataset = load_images(config)
+            resume.record_settings(run, config, dataset.fingerprint())
+            session = ImageSession(config, run, dataset, log)
+            session.fit(extra_callbacks)
+            metrics = session.evaluate()
+            session.save_outputs()
+            run.write_metrics(metrics)  # Last: it marks the run complete.
+        run.owner.remove(run.BACKUP)
+    _report(run, metrics, log)
+    return metrics
+
+
+class ImageSession:
+    """One call of `train_images`: the model, its checkpoints, fit, evaluation."""
+
+    def __init__(self, config, run, dataset, log):
+        self.config, self.run, self.dataset, self.log = config, run, dataset, log
+        log(
+            f"Data set {dataset.name}: {len(dataset.train):,} training, "
+            f"{len(dataset.validation):,} validation and {len(dataset.test):,} test images of "
+            f"{dataset.image_size[0]} x {dataset.image_size[1]}, {len(dataset.class_names)} classes."
+        )
+        self.steps_per_epoch = len(dataset.train) // config.batch_size
+        if self.steps_per_epoch == 0:
+            raise argument_error(
+                "batch_size", config.batch_size, f"at most the {len(dataset.train)} training images"
+            )
+        self.model = build_model(config, dataset)
+        self.model.compile(
+            optimizer=make_optimizer(config, self.model, self.steps_per_epoch * config.epochs),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=config.jit_compile or keras.backend.backend() == "jax",
+        )
+        self.model.optimizer.build(self.model.trainable_variables)
+        run.claim(run.BACKUP, run.LOGS)
+        self.checkpoints = EpochCheckpoints(run.backup_dir)
+        self.timer = EpochTimer()
+
+    def fit(self, extra_callbacks=()):
+        """Trains from the last checkpoint on; ends with the best epoch's weights."""
+        config, run, validation = self.config, self.run, self.dataset.validation
+        first = self.checkpoints.restore(self.model)
+        if first:
+            self.log(f"Resuming {run.directory} after epoch {first}.")
+        if first < config.epochs:
+            interrupt = InterruptBetweenSteps()
+            callbacks = [
+                StopOnNaN(),  # Before the checkpoint: a NaN epoch is never saved.
+                self.checkpoints,
+                keras.callbacks.TensorBoard(str(run.logs_dir), write_graph=False),
+                summaries.PositionSummaries(str(run.logs_dir), config.tokens, config.embed_dim),
+                self.timer,
+                *extra_callbacks,
+                interrupt,  # Last: an epoch that ended is saved before it raises.
+            ]
+            with interrupt:
+                self.model.fit(
+                    training_batches(config, self.dataset.train, first),
+                    steps_per_epoch=self.steps_per_epoch,
+                    epochs=config.epochs,
+                    initial_epoch=first,
+                    validation_data=(validation.images, validation.labels),
+                    validation_batch_size=256,
+                    callbacks=callbacks,
+                    verbose=fit_verbosity(config.verbose),
+                    shuffle=False,  # Each epoch's batches are drawn shuffled already.
+                )
+        self.checkpoints.restore_best(self.model)
+
+    def save_outputs(self):
+        """Every final file but metrics.json."""
+        run, model, config = self.run, self.model, self.config
+        run.save_model(model)
+        run.write_classes(self.dataset.class_names)
+        if config.plots and positions.find_position(model)[0].plots:
+            run.save_plots(model, config.tokens, config.tokens)
+
+    def evaluate(self) -> dict:
+        config, test, state = self.config, self.dataset.test, self.checkpoints.state
+        probabilities = self.model.predict(test.images, batch_size=256, verbose=0)
+        accuracy = float(np.mean(np.argmax(probabilities, axis=1) == test.labels))
+        seconds = self.timer.seconds
+        metrics = {
+            "dataset": self.dataset.name,
+            "position": config.position,
+            "backend": keras.backend.backend(),
+            "image_size": list(self.dataset.image_size),
+            "grid_size": list(self.model.grid_size),
+            "test_accuracy": accuracy,
+            "val_accuracy": state["best"]["val_accuracy"],
+            "best_epoch": state["best"]["epoch"] + 1,
+            "validation_curve": [entry.get("val_accuracy") for entry in state["history"]],
+            "train_seconds": seconds,
+            "images_per_second": (
+                self.timer.epochs * self.steps_per_epoch * config.batch_size / seconds
+                if seconds else None
+            ),
+            "seed": config.seed,
+            "config": dataclasses.asdict(config),
+        }  # fmt: skip
+        if self.dataset.name.startswith("shapes"):
+            # The first test pair: an image and its mirror image.
+            metrics["twin_pair"] = [
+                {
+                    "label": self.dataset.class_names[test.labels[i]],
+                    "predicted": _top(p, self.dataset),
+                }
+                for i, p in enumerate(probabilities[:2])
+            ]
+        return metrics
+
+
+def _top(probabilities, dataset) -> dict:
+    best = int(np.argmax(probabilities))
+    return {"class": dataset.class_names[best], "probability": float(probabilities[best])}
+
+
+def _report(run, metrics, log):
+    log(
+        f"\nKept epoch {metrics['best_epoch']}, the best on validation (accuracy "
+        f"{metrics['val_accuracy']:.4f}). Test accuracy: {metrics['test_accuracy']:.4f}. "
+        f"{metrics['train_seconds']:.1f} s of training."
+    )
+    for twin, name in zip(metrics.get("twin_pair", []), ("image", "mirror image")):
+        predicted = twin["predicted"]
+        log(
+            f"  {name:>12}: {twin['label']!r} -> predicted {predicted['class']!r} "
+            f"({predicted['probability']:.3f})"
+        )
+    written = ", ".join(path.name + ("/" if path.is_dir() else "") for path in run.outputs())
+    log(
+        f"\nWrote {run.directory}/: {written}.\nSee training in TensorBoard: tensorboard "
+        f"--logdir {run.logs_dir}"
+    )
