@@ -77,3 +77,15 @@ def ms_per_call(function, x, calls: int) -> float:
 def median_ms(function, x, calls: int, rounds: int) -> float:
     """The median over `rounds` blocks of the mean milliseconds per call."""
     return float(np.median([ms_per_call(function, x, calls) for _ in range(rounds)]))
+
+
+def settings_from_pairs(config_class, pairs) -> dict:
+    """`["epochs=5", ...]` (a study's `--set` flags) as `config_class` field values."""
+    from keras_posemb.training.config import field_types
+
+    types, settings = field_types(config_class), {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        kind = types[name]
+        settings[name] = value.lower() in ("1", "true") if kind is bool else kind(value)
+    return settings

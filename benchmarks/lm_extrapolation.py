@@ -35,12 +35,12 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from _common import settings_from_pairs
 
 from keras_posemb import extrapolation, files
 from keras_posemb.data import characters
 from keras_posemb.run import Run
 from keras_posemb.training import language_model
-from keras_posemb.training.config import field_types
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ("learned", "sinusoidal", "rotary", "alibi", "t5", "none")
@@ -253,16 +253,6 @@ def plot(summary, path):
     plt.close(figure)
 
 
-def parse_settings(pairs) -> dict:
-    """`--set steps=200` style overrides of the trainer's settings."""
-    types = field_types(language_model.LanguageModelConfig)
-    settings = {}
-    for pair in pairs:
-        name, _, value = pair.partition("=")
-        settings[name] = types[name](value)
-    return settings
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default_text = ROOT.parent / "shared" / "data" / "shakespeare" / "input.txt"
@@ -276,7 +266,7 @@ def main(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a trainer setting, e.g. --set steps=200")  # fmt: skip
     args = parser.parse_args(argv)
-    args.settings = parse_settings(args.set)
+    args.settings = settings_from_pairs(language_model.LanguageModelConfig, args.set)
     args.output_dir.mkdir(parents=True, exist_ok=True)
 
     def log(message):

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from _common import settings_from_pairs
 
 from keras_posemb import data, files, training
 
@@ -236,12 +237,7 @@ def main(argv=None):
         help="a trainer setting for ours, e.g. --flag epochs=5",
     )
     args = parser.parse_args(argv)
-    flags = {}
-    types = training.field_types(training.TrainConfig)
-    for item in args.flag:
-        name, value = item.split("=", 1)
-        kind = types[name]
-        flags[name] = value.lower() in ("1", "true") if kind is bool else kind(value)
+    flags = settings_from_pairs(training.TrainConfig, args.flag)
     contenders = args.contenders.split(",")
     if "keras_hub" in contenders:
         try:

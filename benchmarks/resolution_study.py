@@ -31,13 +31,13 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from _common import settings_from_pairs
 
 from keras_posemb import files
 from keras_posemb.data import images
 from keras_posemb.image_classifier import resize_image_classifier
 from keras_posemb.resample import resample_table
 from keras_posemb.run import Run
-from keras_posemb.training.config import field_types
 from keras_posemb.training.images import ImageTrainConfig, train_images
 
 FAMILIES = ("learned_2d", "sinusoidal_2d", "rotary_2d", "rotary_mixed", "learned", "sinusoidal")
@@ -139,16 +139,6 @@ def plot(summary, sizes, path):
     files.atomic_save_figure(figure, path)
 
 
-def parse_settings(pairs) -> dict:
-    """`--set epochs=2` style overrides of the trainer's settings."""
-    types = field_types(ImageTrainConfig)
-    settings = {}
-    for pair in pairs:
-        name, _, value = pair.partition("=")
-        settings[name] = types[name](value)
-    return settings
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", default=",".join(FAMILIES))
@@ -158,7 +148,7 @@ def main(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a trainer setting, e.g. --set epochs=2")  # fmt: skip
     args = parser.parse_args(argv)
-    args.settings = parse_settings(args.set)
+    args.settings = settings_from_pairs(ImageTrainConfig, args.set)
     args.sizes = [int(size) for size in args.sizes.split(",")]
     args.output_dir.mkdir(parents=True, exist_ok=True)
     results = [

@@ -18,6 +18,7 @@ from keras_posemb.errors import argument_error
 from keras_posemb.layers import ClassToken, PositionEmbedding, PositionEmbedding2D, SequencePooling
 from keras_posemb.models import transformer_encoder_block
 from keras_posemb.positions import POSITION_LAYER_NAME
+from keras_posemb.resample import GRID_INTERPOLATIONS
 
 POOLINGS = ("class", "mean")
 
@@ -214,7 +215,7 @@ def resize_image_classifier(
             table = layer.resampled_table(resized.grid_size, interpolation, antialias)
             weights = [table, *weights[1:]]
         elif isinstance(layer, PositionEmbedding):
-            kernel = {"bilinear": "linear", "bicubic": "cubic"}.get(interpolation, "cubic")
+            kernel = GRID_INTERPOLATIONS.get(interpolation, "cubic")
             length = resized.get_layer(layer.name).max_length
             weights = [layer.resampled_table(length, kernel, antialias)]
         resized.get_layer(layer.name).set_weights(weights)
