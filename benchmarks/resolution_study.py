@@ -5,9 +5,16 @@ resolution grows. This study asks the same on the built-in shapes (is the
 square left of the cross?): one model per position family and seed is
 trained at 32 x 32 with `keras-posemb-train-images`' trainer, then made
 again for 16 to 64 pixels (0.5x to 2x the patches per side) with
-`resize_image_classifier`, and evaluated on the same test scenes rescaled to
-that size (bilinear, antialiased: objects grow with the image, as when a
-photograph is taken at a higher resolution):
+`resize_image_classifier`, and evaluated two ways:
+
+- "rescaled": the trained size's test scenes rescaled to the new size
+  (bilinear, antialiased): objects grow with the image, as when a photograph
+  is taken at a higher resolution, so each patch also shows something new;
+- "larger canvas": new test scenes drawn at the new size, with the shapes
+  and their 8-pixel cells as in training: patches look as they did, only
+  the grid of them is smaller or larger, so only the positions are new.
+
+Positions per family:
 
 - `learned_2d`: the table resampled bicubic, and bilinear;
 - `sinusoidal_2d`, `rotary_2d`, `rotary_mixed`: computed for the new grid;
@@ -45,6 +52,7 @@ SIZES = (16, 24, 32, 48, 64)
 TRAINED_SIZE = 32
 # How each family's model is resized: {variant: interpolation}.
 VARIANTS = {"learned_2d": {"learned_2d bicubic": "bicubic", "learned_2d bilinear": "bilinear"}}
+MODES = ("rescaled", "larger canvas")
 
 
 def rescale(split: images.ImageSplit, size: int) -> np.ndarray:
@@ -55,8 +63,16 @@ def rescale(split: images.ImageSplit, size: int) -> np.ndarray:
     return resized.reshape(size, size, count, channels).transpose(2, 0, 1, 3).astype(np.float32)
 
 
-def accuracy(model, split, size) -> float:
-    probabilities = model.predict(rescale(split, size), batch_size=256, verbose=0)
+def evaluation_split(mode, seed, task, size) -> images.ImageSplit:
+    """The test split at `size` pixels, the way `mode` (one of MODES) makes it."""
+    if mode == "rescaled":
+        test = images.shapes_data(seed, TRAINED_SIZE, task).test
+        return images.ImageSplit(rescale(test, size), test.labels)
+    return images.shapes_data(seed, size, task).test
+
+
+def accuracy(model, split) -> float:
+    probabilities = model.predict(split.images, batch_size=256, verbose=0)
     return float(np.mean(np.argmax(probabilities, axis=1) == split.labels))
 
 
@@ -72,19 +88,19 @@ def run_one(args, family, seed, log) -> dict:
     log(f"{name}: training")
     metrics = train_images(config)
     model = keras.saving.load_model(Run(config.output_dir).path("model.keras"), safe_mode=True)
-    test = images.shapes_data(seed, TRAINED_SIZE, config.task).test
     variants = VARIANTS.get(family, {family: None})
+    accuracies = {mode: {variant: {} for variant in variants} for mode in MODES}
+    for size in args.sizes:
+        tests = {mode: evaluation_split(mode, seed, config.task, size) for mode in MODES}
+        for variant, method in variants.items():
+            resized = resize_image_classifier(model, size, method)
+            for mode, test in tests.items():
+                accuracies[mode][variant][str(size)] = accuracy(resized, test)
     result = {
         "family": family,
         "seed": seed,
         "train_seconds": metrics["train_seconds"],
-        "accuracy": {
-            variant: {
-                str(size): accuracy(resize_image_classifier(model, size, method), test, size)
-                for size in args.sizes
-            }
-            for variant, method in variants.items()
-        },
+        "accuracy": accuracies,
     }
     files.atomic_write_json(result_path, result)
     log(f"{name}: {json.dumps(result['accuracy'])}")
@@ -92,19 +108,23 @@ def run_one(args, family, seed, log) -> dict:
 
 
 def summarize(results, sizes) -> dict:
-    by_variant = {}
+    """{mode: {variant: {size: {mean, std, n}}}} over the seeds."""
+    values = {}
     for result in results:
-        for variant, accuracies in result["accuracy"].items():
-            for size in sizes:
-                by_variant.setdefault(variant, {}).setdefault(str(size), []).append(
-                    accuracies[str(size)]
-                )
+        for mode, by_variant in result["accuracy"].items():
+            for variant, by_size in by_variant.items():
+                for size in sizes:
+                    cell = values.setdefault(mode, {}).setdefault(variant, {})
+                    cell.setdefault(str(size), []).append(by_size[str(size)])
     return {
-        variant: {
-            size: {"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
-            for size, values in by_size.items()
+        mode: {
+            variant: {
+                size: {"mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v)}
+                for size, v in by_size.items()
+            }
+            for variant, by_size in by_variant.items()
         }
-        for variant, by_size in by_variant.items()
+        for mode, by_variant in values.items()
     }
 
 
@@ -123,18 +143,20 @@ def markdown(summary, sizes, patch_size) -> str:
 def plot(summary, sizes, path):
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7, 4.5), layout="constrained")
-    ax = figure.subplots()
-    for variant, by_size in summary.items():
-        means = [by_size[str(size)]["mean"] for size in sizes]
-        stds = [by_size[str(size)]["std"] for size in sizes]
-        ax.errorbar(sizes, means, yerr=stds, marker="o", capsize=3, label=variant)
-    ax.axvline(TRAINED_SIZE, color="grey", linestyle="--", linewidth=1)
-    ax.axhline(0.5, color="black", linewidth=0.6)
-    ax.set(
-        xlabel="image size at evaluation (trained at 32)", ylabel="test accuracy",
-        title="Resolution change: accuracy by image size", xticks=list(sizes),
-    )  # fmt: skip
+    figure = Figure(figsize=(12, 4.5), layout="constrained")
+    for ax, (mode, by_variant) in zip(
+        figure.subplots(1, len(summary), sharey=True), summary.items()
+    ):
+        for variant, by_size in by_variant.items():
+            means = [by_size[str(size)]["mean"] for size in sizes]
+            stds = [by_size[str(size)]["std"] for size in sizes]
+            ax.errorbar(sizes, means, yerr=stds, marker="o", capsize=3, label=variant)
+        ax.axvline(TRAINED_SIZE, color="grey", linestyle="--", linewidth=1)
+        ax.axhline(0.5, color="black", linewidth=0.6)
+        ax.set(
+            xlabel=f"image size at evaluation (trained at {TRAINED_SIZE})", ylabel="test accuracy",
+            title=f"{mode} test images", xticks=list(sizes),
+        )  # fmt: skip
     ax.legend(fontsize=8)
     files.atomic_save_figure(figure, path)
 
@@ -158,9 +180,12 @@ def main(argv=None):
     ]
     summary = summarize(results, args.sizes)
     patch_size = args.settings.get("patch_size", ImageTrainConfig.patch_size)
-    table = markdown(summary, args.sizes, patch_size)
+    tables = "\n\n".join(
+        f"{mode} test images:\n\n{markdown(by_variant, args.sizes, patch_size)}"
+        for mode, by_variant in summary.items()
+    )
     machine = f"{platform.machine()}, {keras.backend.backend()}, Keras {keras.__version__}"
-    text = f"Test accuracy (mean ± std over seeds {args.seeds}; {machine}):\n\n{table}\n"
+    text = f"Test accuracy (mean ± std over seeds {args.seeds}; {machine}).\n\n{tables}\n"
     print("\n" + text)
     files.atomic_write_text(args.output_dir / "summary.md", text)
     files.atomic_write_json(args.output_dir / "summary.json", {"runs": results, "summary": summary})

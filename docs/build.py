@@ -31,6 +31,7 @@ GUIDES = Path(__file__).resolve().parent / "guides"
 # Reading order: the README lists them the same way.
 ORDER = [
     "why_position_matters", "sinusoidal_and_learned", "inside_attention", "experiment", "decoders",
+    "vision",
 ]  # fmt: skip
 CELL_MARK = "# %%"
 MARKDOWN_MARK = "# %% [markdown]"

@@ -179,8 +179,9 @@ def build_causal_lm(
     if family.where == "embeddings":
         x = family.make_layer(settings, name=POSITION_LAYER_NAME)(x)
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
-    inside_attention = position if family.where == "attention" else "none"
     for index in range(num_layers):
+        # Made here, where the model's settings (max_length) are known.
+        inside_attention = family.make_layer(settings) if family.where == "attention" else "none"
         x = DecoderBlock(
             num_heads,
             ff_dim,

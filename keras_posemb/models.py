@@ -219,7 +219,8 @@ def build_text_classifier(
         x = family.make_layer(settings, name=POSITION_LAYER_NAME)(x)
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     for index in range(num_layers):
-        relative = position if family.where == "attention" else "none"
+        # Made here, where the model's settings (max_length) are known.
+        relative = family.make_layer(settings) if family.where == "attention" else "none"
         x = transformer_encoder_block(
             x,
             padding_mask,

@@ -111,7 +111,12 @@ class PositionFamily:
             so needs `PositionSettings.grid_size`); sequence tools list
             only the other families (`names()`).
         matches: for families that share a `layer_class`, whether a layer
-            of that class is this family's.
+            of that class is this family's (a family with `matches` is
+            preferred to one without, which takes any layer of the class).
+        variant_of: the family this one varies (the same layer and
+            weights, other settings), or `None`; variants are listed by
+            `names(include_variants=True)` only, so that comparisons keep
+            one row per family.
     """
 
     name: str
@@ -125,6 +130,7 @@ class PositionFamily:
     summaries: Callable[[Any, int, int], list[Summary]] | None = None
     grid: bool = False
     matches: Callable[[Any], bool] | None = None
+    variant_of: str | None = None
 
     def __post_init__(self):
         check_choice("where", self.where, WHERE)
@@ -171,10 +177,15 @@ def unregister(name: str) -> None:
     del _FAMILIES[name]
 
 
-def names(include_grid: bool = False) -> tuple[str, ...]:
+def names(include_grid: bool = False, include_variants: bool = False) -> tuple[str, ...]:
     """The registered families' names, in registration order: the sequence
-    families, and with `include_grid` the grid (image) families too."""
-    return tuple(name for name, family in _FAMILIES.items() if include_grid or not family.grid)
+    families, with `include_grid` the grid (image) families too, and with
+    `include_variants` the variants of others (such as `rotary_yarn`)."""
+    return tuple(
+        name
+        for name, family in _FAMILIES.items()
+        if (include_grid or not family.grid) and (include_variants or family.variant_of is None)
+    )
 
 
 def families() -> Mapping[str, PositionFamily]:
@@ -184,7 +195,8 @@ def families() -> Mapping[str, PositionFamily]:
 def get(name: str) -> PositionFamily:
     """The family called `name`; `ArgumentError` naming `position` otherwise."""
     if not isinstance(name, str) or name not in _FAMILIES:
-        raise argument_error("position", name, f"one of {names(include_grid=True)}")
+        everything = names(include_grid=True, include_variants=True)
+        raise argument_error("position", name, f"one of {everything}")
     return _FAMILIES[name]
 
 
@@ -223,10 +235,14 @@ def _layers(model) -> Iterator[Any]:
 def find_position(model: Any) -> tuple[PositionFamily, Any]:
     """`(family, layer)` of a model's first position layer, or `(get("none"), None)`."""
     for layer in _layers(model):
-        for family in _FAMILIES.values():
-            if family.layer_class is not None and isinstance(layer, family.layer_class):
-                if family.matches is None or family.matches(layer):
-                    return family, layer
+        candidates = [
+            family
+            for family in _FAMILIES.values()
+            if family.layer_class is not None and isinstance(layer, family.layer_class)
+        ]
+        for family in sorted(candidates, key=lambda family: family.matches is None):
+            if family.matches is None or family.matches(layer):
+                return family, layer
     return get("none"), None
 
 
@@ -454,6 +470,56 @@ register(
     )
 )
 register(PositionFamily(name="none", where="none", description="no position information"))
+
+
+# Rotary extended beyond the model's `max_length` (L0) by a context extension
+# with factor length / L0 (`rope_scaling`'s dynamic variants): below L0 the
+# same rotation as `rotary`, so the same training; {family: (rope_type, what)}.
+ROTARY_EXTENSIONS = {
+    "rotary_linear": ("dynamic_linear", "position interpolation (Chen et al.)"),
+    "rotary_ntk": ("dynamic", "NTK-aware scaling (dynamic NTK)"),
+    "rotary_yarn": ("dynamic_yarn", "YaRN (Peng et al.)"),
+    "rotary_llama3": ("dynamic_llama3", "Llama 3.1's frequency-dependent scaling"),
+}
+
+
+def _extension_scaling(rope_type, original_length):
+    scaling = {"rope_type": rope_type, "original_max_position_embeddings": original_length}
+    if rope_type == "dynamic":  # Hugging Face's: its factor 1 makes the scale length / L0.
+        scaling["factor"] = 1.0
+    return scaling
+
+
+def _register_rotary_extension(name):
+    rope_type, what = ROTARY_EXTENSIONS[name]
+
+    def make_layer(settings, **kwargs):
+        return RotaryEmbedding(
+            rope_scaling=_extension_scaling(rope_type, settings.max_length), **kwargs
+        )
+
+    def matches(layer):
+        scaling = layer.rope_scaling or {}
+        wanted = _extension_scaling(rope_type, scaling.get("original_max_position_embeddings"))
+        return all(scaling.get(key) == value for key, value in wanted.items())
+
+    register(
+        PositionFamily(
+            name=name,
+            where="attention",
+            description=f"rotary; beyond max_length, {what} sized to the sequence",
+            make_layer=make_layer,
+            layer_class=RotaryEmbedding,
+            plots={"rotary": _rotary_plot},
+            summaries=_rotary_summaries,
+            matches=matches,
+            variant_of="rotary",
+        )
+    )
+
+
+for _name in ROTARY_EXTENSIONS:
+    _register_rotary_extension(_name)
 
 
 # Grid families, for image patches.

@@ -31,6 +31,15 @@ Variants, with the papers' names for their parameters:
 - `llama3`: Meta's Llama 3.1 scaling: wavelengths shorter than
   `L0 / high_freq_factor` stay, longer than `L0 / low_freq_factor` are
   divided by `factor`, smoothly interpolated in between.
+
+Not Hugging Face's: `dynamic_linear`, `dynamic_yarn` and `dynamic_llama3`
+are those three with the factor the length of the sequence over L0 (the
+default frequencies up to L0), as `dynamic` is NTK-aware scaling with a
+factor that grows with the length. A model trained as plain rotary up to L0
+then reads longer text with the extension sized to it, without being
+changed: this is how the README's study applies the extensions at
+evaluation time, and the registry's `rotary_linear`, `rotary_ntk`,
+`rotary_yarn` and `rotary_llama3` families.
 """
 
 from __future__ import annotations
@@ -186,7 +195,28 @@ def _llama3(parameters, dim, base, length):
     return frequencies * kept + frequencies / factor * (1 - kept), 1.0
 
 
+def _by_length(variant):
+    """`variant` with `factor` = length / L0: unchanged up to L0 positions."""
+
+    def frequencies(parameters, dim, base, length):
+        original = parameters["original_max_position_embeddings"]
+        if length is None or length <= original:
+            return default_frequencies(dim, base), 1.0
+        return variant({**parameters, "factor": length / original}, dim, base, length)
+
+    return frequencies
+
+
 _ORIGINAL = {"original_max_position_embeddings": _length}
+_YARN_OPTIONAL = {
+    "beta_fast": (32.0, _positive),
+    "beta_slow": (1.0, _positive),
+    "attention_factor": (None, _optional_positive),
+    "mscale": (None, _optional_positive),
+    "mscale_all_dim": (None, _optional_positive),
+    "truncate": (True, check_bool),
+}
+_LLAMA3_FACTORS = {"low_freq_factor": _positive, "high_freq_factor": _positive}
 
 ROPE_TYPES: dict[str, RopeType] = {
     entry.name: entry
@@ -201,14 +231,7 @@ ROPE_TYPES: dict[str, RopeType] = {
             "yarn",
             {"factor": _at_least_one, **_ORIGINAL},
             _yarn,
-            optional={
-                "beta_fast": (32.0, _positive),
-                "beta_slow": (1.0, _positive),
-                "attention_factor": (None, _optional_positive),
-                "mscale": (None, _optional_positive),
-                "mscale_all_dim": (None, _optional_positive),
-                "truncate": (True, check_bool),
-            },
+            optional=_YARN_OPTIONAL,
         ),
         RopeType(
             "longrope",
@@ -219,14 +242,25 @@ ROPE_TYPES: dict[str, RopeType] = {
         ),
         RopeType(
             "llama3",
-            {
-                "factor": _at_least_one,
-                "low_freq_factor": _positive,
-                "high_freq_factor": _positive,
-                **_ORIGINAL,
-            },
+            {"factor": _at_least_one, **_LLAMA3_FACTORS, **_ORIGINAL},
             _llama3,
         ),
+        RopeType("dynamic_linear", _ORIGINAL, _by_length(_linear), length_dependent=True),
+        RopeType(
+            "dynamic_yarn",
+            _ORIGINAL,
+            _by_length(_yarn),
+            optional=_YARN_OPTIONAL,
+            length_dependent=True,
+        ),  # fmt: skip
+        RopeType(
+            "dynamic_llama3",
+            _ORIGINAL,
+            _by_length(_llama3),
+            # Llama 3.1's values.
+            optional={"low_freq_factor": (1.0, _positive), "high_freq_factor": (4.0, _positive)},
+            length_dependent=True,
+        ),  # fmt: skip
     ]
 }
 

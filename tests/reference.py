@@ -111,6 +111,14 @@ def reference_rope_frequencies(rope_type, dim, base=10000.0, length=None, **p):
     import math
 
     theta = [base ** (-2 * i / dim) for i in range(dim // 2)]
+    if rope_type.startswith("dynamic_"):  # The variant with s = L / L0 beyond L0.
+        l0 = p["original_max_position_embeddings"]
+        if not length or length <= l0:
+            return np.array(theta), 1.0
+        llama3 = {"low_freq_factor": 1.0, "high_freq_factor": 4.0}  # Llama 3.1's, the defaults.
+        variant = rope_type.removeprefix("dynamic_")
+        scaled = {**(llama3 if variant == "llama3" else {}), **p, "factor": length / l0}
+        return reference_rope_frequencies(variant, dim, base, length, **scaled)
     if rope_type == "linear":  # Chen et al.: positions divided by s.
         return np.array([t / p["factor"] for t in theta]), 1.0
     if rope_type in ("ntk", "dynamic"):  # bloc97: base * s^(d / (d - 2)).

@@ -155,6 +155,19 @@ def _check_decoders(notebook):
     assert _figures(notebook) == 1
 
 
+def _check_vision(notebook):
+    # The twins are one bag of patches, which only positions tell apart; the
+    # 2-D table is two 1-D ones; rotary scores depend on the offset only.
+    printed = _printed(notebook)
+    assert "same bag of patches: True" in printed
+    assert _number("none: outputs of image and mirror image differ by", printed) < 1e-5
+    assert _number("learned_2d: outputs of image and mirror image differ by", printed) > 1e-4
+    assert _number("largest difference from the 1-D encoding of row and column:", printed) < 1e-6
+    assert _number("largest spread of scores with the same offset:", printed) < 1e-4
+    assert printed.count("patches: accuracy") >= 4  # 4 image sizes or more
+    assert _figures(notebook) == 4
+
+
 # Each guide runs under one backend, and the three backends share them: the
 # guides use the public API, which the other tests check on every backend,
 # and running every guide three times was a third of CI's time.
@@ -164,6 +177,7 @@ GUIDE_BACKENDS = {
     "inside_attention": "torch",
     "experiment": "tensorflow",
     "decoders": "torch",
+    "vision": "torch",
 }
 CHECKS = {name: globals()[f"_check_{name}"] for name in GUIDE_BACKENDS}
 

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_posemb import extrapolation
+from keras_posemb import extrapolation, positions
 from keras_posemb.cli import generate as generate_cli
 from keras_posemb.cli import lm as lm_cli
 from keras_posemb.data import characters
@@ -159,6 +159,30 @@ def test_with_rope_scaling_copies_the_weights_and_rescales_the_frequencies():
     assert np.abs(logits(scaled) - logits(model)).max() > 1e-6
     with pytest.raises(ValueError, match="no rotary position layer"):
         extrapolation.with_rope_scaling(small_model("alibi"), None)
+
+
+@pytest.mark.parametrize("name", list(positions.ROTARY_EXTENSIONS))
+def test_rotary_extension_families_are_rotary_up_to_max_length_then_extended(name):
+    plain, extended = small_model("rotary"), small_model(name)
+    extended.set_weights(plain.get_weights())
+    assert positions.find_position(extended)[0].name == name
+    assert positions.find_position(plain)[0].name == "rotary"
+    ids = np.arange(24, dtype=np.int32)[None] % 7
+
+    def logits(model, length):
+        return keras.ops.convert_to_numpy(model(ids[:, :length]))
+
+    np.testing.assert_array_equal(logits(extended, 8), logits(plain, 8))  # Up to max_length 8.
+    rope_type = positions.ROTARY_EXTENSIONS[name][0].removeprefix("dynamic_")
+    static = {"rope_type": "ntk" if rope_type == "dynamic" else rope_type, "factor": 3.0}
+    if rope_type in ("yarn", "llama3"):
+        static["original_max_position_embeddings"] = 8
+    if rope_type == "llama3":
+        static.update(low_freq_factor=1.0, high_freq_factor=4.0)
+    # At 3 x max_length: the static variant with factor 3 applied to plain rotary.
+    want = logits(extrapolation.with_rope_scaling(plain, static), 24)
+    np.testing.assert_allclose(logits(extended, 24), want, atol=1e-6)
+    assert np.abs(want - logits(plain, 24)).max() > 1e-6
 
 
 # The trainer.

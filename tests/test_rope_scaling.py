@@ -36,6 +36,10 @@ VARIANTS = {
         "high_freq_factor": 4.0,
         "original_max_position_embeddings": 64,
     },
+    # Factor length / L0 beyond L0 = 16 (not Hugging Face's).
+    "dynamic_linear": {"rope_type": "dynamic_linear", "original_max_position_embeddings": 16},
+    "dynamic_yarn": {"rope_type": "dynamic_yarn", "original_max_position_embeddings": 16},
+    "dynamic_llama3": {"rope_type": "dynamic_llama3", "original_max_position_embeddings": 16},
 }
 
 
@@ -205,3 +209,19 @@ def test_layer_arguments_are_checked_against_the_width():
         )
     with pytest.raises(ValueError, match=r"scaling_factor.*1 when rope_scaling"):
         RotaryEmbedding(scaling_factor=2.0, rope_scaling=VARIANTS["linear"])
+
+
+@pytest.mark.parametrize("name", ["dynamic_linear", "dynamic_yarn", "dynamic_llama3"])
+def test_by_length_variants_are_their_variant_sized_to_the_sequence(name):
+    scaling = check_rope_scaling(VARIANTS[name])
+    default, _ = rope_frequencies(None, DIM, 10000.0)
+    assert np.array_equal(rope_frequencies(scaling, DIM, 10000.0, 16)[0], default)  # Up to L0.
+    static = {**VARIANTS[name], "rope_type": name.removeprefix("dynamic_"), "factor": 3.0}
+    if name == "dynamic_linear":
+        del static["original_max_position_embeddings"]
+    if name == "dynamic_llama3":
+        static.update(low_freq_factor=1.0, high_freq_factor=4.0)
+    want = rope_frequencies(check_rope_scaling(static), DIM, 10000.0)
+    got = rope_frequencies(scaling, DIM, 10000.0, 48)  # 3 x L0.
+    np.testing.assert_array_equal(got[0], want[0])
+    assert got[1] == want[1]

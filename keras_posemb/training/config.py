@@ -73,11 +73,11 @@ def field_types(config_class: type) -> dict[str, type]:
     return types
 
 
-def position_help(include_grid: bool = False) -> str:
+def position_help(**which) -> str:
+    """The `--position` help: the families of `positions.names(**which)`."""
+    families = positions.families()
     described = "; ".join(
-        f"{f.name}: {f.description}"
-        for f in positions.families().values()
-        if include_grid or not f.grid
+        f"{name}: {families[name].description}" for name in positions.names(**which)
     )
     return f"position encoding ({described})"
 
@@ -156,7 +156,9 @@ class TrainConfig(RunSettings):
         8000, "training sentences of the built-in 'order' data set (validation and test: 1/8 each)"
     )
     position: str = setting(
-        "sinusoidal", lambda: position_help(), choices=lambda: positions.names()
+        "sinusoidal",
+        lambda: position_help(include_variants=True),
+        choices=lambda: positions.names(include_variants=True),
     )
     output_dir: str | None = setting(
         None, "where the run's files go (default: runs/<dataset>_<position>)", same_on_resume=False

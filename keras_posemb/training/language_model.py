@@ -61,7 +61,11 @@ class LanguageModelConfig(RunSettings):
     )
     level: str = setting("character", "tokens: characters or UTF-8 bytes", characters.LEVELS)
     encoding: str = setting("utf-8", "text encoding of the files")
-    position: str = setting("rotary", lambda: position_help(), lambda: positions.names())
+    position: str = setting(
+        "rotary",
+        lambda: position_help(include_variants=True),
+        lambda: positions.names(include_variants=True),
+    )
     output_dir: str | None = setting(
         None, "where the run's files go (default: runs/lm_<text>_<position>)", same_on_resume=False
     )
