@@ -209,6 +209,15 @@ def check_agreement(x, functions):
             np.testing.assert_allclose(got, want, atol=1e-4, err_msg=name)
 
 
+GROUPS = {
+    "absolute": absolute_group,
+    "rotary": rotary_group,
+    "biases": bias_group,
+    "grid": grid_group,
+    "grid_rotary": grid_rotary_group,
+}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=32)
@@ -221,7 +230,14 @@ def main(argv=None):
     parser.add_argument("--grid", type=int, default=16, help="patches per side of the grids")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=20, help="calls per timing")
+    parser.add_argument(
+        "--groups", default=",".join(GROUPS), help=f"which groups, of {', '.join(GROUPS)}"
+    )
     args = parser.parse_args(argv)
+    chosen = args.groups.split(",")
+    unknown = sorted(set(chosen) - set(GROUPS))
+    if unknown:
+        parser.error(f"--groups: unknown {unknown}; expected some of {', '.join(GROUPS)}")
     hub = keras_hub_layers()
     compilers = compile_modes()
     print(
@@ -229,14 +245,15 @@ def main(argv=None):
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; float32; median "
         f"of {args.rounds} rounds x {args.calls} calls"
     )
-    groups = {
-        f"Absolute, on embeddings ({args.batch}, {args.length}, {args.width})": absolute_group,
-        f"Rotary, on queries ({args.batch}, {args.length}, {args.heads}, {args.width // args.heads})": rotary_group,
-        f"Biases, on scores ({args.batch}, {args.heads}, {args.bias_length}, {args.bias_length})": bias_group,
-        f"Grid, on patches ({args.batch}, {args.grid}, {args.grid}, {args.width})": grid_group,
-        f"Grid rotary, on queries ({args.batch}, {args.grid}x{args.grid}, {args.heads}, {args.width // args.heads})": grid_rotary_group,
+    titles = {
+        "absolute": f"Absolute, on embeddings ({args.batch}, {args.length}, {args.width})",
+        "rotary": f"Rotary, on queries ({args.batch}, {args.length}, {args.heads}, {args.width // args.heads})",
+        "biases": f"Biases, on scores ({args.batch}, {args.heads}, {args.bias_length}, {args.bias_length})",
+        "grid": f"Grid, on patches ({args.batch}, {args.grid}, {args.grid}, {args.width})",
+        "grid_rotary": f"Grid rotary, on queries ({args.batch}, {args.grid}x{args.grid}, {args.heads}, {args.width // args.heads})",
     }
-    for title, make in groups.items():
+    for name in chosen:
+        title, make = titles[name], GROUPS[name]
         x, functions = make(args, hub)
         check_agreement(x, functions)
         medians = time_group(x, functions, compilers, args.rounds, args.calls)

@@ -3,10 +3,13 @@
 The prompt goes through the model once (the prefill), filling a key/value
 cache of fixed size `prompt + max_new_tokens`; then each new token costs one
 step over one token against the cache, instead of a pass over the whole
-prefix. The step is compiled once (`jax.jit`, `tf.function` with XLA; PyTorch runs it
-eagerly, without gradient tracking) and takes the position as a tensor, so it is not traced again per
-token. Sampling happens on the host in float64 NumPy from a seeded
-generator: the same logits give the same tokens on every backend.
+prefix. Greedy decoding runs the prefill and every step in one compiled call
+(a `keras.ops.fori_loop`), so the host is not visited between tokens.
+Sampling draws each token on the host in float64 NumPy from a seeded
+generator, so the same logits give the same tokens on every backend; its
+step is compiled once and takes the position as a tensor, so it is not
+traced again per token. Compiled means `jax.jit`, or `tf.function` with XLA;
+PyTorch runs eagerly, without gradient tracking.
 """
 
 from __future__ import annotations
@@ -109,6 +112,34 @@ class Generator:
             return logits[:, -1], cache
 
         self.step = compile_function(last_logits, model)
+        self.greedy_traces = 0
+        self._greedy = {}  # {number of new tokens: compiled greedy decoding}
+
+    def _greedy_function(self, new_tokens):
+        """Compiled `(prompt, cache) -> new token ids (batch, new_tokens)`."""
+        if new_tokens not in self._greedy:
+            model, ops = self.model, keras.ops
+
+            def next_token(token_ids, cache, index):
+                logits, cache = model.call_with_cache(token_ids, cache, index)
+                return ops.cast(ops.argmax(logits[:, -1], axis=-1), "int32")[:, None], cache
+
+            def decode(prompt, cache):
+                self.greedy_traces += 1
+                token, cache = next_token(prompt, cache, 0)
+                tokens = ops.zeros((ops.shape(prompt)[0], new_tokens), "int32")
+
+                def body(step, state):
+                    token, cache, tokens = state
+                    tokens = ops.slice_update(tokens, (0, step), token)
+                    token, cache = next_token(token, cache, ops.shape(prompt)[1] + step)
+                    return token, cache, tokens
+
+                token, _, tokens = ops.fori_loop(0, new_tokens - 1, body, (token, cache, tokens))
+                return ops.slice_update(tokens, (0, new_tokens - 1), token)
+
+            self._greedy[new_tokens] = compile_function(decode, model)
+        return self._greedy[new_tokens]
 
     def generate(self, prompt_ids, max_new_tokens, temperature, top_k, top_p, seed):
         prompt = _check_prompt(prompt_ids, self.model)
@@ -117,9 +148,15 @@ class Generator:
         batch, length = prompt.shape
         total = length + max_new_tokens
         _check_length(self.model, total)
-        rng = np.random.default_rng(seed)
+        if max_new_tokens == 0:
+            return prompt
         as_index = keras.ops.convert_to_tensor
         cache = self.model.empty_cache(batch, total)
+        if temperature == 0:
+            decode = self._greedy_function(max_new_tokens)
+            new = keras.ops.convert_to_numpy(decode(as_index(prompt), cache))
+            return np.concatenate([prompt, new.astype(np.int32)], axis=1)
+        rng = np.random.default_rng(seed)
         logits, cache = self.step(as_index(prompt), cache, as_index(np.int32(0)))
         tokens = [prompt]
         for step in range(max_new_tokens):

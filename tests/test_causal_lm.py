@@ -160,10 +160,14 @@ def test_greedy_generation_equals_recomputing_the_prefix(family):
     model = _tiny_lm(family)
     got = model.generate(TOKENS[:, :3], max_new_tokens=6)
     np.testing.assert_array_equal(got, greedy_by_recomputation(model, TOKENS[:, :3], 6))
-    # One trace for the prompt, one for the step, whatever the number of tokens.
+    np.testing.assert_array_equal(model.generate(TOKENS[:, :3], 6), got)
+    np.testing.assert_array_equal(model.generate(TOKENS[:, :3], 0), TOKENS[:, :3])
+    # Sampled: one trace for the prompt, one for the step, whatever the
+    # number of tokens; greedy: one for the whole loop.
     again = model.generate(TOKENS[:, :3], max_new_tokens=6, temperature=1.0, seed=5)
-    if keras.backend.backend() != "torch":  # PyTorch runs the step eagerly.
+    if keras.backend.backend() != "torch":  # PyTorch runs eagerly.
         assert model._keras_posemb_generator.traces == 2
+        assert model._keras_posemb_generator.greedy_traces == 1
     np.testing.assert_array_equal(again, model.generate(TOKENS[:, :3], 6, 1.0, seed=5))
 
 
