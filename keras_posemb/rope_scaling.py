@@ -216,7 +216,6 @@ _YARN_OPTIONAL = {
     "mscale_all_dim": (None, _optional_positive),
     "truncate": (True, check_bool),
 }
-_LLAMA3_FACTORS = {"low_freq_factor": _positive, "high_freq_factor": _positive}
 
 ROPE_TYPES: dict[str, RopeType] = {
     entry.name: entry
@@ -242,7 +241,12 @@ ROPE_TYPES: dict[str, RopeType] = {
         ),
         RopeType(
             "llama3",
-            {"factor": _at_least_one, **_LLAMA3_FACTORS, **_ORIGINAL},
+            {
+                "factor": _at_least_one,
+                "low_freq_factor": _positive,
+                "high_freq_factor": _positive,
+                **_ORIGINAL,
+            },
             _llama3,
         ),
         RopeType("dynamic_linear", _ORIGINAL, _by_length(_linear), length_dependent=True),
@@ -252,7 +256,7 @@ ROPE_TYPES: dict[str, RopeType] = {
             _by_length(_yarn),
             optional=_YARN_OPTIONAL,
             length_dependent=True,
-        ),  # fmt: skip
+        ),
         RopeType(
             "dynamic_llama3",
             _ORIGINAL,
@@ -260,7 +264,7 @@ ROPE_TYPES: dict[str, RopeType] = {
             # Llama 3.1's values.
             optional={"low_freq_factor": (1.0, _positive), "high_freq_factor": (4.0, _positive)},
             length_dependent=True,
-        ),  # fmt: skip
+        ),
     ]
 }
 

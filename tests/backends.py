@@ -4,7 +4,8 @@ TensorFlow runs every test; JAX and PyTorch run the tests marked
 `all_backends` (layers, models, serialization, the trainer, a share of the guides).
 Two lanes run side by side, to use both cores of a small machine: the
 TensorFlow tests and then TensorFlow's benchmark tests (marked `benchmark`)
-in one; JAX and then PyTorch in the other (the two take about as long). Each leg's output is
+in one; JAX, PyTorch and the longest benchmark tests (marked `other_lane`)
+in the other, so that the two take about as long (31 and 30 minutes here). Each leg's output is
 printed when it ends. A backend that is
 not installed is reported and skipped: PyTorch is optional (`pip install
 torch`), JAX comes with the `test` extra.
@@ -29,9 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 LANES = [
     [
         ("tensorflow", "tensorflow", ["-m", "not benchmark"]),
-        ("tensorflow, benchmarks", "tensorflow", ["-m", "benchmark"]),
+        ("tensorflow, benchmarks", "tensorflow", ["-m", "benchmark and not other_lane"]),
     ],
-    [("jax", "jax", ["-m", "all_backends"]), ("torch", "torch", ["-m", "all_backends"])],
+    [
+        ("jax", "jax", ["-m", "all_backends"]),
+        ("torch", "torch", ["-m", "all_backends"]),
+        ("tensorflow, long benchmarks", "tensorflow", ["-m", "benchmark and other_lane"]),
+    ],
 ]
 # The slowest tests of each leg are listed at its end: where CI time goes.
 SLOWEST = ["--durations=15"]

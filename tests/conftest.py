@@ -21,6 +21,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "benchmark: runs a benchmark script (tests/backends.py runs these apart)"
     )
+    config.addinivalue_line(
+        "markers", "other_lane: a long benchmark test tests/backends.py runs in its other lane"
+    )
 
 
 def pytest_collection_modifyitems(config, items):

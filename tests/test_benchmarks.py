@@ -88,6 +88,7 @@ def test_precision_benchmark_bounds_both_encodings():
         assert error <= two_ulp, (name, policy, error)
 
 
+@pytest.mark.other_lane
 @pytest.mark.parametrize("backend", [b for b in installed_backends() if b != "tensorflow"])
 def test_accelerator_benchmark_runs_without_tensorflow(backend):
     # aot_eager: torch.compile traces without generating code (seconds, not a minute).
@@ -102,6 +103,7 @@ def test_accelerator_benchmark_runs_without_tensorflow(backend):
         assert part in out
 
 
+@pytest.mark.other_lane
 def test_fault_benchmark_survives_a_kill_two_trainers_and_user_files():
     moments = "checkpoint,concurrent,user_files"
     out = run_script("faults.py", "--trials", "1", "--kills", "1", "--moments", moments)
