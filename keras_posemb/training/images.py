@@ -26,10 +26,8 @@ from keras_posemb.checkpoints import EpochCheckpoints, InterruptBetweenSteps, St
 from keras_posemb.data import images as image_data
 from keras_posemb.errors import argument_error
 from keras_posemb.image_classifier import POOLINGS, build_image_classifier
-from keras_posemb.run import Run
-from keras_posemb.training import resume, runtime
 from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
-from keras_posemb.training.session import EpochTimer, fit_verbosity
+from keras_posemb.training.session import EpochTimer, fit_verbosity, run_session
 
 BUILT_IN = "shapes"
 # Image size and channels of the data sets, known before any is read.
@@ -185,29 +183,10 @@ def train_images(
     from the last completed epoch; rerunning a finished run returns its
     metrics and changes nothing; a config with other settings is refused.
     """
-    config.validate()
-    run = Run(config.resolved_output_dir())
-    log = print if config.verbose else (lambda *args, **kwargs: None)
-    with run.locked():
-        finished = resume.prepare_run(run, config)
-        if finished is not None:
-            log(
-                f"{run.directory} is a finished run with these settings (test accuracy "
-                f"{finished['test_accuracy']:.4f}): nothing to train. To train it again, start "
-                "afresh with --overwrite (overwrite=True in Python)."
-            )
-            return finished
-        with runtime.process_settings(config):
-            dataset = load_images(config)
-            resume.record_settings(run, config, dataset.fingerprint())
-            session = ImageSession(config, run, dataset, log)
-            session.fit(extra_callbacks)
-            metrics = session.evaluate()
-            session.save_outputs()
-            run.write_metrics(metrics)  # Last: it marks the run complete.
-        run.owner.remove(run.BACKUP)
-    _report(run, metrics, log)
-    return metrics
+    return run_session(
+        config, extra_callbacks, load_images, ImageSession,
+        lambda finished: f"test accuracy {finished['test_accuracy']:.4f}", _report,
+    )  # fmt: skip
 
 
 class ImageSession:

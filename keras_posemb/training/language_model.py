@@ -35,10 +35,8 @@ from keras_posemb.checkpoints import EpochCheckpoints, InterruptBetweenSteps, St
 from keras_posemb.data import characters
 from keras_posemb.errors import argument_error
 from keras_posemb.layers._angles import MAX_POSITION
-from keras_posemb.run import Run
-from keras_posemb.training import resume, runtime
 from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
-from keras_posemb.training.session import EpochTimer, fit_verbosity
+from keras_posemb.training.session import EpochTimer, fit_verbosity, run_session
 
 # Held-out windows per batch while training (the loss does not depend on it).
 VALIDATION_BATCH = 64
@@ -261,29 +259,10 @@ def train_language_model(
     from the last completed interval; rerunning a finished run returns its
     metrics and changes nothing; a config with other settings is refused.
     """
-    config.validate()
-    run = Run(config.resolved_output_dir())
-    log = print if config.verbose else (lambda *args, **kwargs: None)
-    with run.locked():
-        finished = resume.prepare_run(run, config)
-        if finished is not None:
-            log(
-                f"{run.directory} is a finished run with these settings (validation loss "
-                f"{finished['val_loss']:.4f}): nothing to train. To train it again, start "
-                "afresh with --overwrite (overwrite=True in Python)."
-            )
-            return finished
-        with runtime.process_settings(config):
-            text = load_text(config)
-            resume.record_settings(run, config, text.fingerprint())
-            session = LanguageModelSession(config, run, text, log)
-            session.fit(extra_callbacks)
-            metrics = session.evaluate()
-            session.save_outputs()
-            run.write_metrics(metrics)  # Last: it marks the run complete.
-        run.owner.remove(run.BACKUP)
-    _report(run, metrics, log)
-    return metrics
+    return run_session(
+        config, extra_callbacks, load_text, LanguageModelSession,
+        lambda finished: f"validation loss {finished['val_loss']:.4f}", _report,
+    )  # fmt: skip
 
 
 class LanguageModelSession:

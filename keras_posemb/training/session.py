@@ -19,6 +19,8 @@ from keras_posemb.checkpoints import (
     PlateauPatience,
     StopOnNaN,
 )
+from keras_posemb.run import Run
+from keras_posemb.training import resume, runtime
 from keras_posemb.training.schedule import learning_rate_schedule, planned_epochs
 
 if TYPE_CHECKING:
@@ -215,3 +217,35 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.seconds += time.perf_counter() - self._start
         self.epochs += 1
+
+
+def run_session(config, extra_callbacks, load, make_session, finished_summary, report) -> dict:
+    """What a NumPy-pipeline trainer does with a run directory (images, language
+    models): locked, a finished run returned as it is, otherwise the data
+    loaded and fingerprinted, `make_session(config, run, data, log)` fitted,
+    evaluated and saved, and the metrics written last (they mark the run
+    complete). `finished_summary(metrics)` says what a finished run reached;
+    `report(run, metrics, log)` prints the end of a run."""
+    config.validate()
+    run = Run(config.resolved_output_dir())
+    log = print if config.verbose else (lambda *args, **kwargs: None)
+    with run.locked():
+        finished = resume.prepare_run(run, config)
+        if finished is not None:
+            log(
+                f"{run.directory} is a finished run with these settings "
+                f"({finished_summary(finished)}): nothing to train. To train it again, start "
+                "afresh with --overwrite (overwrite=True in Python)."
+            )
+            return finished
+        with runtime.process_settings(config):
+            data = load(config)
+            resume.record_settings(run, config, data.fingerprint())
+            session = make_session(config, run, data, log)
+            session.fit(extra_callbacks)
+            metrics = session.evaluate()
+            session.save_outputs()
+            run.write_metrics(metrics)  # Last: it marks the run complete.
+        run.owner.remove(run.BACKUP)
+    report(run, metrics, log)
+    return metrics
