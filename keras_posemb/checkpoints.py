@@ -38,6 +38,8 @@ from keras_posemb import files
 from keras_posemb.errors import RunError, Setting, TrainingError
 
 STATE = "state.json"
+# Every file an `EpochCheckpoints` writes in its folder (`fnmatch` patterns).
+FILE_PATTERNS = (STATE, "epoch-*.npz")
 TORCH_RANDOM_STATE = "torch_random_state"
 MONITOR = "val_accuracy"
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from keras_posemb.data.characters import windows
 from keras_posemb.layers import PositionEmbedding, RotaryEmbedding
+from keras_posemb.rope_scaling import check_rope_scaling
 
 FACTORS = (1, 2, 4, 8)
 # Windows scored per call of the model: about 8 MiB of float32 logits at
@@ -87,8 +88,10 @@ def with_rope_scaling(model, rope_scaling: dict | None):
     (a Hugging Face style dictionary, `keras_posemb.rope_scaling`).
 
     Raises:
-        ValueError: when the model has no rotary layer.
+        ValueError: when the model has no rotary layer, or `rope_scaling`
+            is not a valid dictionary (naming the key).
     """
+    check_rope_scaling(rope_scaling)
     config, replaced = model.get_config(), 0
     for layer_config in config["layers"]:
         block = getattr(model.get_layer(layer_config["name"]), "attention", None)

@@ -4,8 +4,9 @@ Each writer writes a temporary file (`.tmp-*`), flushes it to disk and
 renames it over the target, which is atomic on POSIX file systems: the
 target is either the old file or the complete new one. A failed write
 removes its temporary file and leaves the target as it was. The temporary
-file goes in the target's directory, or, where that directory is one the
-package owns (`owned.OwnedDirectory`), in its private `.keras-posemb/tmp/`:
+file goes in the target's directory, or, where that directory is (or lies
+in) one the package owns (`owned.OwnedDirectory`), in its private
+`.keras-posemb/tmp/`:
 a killed process cannot clean up, and what it leaves there is removed on
 the next run without guessing from names which files are the package's.
 Files get the usual permissions (0644 under the usual umask), so a
@@ -25,6 +26,8 @@ TEMPORARY_PREFIX = ".tmp-"
 # The private folder of a directory the package owns, and its temporaries.
 PRIVATE = ".keras-posemb"
 TEMPORARIES = "tmp"
+# How deep inside a directory the package owns it writes (logs/positions/).
+OWNED_DEPTH = 2
 
 
 def _umask() -> int:
@@ -43,9 +46,9 @@ def replacing(path, suffix: str = "") -> Iterator[str]:
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    private = os.path.join(directory, PRIVATE)
-    if os.path.isdir(private):  # Same file system: the rename stays atomic.
-        directory = os.path.join(private, TEMPORARIES)
+    owned = _owning_directory(directory)
+    if owned is not None:  # Same file system: the rename stays atomic.
+        directory = os.path.join(owned, PRIVATE, TEMPORARIES)
         os.makedirs(directory, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=TEMPORARY_PREFIX, suffix=suffix)
     os.close(handle)
@@ -58,6 +61,16 @@ def replacing(path, suffix: str = "") -> Iterator[str]:
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def _owning_directory(directory: str) -> str | None:
+    """`directory`, or the nearest folder above it within `OWNED_DEPTH`, that
+    has the package's private folder; `None` if none has."""
+    for _ in range(OWNED_DEPTH + 1):
+        if os.path.isdir(os.path.join(directory, PRIVATE)):
+            return directory
+        directory = os.path.dirname(directory)
+    return None
 
 
 def atomic_write_text(path, text: str) -> None:

@@ -14,6 +14,7 @@ import keras
 
 from keras_posemb import positions
 from keras_posemb._args import check_choice, check_divisible, check_int, check_number
+from keras_posemb._memory import check_fits
 from keras_posemb.errors import argument_error
 from keras_posemb.layers import ClassToken, PositionEmbedding, PositionEmbedding2D, SequencePooling
 from keras_posemb.models import transformer_encoder_block
@@ -34,6 +35,21 @@ def _check_image_size(image_size, patch_size) -> tuple[int, int]:
                 "image_size", image_size, f"sides that are multiples of patch_size={patch_size}"
             )
     return int(size[0]), int(size[1])
+
+
+# float32 (heads, tokens, tokens) tensors of one image's attention at once:
+# the logits and the softmax weights.
+ATTENTION_TENSORS = 2
+
+
+def _check_attention_fits(image_size, settings) -> None:
+    """Refuses an image size whose attention over the patches cannot fit in
+    memory for a single image (it grows with the fourth power of the side)."""
+    tokens = settings.max_length
+    check_fits(
+        "image_size", image_size, 4 * ATTENTION_TENSORS * settings.num_heads * float(tokens) ** 2,
+        f"attention over {tokens:,} patches for one image",
+    )  # fmt: skip
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
@@ -78,6 +94,7 @@ class ImageClassifier(keras.Model):
             num_prefix_tokens=prefix,
         )
         family.check(settings)
+        _check_attention_fits(image_size, settings)
 
         images = keras.Input(shape=(rows, cols, channels), name="images")
         x = keras.layers.Conv2D(embed_dim, patch_size, strides=patch_size, name="patch_embedding")(
@@ -118,6 +135,41 @@ class ImageClassifier(keras.Model):
             "pooling": pooling,
             "logits": logits,
         }
+
+    def __call__(self, images, *args, **kwargs):
+        self._check_images(images)
+        return super().__call__(images, *args, **kwargs)
+
+    # Arrays are checked before Keras' loops start: an error raised inside
+    # JAX's compiled predict leaves the model's variables unusable.
+
+    def fit(self, x=None, *args, **kwargs):
+        self._check_images(x, arrays_only=True)
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self._check_images(x, arrays_only=True)
+        return super().evaluate(x, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._check_images(x, arrays_only=True)
+        return super().predict(x, *args, **kwargs)
+
+    def _check_images(self, images, arrays_only=False):
+        """Refuses images of another size or channel count, naming both
+        shapes; one channel may come without its axis, as Keras allows."""
+        if arrays_only and not hasattr(images, "shape"):
+            return  # A data set or generator: its batches meet __call__.
+        expected = (*self.arguments["image_size"], self.arguments["channels"])
+        received = shape = tuple(getattr(images, "shape", ()))
+        if expected[-1] == 1 and len(shape) == 3:
+            shape = (*shape, 1)
+        if len(shape) != 4 or any(s is not None and s != e for s, e in zip(shape[1:], expected)):
+            raise ValueError(
+                f"Model {self.name!r} takes images of shape (batch, {', '.join(map(str, expected))})"
+                f"; received images of shape {received}. Resize the images, or the "
+                "model with resize_image_classifier(model, image_size)."
+            )
 
     def get_config(self):
         return {**self.arguments, "name": self.name}

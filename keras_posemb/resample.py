@@ -18,11 +18,16 @@ a = -0.5, which this module uses).
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
 
 from keras_posemb._args import check_bool, check_choice, check_int
+from keras_posemb._memory import check_fits
+
+# float64 arrays of the matrix's size that computing it holds at once.
+MATRIX_TEMPORARIES = 4
 
 
 def _triangle(x):
@@ -63,6 +68,10 @@ def resize_matrix(
     Pillow), and `old == new` gives the identity.
     """
     old, new = check_int("old", old), check_int("new", new)
+    check_fits(
+        "new", new, 8 * MATRIX_TEMPORARIES * new * old,
+        f"a float64 resampling matrix of {new:,} x {old:,}",
+    )  # fmt: skip
     support, kernel = KERNELS[check_interpolation(interpolation)]
     scale = old / new
     # Widening the kernel when shrinking is what antialiasing is.
@@ -79,6 +88,7 @@ def resample_table(
     shape: int | tuple[int, ...],
     interpolation: str = "linear",
     antialias: bool = True,
+    argument: str = "shape",
 ) -> np.ndarray:
     """A table `(*old_shape, width)` resampled to `(*shape, width)`, float64.
 
@@ -88,6 +98,8 @@ def resample_table(
         interpolation: `"linear"` or `"cubic"` (separable along each axis:
             bilinear and bicubic on a grid).
         antialias: widen the kernel when shrinking.
+        argument: the caller's name for `shape`, in the error that refuses
+            a size that cannot fit in memory.
     """
     table = np.asarray(table, np.float64)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
@@ -96,6 +108,16 @@ def resample_table(
             f"Argument `shape` {shape} needs a table of rank {len(shape) + 1} (positions, then "
             f"features); received a table of shape {table.shape}."
         )
+    width, sizes, values = table.shape[-1], list(table.shape[:-1]), 0.0
+    for axis, size in enumerate(shape):  # Each axis' matrix, input and output at once.
+        before = math.prod(sizes)
+        matrix = MATRIX_TEMPORARIES * float(size) * sizes[axis]
+        sizes[axis] = size
+        values = max(values, matrix + width * float(before + math.prod(sizes)))
+    check_fits(
+        argument, shape if len(shape) > 1 else shape[0], 8 * values,
+        f"resampling to a float64 table of {' x '.join(f'{n:,}' for n in shape)} x {width}",
+    )  # fmt: skip
     for axis, size in enumerate(shape):
         matrix = resize_matrix(table.shape[axis], size, interpolation, antialias)
         table = np.moveaxis(np.tensordot(matrix, table, axes=([1], [axis])), 0, axis)

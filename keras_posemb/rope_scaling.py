@@ -5,6 +5,10 @@ A variant maps a rotary head's `dim` (the rotated channels), its base
 ones, the length of the current sequence to the angle per position of each
 channel pair (float64 "inverse frequencies") and an attention factor that
 multiplies the rotated queries and keys (so the logits by its square).
+The length is a Python int, or, where it is only known when a compiled
+graph runs (TensorFlow's `tf.function` with an unknown sequence axis), a
+float64 tensor: the same formulas then run on `keras.ops` (the `xp`
+argument) instead of NumPy.
 `RotaryEmbedding(rope_scaling={...})` takes the same dictionaries as
 Hugging Face's `rope_scaling` / `rope_parameters` (`{"rope_type": "yarn",
 "factor": 4.0, "original_max_position_embeddings": 2048}`), with the same
@@ -94,17 +98,21 @@ class RopeType:
         required: `{parameter: check}` for the parameters it needs.
         optional: `{parameter: (default, check)}`; `None` defaults are
             worked out from the others, as Hugging Face does.
-        frequencies: `(parameters, dim, base, length) -> (inverse
+        frequencies: `(parameters, dim, base, length, xp) -> (inverse
             frequencies float64 (dim / 2,), attention factor)`; `length` is
-            the number of positions of the current sequence, or `None`.
+            the number of positions of the current sequence, or `None`;
+            `xp` is `numpy`, or `keras.ops` for a tensor `length`.
         length_dependent: whether `frequencies` reads `length`.
+        ordered: `(larger, smaller)` pairs of parameters: the first must
+            exceed the second (YaRN's `beta_fast` and `beta_slow`).
     """
 
     name: str
     required: Mapping[str, Callable]
-    frequencies: Callable[[dict, int, float, int | None], tuple[np.ndarray, float]]
+    frequencies: Callable[..., tuple[Any, Any]]
     optional: Mapping[str, tuple[Any, Callable]] = dataclasses.field(default_factory=dict)
     length_dependent: bool = False
+    ordered: tuple[tuple[str, str], ...] = ()
 
 
 def default_frequencies(dim: int, base: float) -> np.ndarray:
@@ -112,42 +120,46 @@ def default_frequencies(dim: int, base: float) -> np.ndarray:
     return float(base) ** (-2.0 * np.arange(dim // 2, dtype=np.float64) / dim)
 
 
-def _default(parameters, dim, base, length):
+def _default(parameters, dim, base, length, xp=np):
     return default_frequencies(dim, base), 1.0
 
 
-def _linear(parameters, dim, base, length):
-    return default_frequencies(dim, base) / parameters["factor"], 1.0
+def _linear(parameters, dim, base, length, xp=np):
+    return xp.divide(default_frequencies(dim, base), parameters["factor"]), 1.0
 
 
 def _ntk_base(base, scale, dim):
     return base * scale ** (dim / (dim - 2))
 
 
-def _ntk(parameters, dim, base, length):
+def _ntk(parameters, dim, base, length, xp=np):
     return default_frequencies(dim, _ntk_base(base, parameters["factor"], dim)), 1.0
 
 
-def _dynamic(parameters, dim, base, length):
+def _dynamic(parameters, dim, base, length, xp=np):
     original = parameters["original_max_position_embeddings"]
-    length = max(length or 0, original)  # None: no longer than L0.
+    length = original if length is None else xp.maximum(length, original)  # Unchanged up to L0.
     scale = parameters["factor"] * length / original - (parameters["factor"] - 1)
-    return default_frequencies(dim, _ntk_base(base, scale, dim)), 1.0
+    # (base * scale^(dim/(dim-2)))^(-2i/dim), with the scale apart so that it may be a tensor.
+    exponents = -2.0 * np.arange(dim // 2, dtype=np.float64) / (dim - 2)
+    return xp.multiply(default_frequencies(dim, base), xp.power(scale, exponents)), 1.0
 
 
-def _yarn_mscale(scale, mscale=1.0):
-    return 1.0 if scale <= 1 else 0.1 * mscale * math.log(scale) + 1.0
+def _yarn_mscale(scale, mscale=1.0, xp=np):
+    return xp.where(scale <= 1, 1.0, 0.1 * mscale * xp.log(scale) + 1.0)
 
 
-def _yarn(parameters, dim, base, length):
+def _yarn(parameters, dim, base, length, xp=np):
     factor, original = parameters["factor"], parameters["original_max_position_embeddings"]
     attention_factor = parameters["attention_factor"]
     if attention_factor is None:
         mscale, mscale_all_dim = parameters["mscale"], parameters["mscale_all_dim"]
         if mscale and mscale_all_dim:  # DeepSeek's ratio of two mscales.
-            attention_factor = _yarn_mscale(factor, mscale) / _yarn_mscale(factor, mscale_all_dim)
+            attention_factor = xp.divide(
+                _yarn_mscale(factor, mscale, xp), _yarn_mscale(factor, mscale_all_dim, xp)
+            )
         else:
-            attention_factor = _yarn_mscale(factor)
+            attention_factor = _yarn_mscale(factor, xp=xp)
 
     def pair_turning(rotations):
         # The pair index at which a wavelength fits `rotations` times into L0.
@@ -161,48 +173,54 @@ def _yarn(parameters, dim, base, length):
     # 1 where a pair is interpolated (slow pairs), 0 where it keeps its frequency.
     interpolated = np.clip((np.arange(dim // 2) - low) / (high - low), 0, 1)
     frequencies = default_frequencies(dim, base)
-    mixed = frequencies / factor * interpolated + frequencies * (1 - interpolated)
-    return mixed, float(attention_factor)
+    mixed = xp.add(xp.divide(frequencies * interpolated, factor), frequencies * (1 - interpolated))
+    return mixed, attention_factor if xp is not np else float(attention_factor)
 
 
-def _longrope(parameters, dim, base, length):
+def _longrope(parameters, dim, base, length, xp=np):
     original = parameters["original_max_position_embeddings"]
-    long = length is not None and length > original
-    factors = np.asarray(parameters["long_factor" if long else "short_factor"], np.float64)
-    if len(factors) != dim // 2:
-        name = "long_factor" if long else "short_factor"
-        raise argument_error(
-            name, parameters[name], f"{dim // 2} factors, one per rotated channel pair"
-        )
+    long = False if length is None else xp.greater(length, original)
+    factors = {
+        name: np.asarray(parameters[name], np.float64) for name in ("short_factor", "long_factor")
+    }
+    for name, values in factors.items():
+        if len(values) != dim // 2:
+            raise argument_error(
+                name, parameters[name], f"{dim // 2} factors, one per rotated channel pair"
+            )
     attention_factor = parameters["attention_factor"]
     if attention_factor is None:
         factor = parameters["factor"]
         attention_factor = 1.0 if factor <= 1 else math.sqrt(1 + math.log(factor) / math.log(original))  # fmt: skip
-    return default_frequencies(dim, base) / factors, float(attention_factor)
+    chosen = xp.where(long, factors["long_factor"], factors["short_factor"])
+    return xp.divide(default_frequencies(dim, base), chosen), float(attention_factor)
 
 
-def _llama3(parameters, dim, base, length):
+def _llama3(parameters, dim, base, length, xp=np):
     factor, original = parameters["factor"], parameters["original_max_position_embeddings"]
     low, high = parameters["low_freq_factor"], parameters["high_freq_factor"]
-    if high <= low:
-        raise argument_error(
-            "high_freq_factor", high, f"greater than low_freq_factor={low}"
-        )  # fmt: skip
     frequencies = default_frequencies(dim, base)
     wavelengths = 2 * math.pi / frequencies
     # 1 for wavelengths up to L0 / high (kept), 0 from L0 / low (divided by factor).
     kept = np.clip((original / wavelengths - low) / (high - low), 0, 1)
-    return frequencies * kept + frequencies / factor * (1 - kept), 1.0
+    return xp.add(frequencies * kept, xp.divide(frequencies * (1 - kept), factor)), 1.0
 
 
 def _by_length(variant):
     """`variant` with `factor` = length / L0: unchanged up to L0 positions."""
 
-    def frequencies(parameters, dim, base, length):
+    def frequencies(parameters, dim, base, length, xp=np):
         original = parameters["original_max_position_embeddings"]
-        if length is None or length <= original:
-            return default_frequencies(dim, base), 1.0
-        return variant({**parameters, "factor": length / original}, dim, base, length)
+        default = default_frequencies(dim, base)
+        if xp is np:
+            if length is None or length <= original:
+                return default, 1.0
+            return variant({**parameters, "factor": length / original}, dim, base, length)
+        # A tensor length: both branches computed, the factor at least 1 in each.
+        factor = xp.maximum(length, original) / original
+        scaled, attention_factor = variant({**parameters, "factor": factor}, dim, base, length, xp)
+        longer = xp.greater(length, original)
+        return xp.where(longer, scaled, default), xp.where(longer, attention_factor, 1.0)
 
     return frequencies
 
@@ -216,6 +234,9 @@ _YARN_OPTIONAL = {
     "mscale_all_dim": (None, _optional_positive),
     "truncate": (True, check_bool),
 }
+# The ramp runs from pairs that turn beta_fast times over L0 to those that turn beta_slow times.
+_YARN_ORDER = (("beta_fast", "beta_slow"),)
+_LLAMA3_ORDER = (("high_freq_factor", "low_freq_factor"),)
 
 ROPE_TYPES: dict[str, RopeType] = {
     entry.name: entry
@@ -231,6 +252,7 @@ ROPE_TYPES: dict[str, RopeType] = {
             {"factor": _at_least_one, **_ORIGINAL},
             _yarn,
             optional=_YARN_OPTIONAL,
+            ordered=_YARN_ORDER,
         ),
         RopeType(
             "longrope",
@@ -248,6 +270,7 @@ ROPE_TYPES: dict[str, RopeType] = {
                 **_ORIGINAL,
             },
             _llama3,
+            ordered=_LLAMA3_ORDER,
         ),
         RopeType("dynamic_linear", _ORIGINAL, _by_length(_linear), length_dependent=True),
         RopeType(
@@ -256,6 +279,7 @@ ROPE_TYPES: dict[str, RopeType] = {
             _by_length(_yarn),
             optional=_YARN_OPTIONAL,
             length_dependent=True,
+            ordered=_YARN_ORDER,
         ),
         RopeType(
             "dynamic_llama3",
@@ -264,6 +288,7 @@ ROPE_TYPES: dict[str, RopeType] = {
             # Llama 3.1's values.
             optional={"low_freq_factor": (1.0, _positive), "high_freq_factor": (4.0, _positive)},
             length_dependent=True,
+            ordered=_LLAMA3_ORDER,
         ),
     ]
 }
@@ -309,16 +334,25 @@ def check_rope_scaling(scaling: Mapping | None) -> dict | None:
         raise argument_error(
             "rope_scaling", dict(scaling), f"only the parameters of rope_type={name!r}: {known}"
         )
+    for larger, smaller in entry.ordered:
+        if checked[larger] <= checked[smaller]:
+            raise argument_error(
+                larger, checked[larger], f"greater than {smaller}={checked[smaller]!r}"
+            )
     return checked
 
 
 def rope_frequencies(
-    scaling: Mapping | None, dim: int, base: float, length: int | None = None
-) -> tuple[np.ndarray, float]:
+    scaling: Mapping | None, dim: int, base: float, length: Any = None, xp: Any = np
+) -> tuple[Any, Any]:
     """`(inverse frequencies (dim / 2,) float64, attention factor)` of a
-    checked `rope_scaling` (`None`: the default) for `dim` rotated channels."""
+    checked `rope_scaling` (`None`: the default) for `dim` rotated channels.
+
+    `length` is an int or `None`, or for a length-dependent variant a
+    float64 scalar tensor with `xp=keras.ops`: both results are then
+    float64 tensors."""
     entry = ROPE_TYPES["default" if scaling is None else scaling["rope_type"]]
-    return entry.frequencies(scaling or {}, dim, float(base), length)
+    return entry.frequencies(scaling or {}, dim, float(base), length, xp)
 
 
 def is_length_dependent(scaling: Mapping | None) -> bool:

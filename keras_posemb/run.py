@@ -20,13 +20,16 @@ reads it back.
                        writing, temporary files (`owned.OwnedDirectory`)
 
 Only what a run wrote is ever replaced or removed: the directory's manifest
-lists it, and a directory with other files is refused.
+lists it (in logs/ and backup/, file by file), and a directory with other
+files is refused.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +121,28 @@ class Run:
     def claim(self, *names: str) -> None:
         """Lists `names` as the run's before they are written (`OwnedDirectory.claim`)."""
         self.owner.claim(*names)
+
+    def claim_training_files(self) -> None:
+        """Claims, before training starts, backup/ and logs/ and what this
+        process will write there: the checkpoints, and TensorBoard's event
+        files, which TensorBoard names itself (time, host, process id)."""
+        from keras_posemb import checkpoints
+
+        self.claim(self.BACKUP, self.LOGS)
+        for pattern in checkpoints.FILE_PATTERNS:
+            self.owner.claim_pattern(f"{self.BACKUP}/{pattern}")
+        host = glob.escape(socket.gethostname())
+        self.owner.claim_pattern(f"{self.LOGS}/*/events.out.tfevents.*.{host}.{os.getpid()}.*")
+
+    def write_projector(self, tables: dict) -> None:
+        """TensorBoard's Embedding Projector files of `tables` in logs/
+        (`summaries.write_projector`)."""
+        from keras_posemb import summaries
+
+        self.claim(
+            self.LOGS, *(f"{self.LOGS}/{name}" for name in summaries.projector_files(tables))
+        )
+        summaries.write_projector(str(self.logs_dir), tables)
 
     def outputs(self) -> list[Path]:
         """Every file and folder the run wrote that exists now."""
@@ -261,8 +286,10 @@ class Run:
         return positions.write_position_plots(model, self.directory, length, trained_length)[0]
 
     def has_backup(self) -> bool:
-        """Whether the run's own `backup/` (checkpoints) exists."""
-        return self.BACKUP in self.owner.entries() and self.backup_dir.exists()
+        """Whether the run's own checkpoints (`backup/state.json`) exist."""
+        from keras_posemb.checkpoints import STATE
+
+        return self.owner.owns(f"{self.BACKUP}/{STATE}") and (self.backup_dir / STATE).exists()
 
     def is_complete(self) -> bool:
         """Whether training finished and every final file was written."""

@@ -97,6 +97,22 @@ def position_tables(model, length: int, width: int) -> dict:
     return tables
 
 
+METADATA = "positions_metadata.tsv"
+PROJECTOR_CONFIG = "projector_config.pbtxt"
+
+
+def _table_file(kind: str) -> str:
+    return f"positions_{kind}.tsv"
+
+
+def projector_files(tables: dict) -> list[str]:
+    """The files `write_projector(log_dir, tables)` writes, relative to `log_dir`."""
+    if not tables:
+        return []
+    names = [METADATA, *(_table_file(kind) for kind in tables), PROJECTOR_CONFIG]
+    return [f"{POSITIONS_FOLDER}/{name}" for name in names]
+
+
 def write_projector(log_dir: str, tables: dict) -> None:
     """Embedding Projector files for `{kind: table}` in `log_dir/positions`:
     one TSV of vectors per table, a metadata TSV with one label per
@@ -114,10 +130,10 @@ def write_projector(log_dir: str, tables: dict) -> None:
     rows = viz.drawn_positions(len(next(iter(tables.values()))), PROJECTOR_POSITIONS)
     tables = {kind: np.asarray(table)[rows] for kind, table in tables.items()}
     labels = "".join(f"position {i}\n" for i in rows)
-    atomic_write_text(os.path.join(directory, "positions_metadata.tsv"), labels)
+    atomic_write_text(os.path.join(directory, METADATA), labels)
     config = projector.ProjectorConfig()
     for kind, table in tables.items():
-        file_name = f"positions_{kind}.tsv"
+        file_name = _table_file(kind)
         rows = "".join(
             "\t".join(f"{value:.6g}" for value in row) + "\n" for row in np.asarray(table)
         )
@@ -125,7 +141,7 @@ def write_projector(log_dir: str, tables: dict) -> None:
         embedding = config.embeddings.add()
         embedding.tensor_name = f"{kind.replace('_', ' ')} position table"
         embedding.tensor_path = file_name
-        embedding.metadata_path = "positions_metadata.tsv"
+        embedding.metadata_path = METADATA
         embedding.tensor_shape.extend(np.shape(table))
     config_text = text_format.MessageToString(config)
-    atomic_write_text(os.path.join(directory, "projector_config.pbtxt"), config_text)
+    atomic_write_text(os.path.join(directory, PROJECTOR_CONFIG), config_text)

@@ -12,6 +12,9 @@ under the backend the tests run on:
   trainable weights if it has any;
 - under mixed_float16 and mixed_bfloat16 the output comes in the compute
   dtype (or the dtype the layer was made with) and stays near float32's;
+  a model holding it, saved under mixed_bfloat16 and loaded under float32
+  (another process's default), predicts what it predicted
+  (`check_reload_under_another_policy`, for whole models too);
 - a Keras mask passes through unchanged where the layer supports masking;
 - a model holding the layer, saved as `.keras`, loads with
   `safe_mode=True` in a fresh process and predicts the same (all the
@@ -70,6 +73,9 @@ def run_layer_test(
     _check_training_step(make_layer, inputs, call_kwargs, trains)
     for policy, tolerance in {**MIXED_TOLERANCE, **(mixed_tolerance or {})}.items():
         _check_mixed_precision(make_layer, layer, inputs, call_kwargs, policy, tolerance, eager)
+    check_reload_under_another_policy(
+        lambda: _model(make_layer(), inputs, call_kwargs), inputs, tmp_path
+    )
     if mask is not None:
         got = layer.compute_mask(inputs, keras.ops.convert_to_tensor(mask))
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), mask)
@@ -137,6 +143,26 @@ def _check_mixed_precision(make_layer, float_layer, inputs, call_kwargs, policy,
     assert np.all(got[masked] <= -60000), (policy, layer)
     scale = max(1.0, float(np.max(np.abs(eager[~masked]), initial=0)))
     np.testing.assert_allclose(got[~masked], eager[~masked], atol=tolerance * scale)
+
+
+def check_reload_under_another_policy(make_model, inputs, tmp_path, saved="mixed_bfloat16"):
+    """`make_model()` made under the `saved` policy and saved; loaded under
+    float32, it must run and predict what it predicted (to that policy's
+    rounding), every sublayer in the policy it was saved with."""
+    keras.config.set_dtype_policy(saved)
+    try:
+        model = make_model()
+        want = to_numpy(model(inputs))
+        path = tmp_path / f"{model.name}_{saved}.keras"
+        model.save(path)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    got = to_numpy(loaded(inputs))
+    np.testing.assert_allclose(
+        got, want, rtol=0, atol=MIXED_TOLERANCE[saved] * max(1.0, np.abs(want).max())
+    )
+    return loaded
 
 
 # Models saved by `run_layer_test`, reloaded in one fresh process at the end

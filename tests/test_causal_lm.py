@@ -146,6 +146,29 @@ def test_the_causal_lm_decodes_with_its_cache_as_in_one_pass(family, tmp_path):
     np.testing.assert_array_equal(to_numpy(loaded(TOKENS)), full)
 
 
+@pytest.mark.parametrize("family", list(positions.ROTARY_EXTENSIONS))
+def test_rope_extension_families_run_in_every_execution_path(family):
+    """Lengths below and beyond max_length through predict (TensorFlow traces
+    it for any length after two), compiled or not, evaluate, fit and
+    generate: every path gives the eager logits, or trains and generates."""
+    model = _tiny_lm(family, max_length=8)
+    rng = np.random.default_rng(4)
+    batches = [rng.integers(0, 11, size=(2, n)).astype("int32") for n in (5, 20, 33)]
+    eager = [to_numpy(model(ids)) for ids in batches]
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    # TensorFlow's graphs with and without XLA; JAX compiles, PyTorch runs eagerly.
+    for jit_compile in (False, True) if keras.backend.backend() == "tensorflow" else ("auto",):
+        model.compile(optimizer="sgd", loss=loss, jit_compile=jit_compile)
+        for ids, want in zip(batches, eager):
+            got = to_numpy(model.predict_on_batch(ids))
+            np.testing.assert_allclose(got, want, atol=2e-5, err_msg=f"{family} {ids.shape}")
+    for ids in batches[1:]:
+        assert np.isfinite(model.evaluate(ids[:, :-1], ids[:, 1:], verbose=0))
+        assert np.isfinite(model.fit(ids[:, :-1], ids[:, 1:], verbose=0).history["loss"][0])
+    generated = model.generate(batches[0][:, :3], max_new_tokens=12)
+    assert generated.shape == (2, 15) and generated.min() >= 0 and generated.max() < 11
+
+
 def greedy_by_recomputation(model, prompt, steps):
     """Greedy decoding the slow way: a full pass over the whole prefix per token."""
     ids = prompt

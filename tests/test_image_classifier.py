@@ -65,6 +65,25 @@ def test_resizing_resamples_the_learned_grid_table():
         assert larger.get_layer("position_encoding").grid_size == (6, 6)
 
 
+def test_sizes_that_cannot_fit_in_memory_are_refused_up_front():
+    model = build_image_classifier(16, 4, 2, position="learned_2d", **TINY)
+    with pytest.raises(ValueError, match=r"`image_size` must be a size that fits in memory \(attention over 400,000,001 patches.*GiB"):  # fmt: skip
+        resize_image_classifier(model, 80000)
+    layer = model.get_layer("position_encoding")
+    with pytest.raises(ValueError, match=r"`grid_size` must be a size that fits in memory.*100,000 x 100,000"):  # fmt: skip
+        layer.resample((100_000, 100_000))
+
+
+@pytest.mark.parametrize("shape", [(2, 24, 24, 1), (2, 16, 16, 3), (2, 24, 24)])
+def test_images_of_another_shape_are_refused_naming_both_shapes(shape):
+    model = build_image_classifier(16, 4, 2, channels=1, **TINY)
+    images = np.zeros(shape, "float32")
+    for call in (model, lambda x: model.predict(x, verbose=0)):
+        with pytest.raises(ValueError, match=r"takes images of shape \(batch, 16, 16, 1\); received images of shape"):  # fmt: skip
+            call(images)
+    assert model(np.zeros((2, 16, 16), "float32")).shape == (2, 2)  # One channel, no axis.
+
+
 def test_errors_name_the_argument():
     with pytest.raises(
         ValueError,

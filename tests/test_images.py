@@ -151,7 +151,9 @@ def test_the_command_line(tmp_path, capsys):
     )
     assert status == 0, err
     assert "mirror image: 'square" in out and "Test accuracy:" in out
-    assert json.loads((tmp_path / "cli" / "metrics.json").read_text())["position"] == "learned_2d"
+    metrics = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert metrics["position"] == "learned_2d"
+    assert metrics["best_epoch"] == 1 and "Kept epoch 1," in out  # The only epoch.
     status, out, err = run_main(train_images_cli.main, ["--patch-size", "5"], capsys)
     assert status == 2 and "--patch-size 5" in err
 

@@ -28,6 +28,9 @@ TINY_LM = dict(
 )  # fmt: skip
 
 
+YARN = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 8}
+
+
 def write_text(tmp_path, text=VERSE * 48, name="verse.txt"):
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
@@ -159,6 +162,10 @@ def test_with_rope_scaling_copies_the_weights_and_rescales_the_frequencies():
     assert np.abs(logits(scaled) - logits(model)).max() > 1e-6
     with pytest.raises(ValueError, match="no rotary position layer"):
         extrapolation.with_rope_scaling(small_model("alibi"), None)
+    with pytest.raises(ArgumentError, match=r"`factor` must be a positive finite number"):
+        extrapolation.with_rope_scaling(model, {"rope_type": "linear", "factor": "4"})
+    with pytest.raises(ArgumentError, match=r"only the parameters of rope_type='yarn'.*'factr'"):
+        extrapolation.with_rope_scaling(model, {**YARN, "factr": 4.0})
 
 
 @pytest.mark.parametrize("name", list(positions.ROTARY_EXTENSIONS))

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 from helpers import run_python
+from layer_contract import check_reload_under_another_policy
 from reference import to_numpy
 
 from keras_posemb import models, positions
@@ -139,6 +140,35 @@ def test_training_jit_and_mixed_precision(policy, jit_compile):
     loss = model.fit(ids, labels, epochs=8, batch_size=32, verbose=0).history["loss"]
     assert np.all(np.isfinite(loss))
     assert loss[-1] < loss[0] * 0.9
+
+
+# Each model kind with a family inside attention and dropout everywhere.
+MODEL_KINDS = {
+    "text classifier": (
+        lambda: models.build_text_classifier(20, 2, 8, "t5", 16, 2, 32, 1, dropout=0.1),
+        np.array([[3, 4, 5, 0, 0], [6, 7, 8, 9, 1]], "int32"),
+    ),
+    "causal LM": (
+        lambda: models.build_causal_lm(20, 8, "rotary_yarn", 16, 2, num_layers=1, dropout=0.1),
+        np.array([[3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]], "int32"),
+    ),
+    "image classifier": (
+        lambda: models.build_image_classifier(8, 4, 2, "rotary_2d", 1, 16, 2, 32, 1, 0.1),
+        np.linspace(0, 1, 2 * 64, dtype="float32").reshape(2, 8, 8, 1),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_a_model_saved_in_mixed_precision_runs_under_the_default_policy(kind, tmp_path):
+    """A run trained with --mixed-precision is used by a process with the
+    default float32 policy (generate, predict, plot)."""
+    make_model, inputs = MODEL_KINDS[kind]
+    loaded = check_reload_under_another_policy(make_model, inputs, tmp_path)
+    loaded.predict(inputs, verbose=0)
+    if kind == "causal LM":
+        generated = loaded.generate(inputs[:, :4], max_new_tokens=8, temperature=0.8, seed=0)
+        assert generated.shape == (1, 12)
 
 
 def test_trained_models_reload_in_a_fresh_process(tmp_path):

@@ -13,6 +13,7 @@ from reference import (
 )
 
 from keras_posemb import PositionalAttention, RotaryEmbedding
+from keras_posemb.layers.rotary_embedding import FLOAT64_OPS
 from keras_posemb.rope_scaling import ROPE_TYPES, check_rope_scaling, rope_frequencies
 
 DIM = 16
@@ -101,6 +102,27 @@ def test_hugging_face_spellings_are_read():
     )
 
 
+@pytest.mark.parametrize(
+    "parameters, arguments, message",
+    [
+        ({"rope_typ": "yarn", "factor": 4.0}, {}, r"rope_type='default'.*'rope_typ'"),
+        ({"rope_type": "default", "rope_thetta": 5e5}, {}, r"'rope_thetta'"),
+        ({"rope_theta": 1e4, "factor": 8.0}, {}, r"rope_type='default'.*'factor'"),
+        ({**VARIANTS["linear"], "partial_rotary_factr": 0.5}, {}, r"'partial_rotary_factr'"),
+        ({"rope_theta": 5e5}, {"max_wavelength": 1e4}, r"max_wavelength.*rope_theta=500000"),
+        ({"partial_rotary_factor": 0.5}, {"partial_rotary_factor": 0.25}, r"partial_rotary"),
+        (None, {}, r"Argument `parameters` must be a dict"),
+        ({**VARIANTS["yarn"], "beta_fast": 1.0, "beta_slow": 32.0}, {}, r"beta_fast.*greater"),
+        ({**VARIANTS["dynamic_yarn"], "beta_fast": 2.0, "beta_slow": 2.0}, {}, r"beta_fast"),
+        ({**VARIANTS["llama3"], "high_freq_factor": 1.0}, {}, r"high_freq_factor.*greater"),
+    ],
+)
+def test_a_mistyped_or_conflicting_hugging_face_dict_is_refused(parameters, arguments, message):
+    """Nothing is dropped silently: a misspelt key would leave plain rotary."""
+    with pytest.raises(ValueError, match=message):
+        RotaryEmbedding.from_rope_parameters(parameters, **arguments)
+
+
 def random(*shape, seed=0):
     return np.random.default_rng(seed).normal(size=shape).astype("float32")
 
@@ -149,31 +171,75 @@ def test_partial_rotary_rotates_the_first_channels_only(layout):
 
 
 @pytest.mark.all_backends
-def test_dynamic_scaling_reads_the_length_it_is_given_or_refuses_to_guess():
+def test_dynamic_scaling_reads_the_length_it_is_given_or_the_last_position():
     x = random(1, 8, DIM)
     layer = RotaryEmbedding(rope_scaling=VARIANTS["dynamic"])
+    scaling = check_rope_scaling(VARIANTS["dynamic"])
     for length in (8, 16, 48):  # Up to L0 = 16, today's frequencies; beyond, NTK-scaled.
-        frequencies, _ = rope_frequencies(check_rope_scaling(VARIANTS["dynamic"]), DIM, 1e4, length)
+        frequencies, _ = rope_frequencies(scaling, DIM, 1e4, length)
         want = reference_rotation_by(x, np.arange(8), frequencies)
         np.testing.assert_allclose(to_numpy(layer(x, sequence_length=length)), want, atol=2e-6)
     np.testing.assert_allclose(  # By default, the last position + 1: 40 + 8.
         to_numpy(layer(x, start_index=40)),
-        reference_rotation_by(
-            x,
-            np.arange(40, 48),
-            rope_frequencies(check_rope_scaling(VARIANTS["dynamic"]), DIM, 1e4, 48)[0],
-        ),  # fmt: skip
+        reference_rotation_by(x, np.arange(40, 48), rope_frequencies(scaling, DIM, 1e4, 48)[0]),
         atol=2e-5,
     )
+    # A start known only inside the compiled function: the length is read there.
     step = compiled(lambda x, start: layer(x, start_index=start))
-    start = keras.ops.convert_to_tensor(3)
-    if keras.backend.backend() == "torch":  # torch.compile breaks its graph and reads the value.
-        frequencies, _ = rope_frequencies(check_rope_scaling(VARIANTS["dynamic"]), DIM, 1e4, 11)
-        want = reference_rotation_by(x, np.arange(3, 11), frequencies)
-        np.testing.assert_allclose(to_numpy(step(x, start)), want, atol=2e-6)
-        return
-    with pytest.raises(ValueError, match=r"'dynamic' depends on the sequence's length.*sequence_length"):  # fmt: skip
-        step(x, start)
+    frequencies, _ = rope_frequencies(scaling, DIM, 1e4, 11)
+    want = reference_rotation_by(x, np.arange(3, 11), frequencies)
+    got = step(x, keras.ops.convert_to_tensor(3))
+    np.testing.assert_allclose(to_numpy(got), want, atol=1e-5)
+
+
+LENGTH_DEPENDENT = [name for name, entry in ROPE_TYPES.items() if entry.length_dependent]
+
+
+@pytest.mark.all_backends
+@pytest.mark.parametrize("name", LENGTH_DEPENDENT)
+def test_a_length_known_only_at_run_time_gives_the_same_frequencies(name):
+    """The formulas on `keras.ops` for a tensor length equal the NumPy ones,
+    in float64 (JAX without 64-bit mode has float32 only)."""
+    scaling = check_rope_scaling(VARIANTS[name])
+    rtol = 1e-6 if keras.backend.backend() == "jax" else 1e-12
+    for length in (10, 16, 40):  # Below, at and beyond L0 (16, or 64 for YaRN's).
+        want, want_factor = rope_frequencies(scaling, DIM, 10000.0, length)
+        tensor = keras.ops.cast(keras.ops.convert_to_tensor(length), "float64")
+        got, got_factor = rope_frequencies(scaling, DIM, 10000.0, tensor, xp=FLOAT64_OPS)
+        np.testing.assert_allclose(to_numpy(got), want, rtol=rtol)
+        assert float(keras.ops.convert_to_numpy(got_factor)) == pytest.approx(want_factor, rel=rtol)
+
+
+@pytest.mark.backends("tensorflow")
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_a_graph_traced_for_any_length_rotates_exactly(jit_compile):
+    """tf.function with an unknown sequence axis (what Keras' predict traces
+    after two lengths): each length-dependent variant, at lengths below and
+    beyond L0, against the float64 rotation, and positions up to 262,143 as
+    precise as the tables of a known length."""
+    import tensorflow as tf
+
+    for name in LENGTH_DEPENDENT:
+        layer = RotaryEmbedding(rope_scaling=VARIANTS[name])
+        spec = tf.TensorSpec((None, None, DIM), tf.float32)
+        any_length = tf.function(layer, input_signature=[spec], jit_compile=jit_compile)
+        scaling = check_rope_scaling(VARIANTS[name])
+        for length in (12, 40, 100):
+            x = random(2, length, DIM, seed=length)
+            frequencies, factor = rope_frequencies(scaling, DIM, 10000.0, length)
+            want = reference_rotation_by(x, np.arange(length), frequencies, factor)
+            bound = 2 * 2.0**-23 * factor * 2 * np.abs(x).max()
+            np.testing.assert_allclose(
+                to_numpy(any_length(x)), want, rtol=0, atol=bound, err_msg=name
+            )
+    far = np.array([5, 100_000, 262_143])
+    layer = RotaryEmbedding(rope_scaling=VARIANTS["dynamic"])
+    at = tf.function(lambda x, p: layer(x, positions=p), jit_compile=jit_compile)
+    x = random(1, 3, DIM)
+    frequencies, _ = rope_frequencies(check_rope_scaling(VARIANTS["dynamic"]), DIM, 1e4, 262_144)
+    want = reference_rotation_by(x, far, frequencies)
+    bound = 2 * 2.0**-23 * 2 * np.abs(x).max()
+    np.testing.assert_allclose(to_numpy(at(x, tf.constant(far))), want, rtol=0, atol=bound)
 
 
 @pytest.mark.all_backends

@@ -90,6 +90,75 @@ def test_overwrite_removes_only_what_the_run_wrote(finished, tmp_path):
     assert {k: after[k] for k in mine} == mine
 
 
+def test_overwrite_keeps_a_users_files_inside_the_runs_own_folders(finished, tmp_path):
+    """logs/ is the run's folder, but a file the user puts there is theirs."""
+    config, _, run = finished
+    copy = tmp_path / "run"
+    subprocess.run(["cp", "-a", str(run.directory), str(copy)], check=True)
+    (copy / "logs" / "notes.txt").write_text("what I saw in TensorBoard")
+    (copy / "logs" / "train" / "mine.txt").write_text("keep me")
+    (copy / "logs" / "my_empty_folder").mkdir()
+    old_events = sorted(copy.glob("logs/*/events.out.tfevents.*"))
+    assert old_events
+    training.train(dataclasses.replace(config, output_dir=str(copy), overwrite=True))
+    assert (copy / "logs" / "notes.txt").read_text() == "what I saw in TensorBoard"
+    assert (copy / "logs" / "train" / "mine.txt").read_text() == "keep me"
+    assert (copy / "logs" / "my_empty_folder").is_dir()
+    assert not any(path.exists() for path in old_events)  # The earlier run's logs are gone.
+    assert sorted(copy.glob("logs/*/events.out.tfevents.*"))  # This run's are there.
+    Run(copy).clear()  # Everything of the run's goes, the user's stays.
+    left = sorted(
+        str(p.relative_to(copy)) for p in copy.rglob("*") if ".keras-posemb" not in str(p)
+    )
+    assert left == [
+        "logs",
+        "logs/my_empty_folder",
+        "logs/notes.txt",
+        "logs/train",
+        "logs/train/mine.txt",
+    ]
+
+
+def test_a_manifest_written_before_file_ownership_still_owns_its_folders(finished, tmp_path):
+    config, _, run = finished
+    copy = tmp_path / "run"
+    subprocess.run(["cp", "-a", str(run.directory), str(copy)], check=True)
+    manifest_path = copy / ".keras-posemb" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["contents"]  # As 0.2.0 and earlier wrote it.
+    manifest_path.write_text(json.dumps(manifest))
+    Run(copy).clear()
+    assert not (copy / "logs").exists() and not (copy / "model.keras").exists()
+
+
+def test_owned_files_inside_folders_by_path_and_by_pattern(tmp_path):
+    owned = OwnedDirectory(tmp_path, "run")
+    with owned.locked():
+        owned.claim("logs")
+        (tmp_path / "logs" / "a").mkdir(parents=True)
+        owned.claim("logs/a/exact[1].txt")
+        owned.claim_pattern("logs/*/events.*")
+        for name in ("logs/a/exact[1].txt", "logs/a/events.1", "logs/b/events.2", "logs/a/yours"):
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text(name)
+        assert owned.owns("logs/a/exact[1].txt") and owned.owns("logs/b/events.2")
+        assert not owned.owns("logs/a/yours") and not owned.owns("logs/a/exact1.txt")
+        with pytest.raises(RunError, match=r"yours is not keras-posemb's"):
+            owned.claim("logs/a/yours")
+        with pytest.raises(ValueError, match="not inside a folder claimed"):
+            owned.claim("other/file")
+        owned.remove("logs")
+        assert sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "logs").rglob("*")) == [
+            "logs/a",
+            "logs/a/yours",
+        ]
+        assert owned.entries() == ["logs"]  # Kept, with the user's file in it.
+        (tmp_path / "logs" / "a" / "yours").unlink()
+        (tmp_path / "logs" / "a").rmdir()
+        owned.remove("logs")  # Nothing left in it: removed.
+        assert not (tmp_path / "logs").exists() and owned.entries() == []
+
+
 def test_a_users_backup_folder_inside_a_run_is_not_taken_for_checkpoints(finished, tmp_path):
     config, _, run = finished
     copy = tmp_path / "run"

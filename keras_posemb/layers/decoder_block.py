@@ -109,7 +109,7 @@ class DecoderBlock(keras.layers.Layer):
         self.ff_norm = norm("ff_norm")
         self.ff_hidden = dense(self.ff_dim, "ff_hidden", "gelu")
         self.ff_output = dense(width, "ff_output")
-        self.dropout_layer = keras.layers.Dropout(self.dropout)
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         for layer in (self.attention_norm, self.attention, self.ff_norm, self.ff_hidden):
             layer.build(input_shape)
         self.ff_output.build((*input_shape[:-1], self.ff_dim))

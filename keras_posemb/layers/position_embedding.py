@@ -165,7 +165,7 @@ class PositionEmbedding(PositionLayer):
         if not self.built:
             raise ValueError(f"{self._who()} has no table to resample before it is built.")
         table = keras.ops.convert_to_numpy(self.embeddings)
-        return resample.resample_table(table, max_length, interpolation, antialias)
+        return resample.resample_table(table, max_length, interpolation, antialias, "max_length")
 
     def resample(
         self, max_length: int, interpolation: str = "linear", antialias: bool = True

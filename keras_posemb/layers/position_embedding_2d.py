@@ -133,7 +133,7 @@ class PositionEmbedding2D(GridPositionLayer):
         antialias = self.antialias if antialias is None else check_bool("antialias", antialias)
         kernel = resample.check_interpolation(interpolation, grid=True)
         table = ops.convert_to_numpy(self.embeddings)
-        return resample.resample_table(table, grid_size, kernel, antialias)
+        return resample.resample_table(table, grid_size, kernel, antialias, "grid_size")
 
     def resample(self, grid_size) -> PositionEmbedding2D:
         """A new, built layer like this one with its table resampled to

@@ -148,7 +148,9 @@ class PositionalAttention(keras.layers.Layer):
                     "position", position, "at most one position layer of each attention_role"
                 )
             setattr(self, role, layer)
-        self.dropout_layer = keras.layers.Dropout(self.dropout, name="attention_dropout")
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="attention_dropout"
+        )
         self.supports_masking = True
 
     def __call__(self, inputs, *args, **kwargs):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import keras
 import numpy as np
 from keras import ops
@@ -35,6 +37,28 @@ def rotate_pairs(x, sin, cos, layout: str):
     return ops.reshape(rotated, ops.shape(x))
 
 
+class _Float64Ops:
+    """`keras.ops` for `rope_scaling`'s formulas of a tensor length, every
+    operand but a condition made a float64 tensor first: Keras' PyTorch
+    backend computes a float64 tensor against a Python number in float32."""
+
+    def __getattr__(self, name):
+        function = getattr(ops, name)
+
+        def in_float64(*operands):
+            return function(*(_float64(operand) for operand in operands))
+
+        return in_float64
+
+
+def _float64(x):
+    x = ops.convert_to_tensor(x)
+    return x if keras.backend.standardize_dtype(x.dtype) == "bool" else ops.cast(x, "float64")
+
+
+FLOAT64_OPS = _Float64Ops()
+
+
 @keras.saving.register_keras_serializable(package="keras_posemb")
 class RotaryEmbedding(PositionArguments, keras.layers.Layer):
     """Rotary position embedding (RoPE): rotates feature pairs by position.
@@ -64,7 +88,10 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
     by it. `dynamic` and `longrope` depend on the length of the sequence:
     the inputs' own length in a full pass, `sequence_length` when given
     (`PositionalAttention` gives the cache's length in cached decoding, so
-    every token of a generation sees the same frequencies). `partial_rotary_
+    every token of a generation sees the same frequencies). Where that
+    length is only known when a compiled graph runs (TensorFlow's
+    `tf.function` traced for any length), the frequencies and angles are
+    computed in the graph in float64. `partial_rotary_
     factor` rotates only the first fraction of each head's channels (GPT-NeoX,
     Phi) and passes the rest through.
 
@@ -94,9 +121,9 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
         positions: optional integer tensor of shape `(sequence,)` or
             `(batch, sequence)` with explicit positions. Replaces
             `start_index` when given.
-        sequence_length: optional int, the length that `dynamic` and
-            `longrope` scaling read. Defaults to the last position + 1 when
-            that is known while tracing.
+        sequence_length: optional int or scalar integer tensor, the length
+            that `dynamic` and `longrope` scaling read. Defaults to the last
+            position + 1.
 
     Example:
 
@@ -154,16 +181,30 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
     def from_rope_parameters(cls, parameters: dict, **kwargs) -> RotaryEmbedding:
         """The layer of a Hugging Face `rope_parameters` (or `rope_scaling`)
         dict: `rope_theta` and `partial_rotary_factor` become this layer's
-        arguments, the rest its `rope_scaling`."""
+        arguments, the rest its `rope_scaling`. A key that is not one of the
+        variant's parameters is refused, as is a `rope_theta` or
+        `partial_rotary_factor` given both in the dict and as an argument."""
+        if not isinstance(parameters, Mapping):
+            raise argument_error(
+                "parameters", parameters, "a dict such as {'rope_type': 'yarn', 'factor': 4.0, "
+                "'original_max_position_embeddings': 2048, 'rope_theta': 10000.0}",
+            )  # fmt: skip
         parameters = dict(parameters)
         for key, argument in (
             ("rope_theta", "max_wavelength"),
             ("partial_rotary_factor", "partial_rotary_factor"),
         ):
             if key in parameters:
+                if argument in kwargs:
+                    raise argument_error(
+                        argument, kwargs[argument], f"left out when the dict gives {key}="
+                        f"{parameters[key]!r} (one value, in one place)",
+                    )  # fmt: skip
                 kwargs[argument] = parameters.pop(key)
-        kind = parameters.get("rope_type", parameters.get("type", "default"))
-        return cls(rope_scaling=None if kind == "default" else parameters, **kwargs)
+        if "rope_type" not in parameters and "type" not in parameters:
+            parameters["rope_type"] = "default"
+        scaling = scalings.check_rope_scaling(parameters)
+        return cls(rope_scaling=None if scaling["rope_type"] == "default" else scaling, **kwargs)
 
     def frequencies(self, length: int | None = None) -> tuple[np.ndarray, float]:
         """`(angle per position of each rotated pair, float64, attention
@@ -253,15 +294,20 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
         dtype = keras.backend.standardize_dtype(inputs.dtype)
         length = ops.shape(inputs)[sequence]
         start, positions, ok = self.resolve_positions(start_index, positions, length, inputs.shape)
-        table, attention_factor = self._table(
-            self._scaling_length(start, length, positions, sequence_length)
-        )
-        if positions is None:
-            angles = table.contiguous(start, length, dtype)
+        scaling_length = self._scaling_length(start, length, positions, sequence_length)
+        if scaling_length is None or isinstance(scaling_length, int):
+            table, attention_factor = self._table(scaling_length)
+            if positions is None:
+                angles = table.contiguous(start, length, dtype)
+            else:
+                angles = table.gather(positions, dtype)
         else:
-            angles = table.gather(positions, dtype)
+            angles, attention_factor = self._angles_at_run_time(
+                start, length, positions, scaling_length, dtype
+            )
         angles = poison(angles, ok)
-        if attention_factor != 1:  # YaRN's and LongRoPE's factor on the cosines and sines.
+        if not isinstance(attention_factor, float) or attention_factor != 1:
+            # YaRN's and LongRoPE's factor on the cosines and sines.
             angles = angles * ops.cast(attention_factor, dtype)
         # Features last; the angles broadcast over every other axis.
         x = ops.moveaxis(inputs, feature, -1)
@@ -280,22 +326,31 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
         return ops.moveaxis(rotated, -1, feature)
 
     def _scaling_length(self, start, length, positions, sequence_length):
-        """The sequence length a length-dependent variant reads, else `None`."""
+        """The sequence length a length-dependent variant reads: an int, a
+        float64 scalar tensor where it is known only at run time (a graph
+        traced with an unknown sequence axis), or `None` for the others."""
         if not scalings.is_length_dependent(self.rope_scaling):
             return None
-        if sequence_length is not None:
-            return check_int("sequence_length", sequence_length)
-        last = static_value(start + length - 1) if positions is None else None
-        if positions is not None:
-            values = static_value(positions)
-            last = None if values is None else values.max()
-        if last is None:
-            raise ValueError(
-                f"{self._who()}: rope_type={self.rope_scaling['rope_type']!r} depends on the "
-                "sequence's length, which is not known while tracing here; pass "
-                "sequence_length=<int>."
-            )
-        return int(last) + 1
+        if sequence_length is None:
+            last = start + length - 1 if positions is None else ops.max(positions)
+            sequence_length = last + 1
+        value = static_value(sequence_length)
+        if value is not None:
+            return check_int("sequence_length", int(value))
+        return ops.cast(sequence_length, "float64")
+
+    def _angles_at_run_time(self, start, length, positions, sequence_length, dtype):
+        """The sines and cosines `(..., sequence, rotary_dim)` and the attention
+        factor for a sequence length known only at run time: the frequencies
+        and angles computed in the graph, in float64 (`keras.ops`)."""
+        frequencies, attention_factor = scalings.rope_frequencies(
+            self.rope_scaling, self.rotary_dim, self.max_wavelength, sequence_length, FLOAT64_OPS
+        )
+        if positions is None:
+            positions = ops.arange(length, dtype="int32") + start
+        angles = ops.expand_dims(ops.cast(positions, "float64"), -1) * frequencies
+        angles = ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+        return ops.cast(angles, dtype), ops.cast(attention_factor, dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -212,7 +212,7 @@ class ImageSession:
             jit_compile=config.jit_compile or keras.backend.backend() == "jax",
         )
         self.model.optimizer.build(self.model.trainable_variables)
-        run.claim(run.BACKUP, run.LOGS)
+        run.claim_training_files()
         self.checkpoints = EpochCheckpoints(run.backup_dir)
         self.timer = EpochTimer()
 
@@ -268,7 +268,7 @@ class ImageSession:
             "grid_size": list(self.model.grid_size),
             "test_accuracy": accuracy,
             "val_accuracy": state["best"]["val_accuracy"],
-            "best_epoch": state["best"]["epoch"] + 1,
+            "best_epoch": state["best"]["epoch"],
             "validation_curve": [entry.get("val_accuracy") for entry in state["history"]],
             "train_seconds": seconds,
             "images_per_second": (

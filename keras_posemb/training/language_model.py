@@ -281,7 +281,7 @@ class LanguageModelSession:
             jit_compile=config.jit_compile or keras.backend.backend() == "jax",
         )
         self.model.optimizer.build(self.model.trainable_variables)
-        run.claim(run.BACKUP, run.LOGS)
+        run.claim_training_files()
         self.checkpoints = EpochCheckpoints(run.backup_dir, "val_loss", higher_is_better=False)
         self.timer = EpochTimer()
 
@@ -359,7 +359,7 @@ class LanguageModelSession:
         run.save_model(model)
         run.write_tokens(self.text.vocabulary.to_json())
         tables = summaries.position_tables(model, config.max_length, config.embed_dim)
-        summaries.write_projector(str(run.logs_dir), tables)
+        run.write_projector(tables)
         if config.plots and positions.find_position(model)[0].plots:
             run.save_plots(model, config.max_length, config.max_length)
 

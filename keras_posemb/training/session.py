@@ -111,7 +111,7 @@ class Session:
         )
         # Built now, so that a checkpoint restores the optimizer's state too.
         self.model.optimizer.build(self.model.trainable_variables)
-        run.claim(run.BACKUP, run.LOGS)
+        run.claim_training_files()
         self.checkpoints = EpochCheckpoints(run.backup_dir)
         self.patience = PlateauPatience(self.checkpoints, config.patience, len(dataset.validation))
         self.timer = EpochTimer()
@@ -192,7 +192,7 @@ class Session:
             run.save_text_model(serving.build_string_classifier(model, self.vectorizer))
         config = self.config
         tables = summaries.position_tables(model, config.max_length, config.embed_dim)
-        summaries.write_projector(str(run.logs_dir), tables)
+        run.write_projector(tables)
         if self.config.plots and positions.find_position(model)[0].plots:
             run.save_plots(model, self.config.max_length, self.batches.longest)
 
