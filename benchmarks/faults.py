@@ -11,6 +11,11 @@ run completes. Three kinds of moment:
 - `final`: while the final files are being written (a temporary file exists
   in the run directory's private `.keras-posemb/tmp/`).
 
+And `signal`: Ctrl-C (SIGINT) or SIGTERM, chosen at random, at a random
+time: the trainer must end within `SIGNAL_SECONDS` (the step in progress,
+saving the epoch so far, and the process's exit, which TensorFlow makes
+take about a second), and the rerun continue from there.
+
 After each trial it checks that the run is complete (backup/ removed,
 metrics.json written), that model.keras loads with safe_mode and gives the
 recorded test accuracy, that every epoch was trained, that no temporary file
@@ -24,8 +29,9 @@ Two more kinds of trial, with no kill:
   once naming the process that holds the directory;
 - `user_files`: files of the user's, named as a run's files are, in the
   output directory: the trainer must refuse it with and without
-  `--overwrite`; then beside a finished run, where `--overwrite` must
-  retrain and leave them. Every user file is checked byte for byte.
+  `--overwrite`; then beside a finished run and inside its logs/ folder,
+  where `--overwrite` must retrain and leave them. Every user file is
+  checked byte for byte.
 
     python benchmarks/faults.py [--trials 10] [--kills 2]
 """
@@ -45,7 +51,10 @@ import tempfile
 import time
 from pathlib import Path
 
-MOMENTS = ("random", "checkpoint", "final")
+MOMENTS = ("random", "checkpoint", "final", "signal")
+# The longest a trainer may take to end after Ctrl-C or SIGTERM: a step,
+# writing the epoch so far and exiting, on a machine busy with other tests.
+SIGNAL_SECONDS = 10.0
 OTHER_TRIALS = ("concurrent", "user_files")
 # The folder of user files that `user_files_trial` puts beside a finished run.
 USER_FOLDER = "mine"
@@ -92,29 +101,59 @@ EPOCHS = int(FLAGS[FLAGS.index("--epochs") + 1])
 
 def in_moment(directory: Path, moment: str) -> bool:
     """Whether the run in `directory` is writing a checkpoint, or its final files."""
+    temporaries = directory / ".keras-posemb" / "tmp"  # Named after their targets.
     if moment == "checkpoint":
-        return any((directory / "backup").glob(".tmp-*"))
+        return any(temporaries.glob(".tmp-epoch-*")) or any(temporaries.glob(".tmp-state.json.*"))
     try:  # The final files come once the last epoch's checkpoint is written.
         state = json.loads((directory / "backup" / "state.json").read_text())
     except (OSError, ValueError):
         return False
-    return state["epoch"] == EPOCHS and any((directory / ".keras-posemb" / "tmp").glob(".tmp-*"))
+    return state["epoch"] == EPOCHS and any(temporaries.glob(".tmp-*"))
 
 
 def run_and_kill(output_dir: Path, moment: str, duration: float, rng: random.Random) -> bool:
-    """Runs the trainer, killing it at `moment`; returns whether it was killed."""
+    """Runs the trainer, killing it at `moment`; returns whether it was killed.
+
+    Raises:
+        AssertionError: when a trainer sent SIGINT or SIGTERM takes longer than
+            `SIGNAL_SECONDS` to end, or ends with another status.
+    """
     process = subprocess.Popen(
         train_command(output_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + (rng.uniform(0.5, duration) if moment == "random" else 1e9)
+    timed = moment in ("random", "signal")
+    deadline = time.monotonic() + (rng.uniform(0.5, duration) if timed else 1e9)
     while process.poll() is None:
         due = time.monotonic() >= deadline
-        if due or (moment != "random" and in_moment(output_dir, moment)):
+        if due or (not timed and in_moment(output_dir, moment)):
+            if moment == "signal":
+                return _end_by_signal(process, rng.choice([signal.SIGINT, signal.SIGTERM]))
             process.send_signal(signal.SIGKILL)
             process.wait()
             return True
         time.sleep(0.0005)
     return False
+
+
+def _end_by_signal(process, signum) -> bool:
+    sent = time.monotonic()
+    process.send_signal(signum)
+    try:
+        status = process.wait(timeout=SIGNAL_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError(
+            f"{signum.name} took longer than {SIGNAL_SECONDS} s to end training"
+        ) from None
+    # 128 + the signal: ended by the trainer; -signal: before its handler
+    # was in place (start-up); 0: it had just finished.
+    if status not in (0, 128 + signum, -signum):
+        raise AssertionError(f"{signum.name} ended the trainer with status {status}")
+    SIGNAL_DELAYS.append(time.monotonic() - sent)
+    return status != 0
+
+
+SIGNAL_DELAYS = []
 
 
 def check_run(output_dir: Path, reference: dict) -> list[str]:
@@ -209,6 +248,8 @@ def user_files_trial(output_dir: Path, reference: dict) -> list[str]:
     finished = output_dir.parent / f"{output_dir.name}-finished"
     subprocess.run(train_command(finished), check=True, capture_output=True)
     beside = {f"{USER_FOLDER}/{name}": content for name, content in USER_FILES.items()}
+    # In the run's own logs/ folder: the folder is the run's, the files the user's.
+    beside.update({"logs/notes.txt": b"my notes", "logs/train/mine.txt": b"my file"})
     for name, content in beside.items():
         (finished / name).parent.mkdir(parents=True, exist_ok=True)
         (finished / name).write_bytes(content)
@@ -251,8 +292,12 @@ def main(argv=None):
                     if problems:
                         failures[(moment, trial)] = problems
                     continue
-                for _ in range(args.kills):
-                    kills[moment] += run_and_kill(output_dir, moment, duration, rng)
+                try:
+                    for _ in range(args.kills):
+                        kills[moment] += run_and_kill(output_dir, moment, duration, rng)
+                except AssertionError as error:
+                    failures[(moment, trial)] = [str(error)]
+                    continue
                 subprocess.run(train_command(output_dir), check=True, capture_output=True)
                 problems = check_run(output_dir, reference)
                 if problems:
@@ -267,6 +312,12 @@ def main(argv=None):
         for moment in moments:
             exact = args.trials - sum(failed == moment for failed, _ in failures)
             print(f"| {moment} | {kills[moment]} | {exact} of {args.trials} |")
+        if SIGNAL_DELAYS:
+            print(
+                f"\nCtrl-C or SIGTERM to the end of the trainer: at most "
+                f"{max(SIGNAL_DELAYS):.2f} s over {len(SIGNAL_DELAYS)} signals "
+                f"(median {sorted(SIGNAL_DELAYS)[len(SIGNAL_DELAYS) // 2]:.2f} s)"
+            )
         for (moment, trial), problems in failures.items():
             print(f"FAILED: {moment} trial {trial}: {'; '.join(problems)}")
         return 1 if failures else 0

@@ -1,5 +1,6 @@
 """Checkpoints that survive any kill or full disk, the best epoch's weights,
-and the callbacks that end a run early: patience, a NaN loss and Ctrl-C.
+and the callbacks that end a run early: patience, a NaN loss, and Ctrl-C or
+SIGTERM (which save where the epoch stands, step by step).
 
 `EpochCheckpoints` replaces `keras.callbacks.BackupAndRestore`, which
 rewrites `latest.weights.h5` in place: a kill during that write leaves a torn
@@ -17,7 +18,13 @@ whose SHA-256 it records, so a file damaged later is detected, not loaded.
 validation accuracy, or lowest validation loss, the earlier epoch on ties), whose file is kept: a
 resumed run continues exactly where the killed one stopped and still ends
 with the best epoch's weights. `PlateauPatience` decides from that curve,
-so it needs no state of its own.
+so it needs no state of its own. It records the seconds of training too,
+so the time and throughput of a run add up over its processes.
+
+An interrupted epoch (`InterruptBetweenSteps`: Ctrl-C or SIGTERM) is saved
+as `partial.npz` after the last step that ended, with the running values
+of the epoch's metrics: the next run trains the rest of that epoch
+(`resumed_step`), and ends as an uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import math
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import keras
@@ -38,9 +46,11 @@ from keras_posemb import files
 from keras_posemb.errors import RunError, Setting, TrainingError
 
 STATE = "state.json"
+PARTIAL = "partial.npz"
 # Every file an `EpochCheckpoints` writes in its folder (`fnmatch` patterns).
-FILE_PATTERNS = (STATE, "epoch-*.npz")
+FILE_PATTERNS = (STATE, "epoch-*.npz", PARTIAL)
 TORCH_RANDOM_STATE = "torch_random_state"
+METRIC = "metric_{}"
 MONITOR = "val_accuracy"
 
 
@@ -53,11 +63,18 @@ def _variables(model) -> list:
     return [*model.variables, *model.optimizer.variables]
 
 
-def serialize(model) -> bytes:
+def serialize(model, with_metrics: bool = False) -> bytes:
     """The model's and optimizer's variables as the bytes of an `.npz` file,
-    with PyTorch's global random state, which its unseeded dropout uses."""
+    with PyTorch's global random state, which its unseeded dropout uses, and
+    with `with_metrics` the metrics' running values (an unfinished epoch's)."""
+    if keras.backend.backend() == "jax":  # Its training loop holds them apart during an epoch.
+        model.jax_state_sync()
     arrays = [np.asarray(v.numpy()) for v in _variables(model)]
     extra = {}
+    if with_metrics:
+        extra = {
+            METRIC.format(i): np.asarray(v.numpy()) for i, v in enumerate(model.metrics_variables)
+        }
     if keras.backend.backend() == "torch":
         import torch
 
@@ -67,12 +84,15 @@ def serialize(model) -> bytes:
     return buffer.getvalue()
 
 
-def deserialize(model, content: bytes) -> None:
-    """Assigns variables saved by `serialize` to `model` (built, compiled)."""
+def deserialize(model, content: bytes) -> list[np.ndarray]:
+    """Assigns variables saved by `serialize` to `model` (built, compiled);
+    returns the metrics' values if they were saved (else `[]`), for the
+    epoch that resumes to assign once its metrics are reset."""
     variables = _variables(model)
     with np.load(io.BytesIO(content)) as saved:
         arrays = [saved[f"arr_{i}"] for i in range(len(variables)) if f"arr_{i}" in saved.files]
         random_state = saved[TORCH_RANDOM_STATE] if TORCH_RANDOM_STATE in saved.files else None
+        metrics = [saved[name] for name in _metric_names(saved.files)]
     if [a.shape for a in arrays] != [tuple(v.shape) for v in variables]:
         raise ValueError("it holds other variables than this model has")
     for variable, array in zip(variables, arrays):
@@ -81,6 +101,12 @@ def deserialize(model, content: bytes) -> None:
         import torch
 
         torch.set_rng_state(torch.from_numpy(random_state))
+    return metrics
+
+
+def _metric_names(names) -> list[str]:
+    count = sum(1 for name in names if name.startswith(METRIC.format("")))
+    return [METRIC.format(i) for i in range(count)]
 
 
 class EpochCheckpoints(keras.callbacks.Callback):
@@ -88,7 +114,9 @@ class EpochCheckpoints(keras.callbacks.Callback):
 
     Call `restore(model)` before `fit` to resume, and `restore_best(model)`
     after it to end with the best epoch's weights. `state` holds the
-    training curve (`history`) and the best and latest checkpoints.
+    training curve (`history`), the best and latest checkpoints, the
+    seconds trained (`train_seconds`, every process's) and an interrupted
+    epoch (`partial`, see `save_partial`).
 
     Args:
         directory: the run's `backup/` folder.
@@ -103,15 +131,27 @@ class EpochCheckpoints(keras.callbacks.Callback):
         super().__init__()
         self.directory = Path(directory)
         self.monitor, self.sign = monitor, 1.0 if higher_is_better else -1.0
-        self.state = {"epoch": 0, "history": [], "best": None}
+        self.state = {"epoch": 0, "history": [], "best": None, "train_seconds": 0.0}
+        # Steps of the epoch `restore` resumes in the middle of, and its metrics.
+        self.resumed_step, self._resumed_metrics = 0, []
+        self.epochs_this_run = 0
+        self._offset = self._steps = 0
+        self._started = self._carried = 0.0
 
     @property
     def best_epoch(self) -> int | None:
         best = self.state["best"]
         return best and best["epoch"]
 
+    @property
+    def train_seconds(self) -> float:
+        """Seconds of training (validation included) of every epoch and part
+        of one saved so far, over all the processes of the run."""
+        return self.state.get("train_seconds", 0.0)
+
     def restore(self, model) -> int:
-        """Loads the last checkpoint into `model`; returns the epochs done (0 if none).
+        """Loads the last checkpoint into `model`; returns the epochs done (0
+        if none). An interrupted epoch's steps are `resumed_step` then.
 
         Raises:
             RunError: when the checkpoint is damaged, with what to do.
@@ -121,11 +161,13 @@ class EpochCheckpoints(keras.callbacks.Callback):
             return 0
         try:
             state = json.loads(path.read_text(encoding="utf-8"))
-            entry = state["latest"]
-        except (OSError, ValueError, KeyError) as error:
+            entry = state.get("partial") or state["latest"]
+        except (OSError, ValueError, KeyError, AttributeError) as error:
             raise self._damaged(path, error) from None
-        self._load(model, entry)
-        self.state = state
+        metrics = self._load(model, entry)
+        self.state = {"train_seconds": 0.0, **state}
+        if state.get("partial"):
+            self.resumed_step, self._resumed_metrics = entry["step"], metrics
         return state["epoch"]
 
     def restore_best(self, model) -> None:
@@ -139,7 +181,7 @@ class EpochCheckpoints(keras.callbacks.Callback):
             content = path.read_bytes()
             if hashlib.sha256(content).hexdigest() != entry["sha256"]:
                 raise ValueError("its contents differ from what was written")
-            deserialize(model, content)
+            return deserialize(model, content)
         except (OSError, ValueError) as error:
             raise self._damaged(path, error) from None
 
@@ -149,6 +191,40 @@ class EpochCheckpoints(keras.callbacks.Callback):
             "resume. Start it afresh with ", Setting("overwrite", True), " or use another ",
             Setting("output_dir"), ".",
         )  # fmt: skip
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started, self._offset, self._carried = time.perf_counter(), 0, 0.0
+        partial = self.state.get("partial")
+        if partial and epoch == partial["epoch"]:  # The rest of an interrupted epoch.
+            for variable, value in zip(self.model.metrics_variables, self._resumed_metrics):
+                variable.assign(value)
+            self._offset, self._carried = partial["step"], partial["seconds"]
+        self._steps = self._offset
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps = self._offset + batch + 1
+
+    def _seconds(self) -> float:
+        """This epoch's seconds so far, its interrupted part's included."""
+        return self._carried + time.perf_counter() - self._started
+
+    def save_partial(self) -> int:
+        """Saves the epoch in progress after its last completed step: the
+        variables and the metrics' running values; returns that step (0:
+        nothing to save, the epoch had not started)."""
+        if self._steps == 0:
+            return 0
+        epoch, state = self.state["epoch"], self.state
+        content = serialize(self.model, with_metrics=True)
+        entry = self._write(epoch, PARTIAL, content)
+        state["partial"] = {
+            **entry,
+            "epoch": epoch,
+            "step": self._steps,
+            "seconds": self._seconds(),
+        }
+        self._write(epoch, STATE, json.dumps(state, indent=2).encode("utf-8"))
+        return self._steps
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {key: float(value) for key, value in (logs or {}).items()}
@@ -160,11 +236,13 @@ class EpochCheckpoints(keras.callbacks.Callback):
         best = state["best"]
         if best is None or self.sign * score > self.sign * best[self.monitor]:  # Ties: earlier.
             state["best"] = {**entry, self.monitor: score}
-        state.update(epoch=done, latest=entry)
+        state["train_seconds"] = self.train_seconds + self._seconds()
+        state.update(epoch=done, latest=entry, partial=None)
         self._write(done, STATE, json.dumps(state, indent=2).encode("utf-8"))
-        for path in self.directory.glob("epoch-*.npz"):
+        for path in self.directory.glob("*.npz"):
             if path.name not in (state["latest"]["file"], state["best"]["file"]):
                 path.unlink()
+        self.epochs_this_run += 1
 
     def _write(self, epoch, name, content):
         """Writes `content` to `name` atomically; a failure (a full disk) stops
@@ -248,47 +326,59 @@ class StopOnNaN(keras.callbacks.Callback):
             )  # fmt: skip
 
 
+class Interrupted(KeyboardInterrupt):
+    """Training ended by a signal (`signum`: SIGINT for Ctrl-C, or SIGTERM)
+    between two steps, after saving what a rerun resumes from."""
+
+    def __init__(self, signum: int, step: int | None = None):
+        super().__init__(signum, step)
+        self.signum, self.step = signum, step
+
+
 class InterruptBetweenSteps(keras.callbacks.Callback):
-    """Ctrl-C during `fit` raises `KeyboardInterrupt` between two steps, never
-    inside one; a second Ctrl-C raises it at once.
+    """Ctrl-C or SIGTERM during `fit` ends training after the step in
+    progress: the epoch so far is saved (`EpochCheckpoints.save_partial`)
+    and `Interrupted` is raised; a second signal raises it at once.
 
     Python raises `KeyboardInterrupt` wherever the main thread is when the
     signal arrives; inside TensorFlow's step function (which calls back into
     Python for the input pipeline) that can surface as a `SystemError` from
     CPython's internals instead, and the command ends with a traceback.
     Used as a context manager around `fit`, this records the signal and
-    raises after the current batch. The last completed epoch's checkpoint is
-    what a rerun resumes from either way.
+    acts after the current batch. A signal during validation waits for the
+    epoch's end, whose checkpoint is then complete.
+
+    Args:
+        checkpoints: the run's `EpochCheckpoints`, which save the epoch so far.
     """
 
-    def __init__(self):
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, checkpoints: EpochCheckpoints | None = None):
         super().__init__()
-        self.pending, self._previous = False, None
+        self.checkpoints = checkpoints
+        self.pending, self._previous = None, {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():  # Else signals are not ours.
-            self._previous = signal.signal(signal.SIGINT, self._record)
+            self._previous = {s: signal.signal(s, self._record) for s in self.SIGNALS}
         return self
 
     def __exit__(self, *exception):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
     def _record(self, signum, frame):
-        if self.pending:
-            raise KeyboardInterrupt
-        self.pending = True
-
-    def _raise_if_pending(self):
-        if self.pending:
-            raise KeyboardInterrupt
+        if self.pending is not None:
+            raise Interrupted(signum)
+        self.pending = signum
 
     def on_train_batch_end(self, batch, logs=None):
-        self._raise_if_pending()
-
-    def on_test_batch_end(self, batch, logs=None):
-        self._raise_if_pending()
+        if self.pending is not None:
+            step = self.checkpoints.save_partial() if self.checkpoints else None
+            raise Interrupted(self.pending, step)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._raise_if_pending()
+        if self.pending is not None:
+            raise Interrupted(self.pending)

@@ -50,7 +50,9 @@ def replacing(path, suffix: str = "") -> Iterator[str]:
     if owned is not None:  # Same file system: the rename stays atomic.
         directory = os.path.join(owned, PRIVATE, TEMPORARIES)
         os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=TEMPORARY_PREFIX, suffix=suffix)
+    # Named after the target: what a killed writer left says what it was writing.
+    prefix = f"{TEMPORARY_PREFIX}{os.path.basename(path)}."
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
     os.close(handle)
     try:
         yield temporary

@@ -20,7 +20,8 @@ import keras
 import numpy as np
 
 from keras_posemb._args import check_int, check_number
-from keras_posemb.errors import PositionRangeError, argument_error
+from keras_posemb._memory import check_fits
+from keras_posemb.errors import PositionRangeError, Setting, argument_error
 
 
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
@@ -29,6 +30,12 @@ def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -
         check_int("top_k", top_k)
     if top_p is not None:
         check_number("top_p", top_p, 0, 1, low_open=True)
+    for name, value in (("top_k", top_k), ("top_p", top_p)):
+        if temperature == 0 and value is not None:
+            raise argument_error(
+                name, value, "left out with ", Setting("temperature", 0), ": greedy decoding "
+                "takes the most likely token (give a temperature to sample)",
+            )  # fmt: skip
 
 
 def sample_next(
@@ -145,8 +152,11 @@ class Generator:
         prompt = _check_prompt(prompt_ids, self.model)
         check_int("max_new_tokens", max_new_tokens, minimum=0)
         check_sampling(temperature, top_k, top_p)
+        if seed is not None:
+            check_int("seed", seed, minimum=0)
         batch, length = prompt.shape
         total = length + max_new_tokens
+        _check_memory(self.model, batch, length, total, max_new_tokens)
         _check_length(self.model, total)
         if max_new_tokens == 0:
             return prompt
@@ -184,6 +194,19 @@ def _check_prompt(prompt_ids, model):
     return prompt.astype(np.int32)
 
 
+def _check_memory(model, batch, length, total, max_new_tokens):
+    """Refuses a generation whose cache (two copies in a step) and prefill
+    (logits over the prompt against the cache) cannot fit in memory."""
+    attention = model.blocks[0].attention
+    itemsize = 2 if "16" in attention.compute_dtype else 4
+    cache = batch * len(model.blocks) * 2 * total * attention.num_heads * attention.key_dim
+    prefill = batch * length * (attention.num_heads * total + model.vocab_size)
+    check_fits(
+        "max_new_tokens", max_new_tokens, 2 * itemsize * cache + 4 * prefill,
+        f"a key/value cache of {total:,} tokens for {batch} text(s)",
+    )  # fmt: skip
+
+
 def _check_length(model, total):
     """Refuses a prompt plus new tokens longer than the positions cover,
     before anything runs (inside a compiled step it would be NaN)."""
@@ -218,8 +241,8 @@ def generate(
         top_k: keep only the `top_k` most likely tokens (`None`: all).
         top_p: keep only the most likely tokens whose probabilities add up
             to `top_p` (`None`: all).
-        seed: seed of NumPy's generator; the same seed and model give the
-            same text.
+        seed: seed of NumPy's generator (an int >= 0, or `None`); the same
+            seed and model give the same text.
 
     Returns:
         int32 NumPy array `(batch, sequence + max_new_tokens)`.
@@ -227,7 +250,14 @@ def generate(
     Raises:
         PositionRangeError: if the positions of the model (a learned table)
             do not cover `sequence + max_new_tokens`.
+        ArgumentError: for a bad argument, `top_k` or `top_p` with
+            `temperature=0`, or a cache that cannot fit in memory.
     """
+    if not callable(getattr(model, "call_with_cache", None)):
+        raise argument_error(
+            "model", getattr(model, "name", model), "a language model from build_causal_lm "
+            "(a CausalLM, which decodes with a key/value cache)",
+        )  # fmt: skip
     generator = getattr(model, "_keras_posemb_generator", None)
     if generator is None:
         generator = Generator(model)

@@ -9,8 +9,9 @@ reads it back.
     classes.json       class names; index = the model's output index
     tokens.json        a language model's vocabulary (`keras-posemb-lm`):
                        its level and characters; id = index
-    settings.json      the run's settings and data fingerprint, written
-                       when it starts; a rerun must match them to resume
+    settings.json      the run's kind, settings and data fingerprint,
+                       written when it starts; a rerun must match them to
+                       resume
     metrics.json       accuracies, timings, the validation curve, settings
     logs/              TensorBoard logs
     position_*.png     plots of the position vectors (`plot_file_name`)
@@ -26,6 +27,7 @@ files is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import os
@@ -36,6 +38,45 @@ from typing import Any
 from keras_posemb import files
 from keras_posemb.errors import RunError, Setting
 from keras_posemb.owned import OwnedDirectory
+
+
+@dataclasses.dataclass(frozen=True)
+class RunKind:
+    """What a run directory holds, the command that trains it and the one
+    that uses it once finished (`{run}` stands for its path)."""
+
+    name: str
+    trainer: str
+    use: str
+    # A setting only this kind's trainer has: how runs that recorded no
+    # kind (keras-posemb 0.3.0's first versions) are told apart.
+    own_setting: str
+
+    @property
+    def a_run(self) -> str:
+        """`"a text classifier run"`, `"an image classifier run"`."""
+        return f"{'an' if self.name[0] in 'aeiou' else 'a'} {self.name} run"
+
+
+TEXT_CLASSIFIER = RunKind(
+    "text classifier",
+    "keras-posemb-train",
+    'classify texts with: keras-posemb-predict {run} "a text" ...',
+    "vocab_size",
+)
+LANGUAGE_MODEL = RunKind(
+    "language model",
+    "keras-posemb-lm",
+    'generate text with: keras-posemb-generate {run} "a prompt"',
+    "eval_interval",
+)
+IMAGE_CLASSIFIER = RunKind(
+    "image classifier",
+    "keras-posemb-train-images",
+    "classify image files with: keras-posemb-predict {run} image.png ...",
+    "patch_size",
+)
+KINDS = {kind.name: kind for kind in (TEXT_CLASSIFIER, LANGUAGE_MODEL, IMAGE_CLASSIFIER)}
 
 
 def plot_file_name(name: str) -> str:
@@ -171,15 +212,53 @@ class Run:
         except (OSError, ValueError, UnicodeDecodeError) as error:
             problem = getattr(error, "strerror", None) or str(error).splitlines()[0]
         if problem is not None:
+            try:
+                kind = self.kind()
+            except RunError:  # Damaged settings too: the message says what it can.
+                kind = None
+            writer = f"{kind.trainer} at the end of {kind.a_run}" if kind else "training"
             raise RunError(
                 f"{self.path(name)} is missing or damaged ({problem}); it is written by "
-                "keras-posemb-train at the end of a run. Train the run again with ",
-                Setting("overwrite", True), ".",
+                f"{writer}. Train the run again with ", Setting("overwrite", True), ".",
             )  # fmt: skip
         return value
 
-    def write_settings(self, settings: dict) -> None:
-        self._write_json(self.SETTINGS, settings)
+    def kind(self) -> RunKind | None:
+        """What the run holds (`KINDS`), from settings.json; `None` for a
+        directory that holds no run's settings.
+
+        Raises:
+            RunError: when settings.json is damaged.
+        """
+        recorded = self.read_settings()
+        if recorded is None:
+            return None
+        if recorded.get("kind") in KINDS:
+            return KINDS[recorded["kind"]]
+        return next((k for k in KINDS.values() if k.own_setting in recorded["settings"]), None)
+
+    def check_kind(self, kind: RunKind) -> None:
+        """Raises `RunError` unless the run is a finished `kind` run, saying
+        what it is instead and which command uses it."""
+        found = self.kind()
+        path = self.directory
+        if found is None:
+            raise RunError(
+                f"{path} is not a run directory of keras-posemb (no settings.json of a run); "
+                f"expected a finished {kind.name} run of {kind.trainer}."
+            )
+        if found != kind:
+            use = found.use.format(run=path)
+            raise RunError(f"{path} is {found.a_run} ({found.trainer}), not {kind.a_run}; {use}")
+        if not self.is_complete():
+            raise RunError(
+                f"{path} is a {kind.name} run that has not finished: rerun the {kind.trainer} "
+                "command that started it to resume it."
+            )
+
+    def write_settings(self, kind: RunKind, settings: dict, data_fingerprint: str) -> None:
+        recorded = {"kind": kind.name, "settings": settings, "data_fingerprint": data_fingerprint}
+        self._write_json(self.SETTINGS, recorded)
 
     def read_settings(self) -> dict | None:
         """The settings the run started with, or `None` if it recorded none.
@@ -262,6 +341,30 @@ class Run:
 
     def load_model(self):
         return load_keras_file(self.path(self.MODEL))
+
+    def load_language_model(self):
+        """`(model, vocabulary)` of a language-model run, checked to belong
+        together.
+
+        Raises:
+            RunError: when model.keras is not a language model, or tokens.json
+                has another number of tokens than the model.
+        """
+        vocabulary = self.read_tokens()
+        model = self.load_model()
+        if not hasattr(model, "call_with_cache"):
+            raise RunError(
+                f"{self.path(self.MODEL)} is not a language model (it is a "
+                f"{type(model).__name__}), so this run's files are not of one run. Train the "
+                "run again with ", Setting("overwrite", True), ".",
+            )  # fmt: skip
+        if vocabulary.size != model.vocab_size:
+            raise RunError(
+                f"{self.path(self.TOKENS)} has {vocabulary.size} tokens and the model "
+                f"{model.vocab_size}, so this run's files are not of one run. Train the run "
+                "again with ", Setting("overwrite", True), ".",
+            )  # fmt: skip
+        return model, vocabulary
 
     def save_text_model(self, model) -> None:
         """Saves the raw-text model (`serving.build_string_classifier`).

@@ -82,6 +82,7 @@ class PositionSummaries(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.close()
+            self._writer = None  # A resumed epoch and the rest are two fits.
 
 
 def position_tables(model, length: int, width: int) -> dict:

@@ -4,11 +4,15 @@ They run before `keras_posemb` is imported, and with it Keras and
 TensorFlow, so that a command does what every command should at start-up,
 in one place:
 
-- TensorFlow's start-up block (oneDNN, CUDA drivers, and on machines
-  without a GPU "failed call to cuInit") is not printed: it is written by
-  C++ code to file descriptor 2 while TensorFlow loads and first looks for
-  devices, and is not an error for a CPU run. A level chosen with
-  `TF_CPP_MIN_LOG_LEVEL` is respected (nothing is silenced then).
+- The C++ logs of TensorFlow and XLA are not printed: the start-up block
+  (oneDNN, CUDA drivers, and on machines without a GPU "failed call to
+  cuInit"), written to file descriptor 2 while TensorFlow loads and first
+  looks for devices, and later lines such as "Ignoring Assert operator"
+  (XLA compiles a range check away; the result is NaN-poisoned instead) or
+  tf.data's notes. None is an error for the command: what fails is raised
+  as a Python exception. `TF_CPP_MIN_LOG_LEVEL` is set to 3 for the process
+  unless it is set already; a level chosen there is respected (nothing is
+  silenced then, `TF_CPP_MIN_LOG_LEVEL=0` shows everything).
 - Ctrl-C while the libraries load ends the process at once with one line
   and status 130, as it does later (`keras_posemb.cli.main_wrapper`).
 
@@ -62,6 +66,8 @@ def _interrupt_ends_the_process():
 def _load(command: str):
     """`keras_posemb.cli.<command>.main`, loaded quietly."""
     quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    if quiet:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     with _interrupt_ends_the_process():
         with _native_stderr_silenced() if quiet else contextlib.nullcontext():
             module = importlib.import_module(f"keras_posemb.cli.{command}")

@@ -104,16 +104,17 @@ def test_accelerator_benchmark_runs_without_tensorflow(backend):
 
 
 @pytest.mark.other_lane
-def test_fault_benchmark_survives_a_kill_two_trainers_and_user_files():
-    moments = "checkpoint,concurrent,user_files"
+def test_fault_benchmark_survives_a_kill_a_signal_two_trainers_and_user_files():
+    moments = "checkpoint,signal,concurrent,user_files"
     out = run_script("faults.py", "--trials", "1", "--kills", "1", "--moments", moments)
     for row in (
         "| checkpoint | 1 | 1 of 1 |",
+        "| signal | ",
         "| concurrent | 0 | 1 of 1 |",
         "| user_files | 0 | 1 of 1 |",
     ):
         assert row in out, out
-    assert "FAILED" not in out
+    assert "FAILED" not in out and "1 of 1 |" in out.split("| signal |")[1].splitlines()[0]
 
 
 def test_real_data_benchmark_compares_recipes_on_the_same_splits(tmp_path):

@@ -73,6 +73,20 @@ def test_help_shows_every_flag_with_its_default_once(capsys):
             ["--dataset", "missing.tsv"],
             "--dataset must be an existing file or directory; received --dataset missing.tsv",
         ),
+        # Flags the chosen data ignores: errors, never silently dropped.
+        (
+            ["--dataset", "imdb_reviews", "--max-words", "8"],
+            "--max-words must be left out here: it applies only with --dataset order; received",
+        ),
+        (
+            ["--data-dir", "tfds"],
+            "--data-dir must be left out here: it applies only with a tensorflow-datasets name as --dataset",
+        ),
+        (["--download"], "--download must be left out here"),
+        (
+            ["--encoding", "latin-1"],
+            "--encoding must be left out here: it applies only with a local file",
+        ),
     ],
 )
 def test_every_bad_flag_is_one_error_line_with_status_2(flags, expected, capsys, tmp_path):
@@ -159,9 +173,19 @@ def test_predict_prints_class_names_with_probabilities(finished_run, capsys):
         assert record["label"] == max(record["probabilities"], key=record["probabilities"].get)
 
 
+def test_verbose_0_prints_the_summary_only(tmp_path, capsys):
+    argv = [*TINY_FLAGS, "--epochs", "1", "--no-plots", "--output-dir", str(tmp_path)]
+    assert "--verbose" in TINY_FLAGS and TINY_FLAGS[TINY_FLAGS.index("--verbose") + 1] == "0"
+    status, out, _ = run_main(train.main, argv, capsys)
+    assert status == 0 and "Test accuracy" in out and f"Wrote {tmp_path}/" in out
+    assert "Data set" not in out and "Epoch" not in out and "Training on" not in out
+    status, out, _ = run_main(train.main, argv, capsys)  # Finished: said so.
+    assert status == 0 and "is a finished run with these settings" in out
+
+
 def test_predict_refuses_what_is_not_a_finished_run(tmp_path, capsys):
     status, _, err = run_main(predict.main, [str(tmp_path), "text"], capsys)
-    assert status == 2 and "is not a finished run" in err
+    assert status == 2 and "is not a run directory of keras-posemb" in err
 
 
 def test_compare_trains_the_chosen_encodings(tmp_path, capsys):

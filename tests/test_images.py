@@ -3,13 +3,14 @@ image trainer with its run directory."""
 
 import dataclasses
 import json
+import signal
 
 import keras
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 from helpers import run_main
-from test_training import StopAfterEpoch
+from test_training import SignalDuringStep, StopAfterEpoch
 
 from keras_posemb.cli import train_images as train_images_cli
 from keras_posemb.data import images
@@ -109,10 +110,14 @@ def test_without_positions_the_twins_get_the_same_answer(tmp_path):
     assert first["probability"] == pytest.approx(second["probability"], abs=1e-5)
 
 
-def test_a_killed_run_resumes_to_what_an_uninterrupted_one_gives(tmp_path):
-    config = tiny_config(tmp_path, "killed", position="learned_2d")
+@pytest.mark.parametrize("stop", ["after an epoch", "SIGTERM within one"])
+def test_a_stopped_run_resumes_to_what_an_uninterrupted_one_gives(tmp_path, stop):
+    config = tiny_config(tmp_path, "killed", position="learned_2d", batch_size=128)
     with pytest.raises(KeyboardInterrupt):
-        train_images(config, extra_callbacks=[StopAfterEpoch(0)])
+        if stop == "after an epoch":
+            train_images(config, extra_callbacks=[StopAfterEpoch(0)])
+        else:
+            train_images(config, extra_callbacks=[SignalDuringStep(5, signal.SIGTERM, epoch=0)])
     resumed = train_images(config)
     whole = train_images(dataclasses.replace(config, output_dir=str(tmp_path / "whole")))
     for key in ("test_accuracy", "val_accuracy", "validation_curve"):
@@ -134,6 +139,15 @@ def test_a_killed_run_resumes_to_what_an_uninterrupted_one_gives(tmp_path):
             r"multiple of 4 features per head.*num_heads=2",
         ),
         (dict(dataset="imagenet"), r"`dataset` must be one of \('shapes', 'mnist', 'cifar10'\)"),
+        (
+            dict(data_dir="../images"),
+            r"`data_dir` must be left out here: it applies only with a tensorflow-datasets set",
+        ),
+        (dict(download=True), r"`download` must be left out here"),
+        (
+            dict(dataset="mnist", task="above"),
+            r"`task` must be left out here: it applies only with dataset='shapes'",
+        ),
         (dict(position="nope"), r"position='nope'"),
     ],
 )
@@ -151,6 +165,7 @@ def test_the_command_line(tmp_path, capsys):
     )
     assert status == 0, err
     assert "mirror image: 'square" in out and "Test accuracy:" in out
+    assert "Data set 'shapes' (task 'left'): 4,000 training" in out and "Epoch 1/1" in out
     metrics = json.loads((tmp_path / "cli" / "metrics.json").read_text())
     assert metrics["position"] == "learned_2d"
     assert metrics["best_epoch"] == 1 and "Kept epoch 1," in out  # The only epoch.

@@ -180,7 +180,7 @@ def test_a_finished_run_rerun_is_left_as_it_is(finished, capsys):
     again = training.train(dataclasses.replace(config, verbose=1))
     assert again == metrics and snapshot(run.directory) == before
     out = capsys.readouterr().out
-    assert "is a finished run with these settings" in out and "--overwrite" in out
+    assert "is a finished run with these settings" in out and "left as they are" in out
 
 
 def test_a_damaged_manifest_or_settings_file_is_refused_without_a_traceback(finished, tmp_path):

@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import os
+import signal
 
 import keras
 import numpy as np
@@ -143,27 +144,28 @@ def test_an_interrupted_run_resumes_to_what_an_uninterrupted_one_gives(tmp_path)
     assert steps == resumed["best_epoch"] * batches.steps_per_epoch
 
 
-def test_ctrl_c_inside_a_step_is_raised_after_it():
-    import signal
-
-    previous = signal.getsignal(signal.SIGINT)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_inside_a_step_is_raised_after_it(signum):
+    previous = signal.getsignal(signum)
     with InterruptBetweenSteps() as interrupt:
-        os.kill(os.getpid(), signal.SIGINT)  # Recorded, not raised here.
-        assert interrupt.pending
-        with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signum)  # Recorded, not raised here.
+        assert interrupt.pending == signum
+        with pytest.raises(checkpoints.Interrupted) as raised:
             interrupt.on_train_batch_end(0)
-        with pytest.raises(KeyboardInterrupt):  # A second Ctrl-C: at once.
-            os.kill(os.getpid(), signal.SIGINT)
+        assert raised.value.signum == signum
+        with pytest.raises(KeyboardInterrupt):  # A second signal: at once.
+            os.kill(os.getpid(), signum)
             signal.sigtimedwait([], 0.1)  # Lets the handler run.
-    assert signal.getsignal(signal.SIGINT) is previous
+    assert signal.getsignal(signum) is previous
 
 
-class CtrlCDuringStep(keras.callbacks.Callback):
-    """Sends this process SIGINT as step `batch` of the second epoch starts."""
+class SignalDuringStep(keras.callbacks.Callback):
+    """Sends this process `signum` as step `batch` of epoch `epoch` starts."""
 
-    def __init__(self, batch):
+    def __init__(self, batch, signum=signal.SIGINT, epoch=1):
         super().__init__()
-        self.batch, self.epoch, self.last_step_ended = batch, 0, None
+        self.batch, self.signum, self.at_epoch = batch, signum, epoch
+        self.epoch, self.last_step_ended = 0, None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -172,22 +174,38 @@ class CtrlCDuringStep(keras.callbacks.Callback):
         self.last_step_ended = (self.epoch, batch)
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self.epoch == 1 and batch == self.batch:
-            import signal
-
-            os.kill(os.getpid(), signal.SIGINT)
+        if self.epoch == self.at_epoch and batch == self.batch:
+            os.kill(os.getpid(), self.signum)
 
 
 @pytest.mark.all_backends
-def test_ctrl_c_during_training_stops_after_the_step_and_the_run_resumes(tmp_path):
-    config = tiny_config(tmp_path, epochs=2, patience=0, plots=False)
-    ctrl_c = CtrlCDuringStep(batch=2)
-    with pytest.raises(KeyboardInterrupt):
-        training.train(config, extra_callbacks=[ctrl_c])
-    assert ctrl_c.last_step_ended == (1, 2)  # The step it arrived in was finished.
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_training_saves_the_epoch_so_far_and_the_run_resumes_there(
+    tmp_path, signum, capsys
+):
+    """Ctrl-C or SIGTERM ends training after the step in progress; the rerun
+    trains the rest of that epoch and ends as an uninterrupted run does
+    (exactly on TensorFlow and JAX, to round-off on PyTorch)."""
+    exact = keras.backend.backend() != "torch"
+    config = tiny_config(tmp_path / "stopped", epochs=2, patience=0, plots=False, verbose=2)
+    stop = SignalDuringStep(batch=2, signum=signum)
+    with pytest.raises(checkpoints.Interrupted) as raised:
+        training.train(config, extra_callbacks=[stop])
+    assert raised.value.signum == signum and raised.value.step == 3
+    assert stop.last_step_ended == (1, 2)  # The step it arrived in was finished.
     state = json.loads((Run(config.output_dir).backup_dir / checkpoints.STATE).read_text())
-    assert state["epoch"] == 1  # The first epoch was saved; the second stopped mid-way.
-    assert training.train(config)["epochs_trained"] == 2
+    assert state["epoch"] == 1 and state["partial"]["step"] == 3  # Epoch 2, 3 steps in.
+    capsys.readouterr()
+    resumed = training.train(config)
+    out = capsys.readouterr().out
+    assert "after step 3 of epoch 2" in out and "Epoch 2/2 (from step 4 of " in out
+    whole = training.train(dataclasses.replace(config, output_dir=str(tmp_path / "whole")))
+    assert resumed["validation_curve"] == whole["validation_curve"] or not exact
+    for key in ("test_accuracy", "val_accuracy", "test_loss"):
+        assert resumed[key] == (whole[key] if exact else pytest.approx(whole[key], abs=1e-3)), key
+    # The seconds of both processes add up: the first trained more than a step.
+    assert resumed["train_seconds"] > state["train_seconds"] + state["partial"]["seconds"] > 0
+    assert resumed["examples_per_second"] > 0
 
 
 def test_the_learning_rate_defaults_by_data_set_and_peaks_in_the_schedule():

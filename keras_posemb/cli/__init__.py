@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import os
 import re
+import signal
 import sys
 import textwrap
 import traceback
@@ -130,7 +131,8 @@ def main_wrapper(main: Callable[[list[str]], None], interrupted: str = "interrup
 
     The package's errors (bad settings, data, run directories) become one
     line with flags in it and exit status 2; Ctrl-C prints `interrupted`
-    and exits with 130. Other exceptions are bugs and keep their traceback.
+    and exits with 130, SIGTERM during training with 143 (128 + the
+    signal's number). Other exceptions are bugs and keep their traceback.
     """
 
     def wrapped(argv: Sequence[str] | None = None) -> None:
@@ -146,7 +148,7 @@ def main_wrapper(main: Callable[[list[str]], None], interrupted: str = "interrup
             if debug:
                 traceback.print_exc()
             fail(error.render(flag_spelling))
-        except KeyboardInterrupt:
-            fail(interrupted, 130)
+        except KeyboardInterrupt as error:
+            fail(interrupted, 128 + getattr(error, "signum", signal.SIGINT))
 
     return wrapped

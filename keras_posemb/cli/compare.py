@@ -23,14 +23,24 @@ from keras_posemb.cli.train import parse_config
 # sentences go past it; the data size and learning rate of the README's
 # comparison (the trainer's defaults when it was measured).
 DEFAULTS = {
-    "max_words": 16,
     "max_length": 32,
-    "order_train_size": 16000,
     "learning_rate": 1e-3,
     "output_dir": "runs/compare",
     "verbose": 2,
     "plots": False,
 }
+# Those of the built-in data set, where they apply.
+BUILT_IN_DEFAULTS = {"max_words": 16, "order_train_size": 16000}
+
+
+def _defaults(argv) -> dict:
+    """`DEFAULTS`, and with the built-in data set `BUILT_IN_DEFAULTS`."""
+    from keras_posemb.data import BUILT_IN
+
+    dataset = argparse.ArgumentParser(add_help=False)
+    dataset.add_argument("--dataset", default=BUILT_IN)
+    built_in = dataset.parse_known_args(argv)[0].dataset == BUILT_IN
+    return {**DEFAULTS, **(BUILT_IN_DEFAULTS if built_in else {})}
 
 
 def _positions(text):
@@ -66,7 +76,8 @@ def extra_flags():
 
 def _main(argv):
     # --positions replaces the trainer's --position.
-    config, args = parse_config(argv, __doc__, DEFAULTS, extra_flags(), exclude=("position",))
+    defaults = _defaults(argv)
+    config, args = parse_config(argv, __doc__, defaults, extra_flags(), exclude=("position",))
     if args.seeds < 1:
         cli.fail(f"argument --seeds: must be a positive int; received --seeds {args.seeds}")
     from keras_posemb import experiments

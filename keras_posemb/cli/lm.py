@@ -26,9 +26,7 @@ def _main(argv):
     train_language_model(config)
 
 
-main = cli.main_wrapper(
-    _main, "interrupted; rerun the same command to resume from the last completed interval."
-)
+main = cli.main_wrapper(_main, "interrupted; rerun the same command to resume where it stopped.")
 
 if __name__ == "__main__":
     main()

@@ -1,8 +1,8 @@
-"""Plot what a trained classifier's positions are: tables, biases or rotations.
+"""Plot what a trained model's positions are: tables, biases or rotations.
 
-PATH is a saved `.keras` model (the raw-text `text_model.keras` too) or a run
-directory of keras-posemb-train. Writes the PNGs of the model's position
-family to --output-dir, by family:
+PATH is a saved `.keras` model (the raw-text `text_model.keras` too) or a
+run directory of keras-posemb-train, -lm or -train-images. Writes the PNGs
+of the model's position family to --output-dir, by family:
 
   sinusoidal, learned  the table: heatmap (a learned table next to the
                        sinusoidal table of the same shape), cosine
@@ -12,9 +12,14 @@ family to --output-dir, by family:
                        _similarity, _offset_similarity, _pca, _spectrum)
   alibi, t5            the bias each head adds to the attention logits, by
                        offset key - query (position_bias_by_offset.png)
-  rotary               the wavelength of each feature pair, and the cosine
+  rotary, rotary_*     the wavelength of each feature pair, and the cosine
                        a query-key pair gets from it by offset
                        (position_rotary.png)
+  sinusoidal_2d,       the cosine similarity of each patch's vector with
+  learned_2d           every other's, on the grid (ViT's figure 7;
+                       position_grid_similarity.png)
+  rotary_2d,           the frequencies each head turns by along rows and
+  rotary_mixed         columns (position_grid_rotary.png)
   none                 nothing to plot (an error says so)
 
 example:
@@ -41,7 +46,7 @@ def load(path):
             cli.fail(f"{path} holds no {Run.MODEL}; expected a .keras model or a run directory.")
         settings = run.read_settings()
         metrics = run.read_metrics() if run.path(Run.METRICS).exists() else None
-        max_length = settings and settings["settings"]["max_length"]
+        max_length = settings and settings["settings"].get("max_length")
         return run.load_model(), max_length, metrics and metrics.get("longest_train_tokens")
     if not os.path.isfile(path):
         cli.fail(f"{path} does not exist; expected a .keras model or a run directory.")
@@ -51,7 +56,7 @@ def load(path):
 def _main(argv):
     description, epilog = cli.split_docstring(__doc__)
     parser = cli.Parser(description=description, epilog=epilog)
-    parser.add_argument("path", help="a .keras model or a run directory of keras-posemb-train")
+    parser.add_argument("path", help="a .keras model or a run directory")
     parser.add_argument("--output-dir", default="plots", help="where the PNGs go")
     parser.add_argument(
         "--length",

@@ -59,9 +59,7 @@ def _main(argv):
     train(config)
 
 
-main = cli.main_wrapper(
-    _main, "interrupted; rerun the same command to resume from the last completed epoch."
-)
+main = cli.main_wrapper(_main, "interrupted; rerun the same command to resume where it stopped.")
 
 if __name__ == "__main__":
     main()

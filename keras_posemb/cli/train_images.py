@@ -25,9 +25,7 @@ def _main(argv):
     train_images(config)
 
 
-main = cli.main_wrapper(
-    _main, "interrupted; rerun the same command to resume from the last completed epoch."
-)
+main = cli.main_wrapper(_main, "interrupted; rerun the same command to resume where it stopped.")
 
 if __name__ == "__main__":
     main()

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from keras_posemb._args import check_choice, check_int
-from keras_posemb.errors import DataError
+from keras_posemb.errors import DataError, Setting
 
 LEVELS = ("character", "byte")
 # The built-in text: sentences of the built-in data set, one per line.
@@ -68,6 +68,11 @@ class Vocabulary:
             return ids.astype(np.uint8).tobytes().decode("utf-8", errors="replace")
         return "".join(self.characters[i] for i in ids)
 
+    def line_start(self) -> str | None:
+        """What generation starts from when there is no prompt: a newline,
+        as a line of the text starts after one; `None` if the text has none."""
+        return "\n" if self.level == "byte" or "\n" in self.characters else None
+
     def to_json(self) -> dict:
         return {"level": self.level, "characters": list(self.characters)}
 
@@ -108,14 +113,25 @@ def built_in_text(sentences: int = BUILT_IN_SENTENCES, seed: int = 0) -> str:
 
 
 def read_text(path: str | os.PathLike, encoding: str, argument: str) -> str:
+    """The text of the file `path` (the setting `argument`).
+
+    Raises:
+        DataError: for a file that is not a regular file (a FIFO or device is
+            never opened: it could block), cannot be read, or is not
+            `encoding` text.
+    """
+    which = (f"{path} (", Setting(argument), ")")
+    if not os.path.isfile(path):
+        raise DataError(*which, " is not an existing regular file; expected a text file.")
     try:
         with open(path, encoding=encoding) as file:
             return file.read()
     except UnicodeDecodeError as error:
         raise DataError(
-            f"{path} (--{argument.replace('_', '-')}) is not {encoding} text ({error.reason} at "
-            f"byte {error.start})."
+            *which, f" is not {encoding} text ({error.reason} at byte {error.start})."
         ) from None
+    except OSError as error:
+        raise DataError(*which, f" cannot be read ({error.strerror}).") from None
 
 
 def load_text_splits(

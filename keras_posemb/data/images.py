@@ -1,6 +1,10 @@
 """Image classification data as NumPy arrays: the built-in shapes, and
 tensorflow-datasets' image sets (`mnist`, `cifar10`, ...).
 
+Images are float32 arrays `(count, height, width, channels)` with pixel
+values in [0, 1] (a byte's value / 255): what the image models are trained
+on and expect.
+
 The built-in set is the vision twin of "the dog chased the cat": each image
 holds a square and a cross, and the label says whether the square is left of
 the cross (`task="left"`) or above it (`task="above"`). Every image comes
@@ -16,10 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import stat
 
 import numpy as np
 
 from keras_posemb._args import check_choice, check_int
+from keras_posemb.errors import DataError
 
 CELL = 8
 TASKS = ("left", "above")
@@ -122,6 +129,44 @@ def shapes_data(
         for index, (name, pairs) in enumerate(SHAPES_PAIRS.items())
     }
     return ImageData(f"shapes_{task}", **splits, class_names=list(CLASS_NAMES[task]))
+
+
+# Pillow's modes for 1 and 3 channels.
+_MODES = {1: "L", 3: "RGB"}
+
+
+def read_image_file(path: str | os.PathLike, image_size: tuple[int, int], channels: int):
+    """One image file (PNG, JPEG, BMP, GIF, ... as Pillow reads them) as a
+    float32 array `(height, width, channels)` in [0, 1], converted to
+    grayscale or RGB and resized (bilinear, as Keras'
+    `image_dataset_from_directory` does) to `image_size`; also the size it
+    had, `(height, width)`.
+
+    Raises:
+        DataError: naming the file when it is not a regular file (a folder,
+            a FIFO or a device is never opened) or not an image Pillow reads.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as error:
+        raise DataError(
+            f"{path} cannot be read ({error.strerror}); expected an image file."
+        ) from None
+    if not regular:
+        raise DataError(f"{path} is not a regular file; expected an image file.")
+    try:
+        with Image.open(path) as image:
+            original = (image.height, image.width)
+            image = image.convert(_MODES[channels])
+            if original != tuple(image_size):
+                image = image.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
+            pixels = np.asarray(image, np.float32) / 255
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{path} is not an image that can be read ({reason}).") from None
+    return pixels.reshape(*image_size, channels), original
 
 
 def tfds_images(

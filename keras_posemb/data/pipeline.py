@@ -11,6 +11,8 @@ pay for the longest one.
 
 from __future__ import annotations
 
+import itertools
+
 import keras
 import numpy as np
 
@@ -123,13 +125,14 @@ class _Batcher:
         weights[: len(indices)] = 1
         return ids, labels, weights
 
-    def dataset(self, orders, count):
-        """A `tf.data.Dataset` of the batches of each order in `orders()`."""
+    def dataset(self, orders, count, skipped: int = 0):
+        """A `tf.data.Dataset` of the batches of each order in `orders()`, the
+        first `skipped` left out."""
         import tensorflow as tf
 
         def generate():
-            for order in orders():
-                yield from self.batches(order)
+            batches = (batch for order in orders() for batch in self.batches(order))
+            yield from itertools.islice(batches, skipped, None)
 
         signature = (
             tf.TensorSpec((None, None), tf.int64, name="token_ids"),
@@ -188,10 +191,12 @@ class TrainingBatches:
         """The order of the examples in `epoch`."""
         return np.random.default_rng([self._seed, epoch]).permutation(len(self._batcher))
 
-    def epochs(self, first: int, last: int):
-        """The batches of epochs `first .. last - 1`, as one `tf.data.Dataset`."""
+    def epochs(self, first: int, last: int, first_step: int = 0):
+        """The batches of epochs `first .. last - 1`, from step `first_step` of
+        epoch `first` on, as one `tf.data.Dataset`."""
 
         def orders():
             return (self.order(epoch) for epoch in range(first, last))
 
-        return self._batcher.dataset(orders, self.steps_per_epoch * (last - first))
+        count = self.steps_per_epoch * (last - first) - first_step
+        return self._batcher.dataset(orders, count, first_step)

@@ -22,7 +22,7 @@ from keras_posemb.run import Run
 from keras_posemb.training import resume, runtime
 from keras_posemb.training.config import TrainConfig, field_choices, field_help, field_types
 from keras_posemb.training.schedule import learning_rate_schedule, planned_epochs
-from keras_posemb.training.session import Session, build_model, load_data
+from keras_posemb.training.session import Session, build_model, load_data, report_finished
 
 __all__ = [
     "TrainConfig",
@@ -55,14 +55,10 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
     with run.locked():
         finished = resume.prepare_run(run, config)
         if finished is not None:
-            log(
-                f"{run.directory} is a finished run with these settings (test accuracy "
-                f"{finished['test_accuracy']:.4f}): nothing to train. To train it again, start "
-                "afresh with --overwrite (overwrite=True in Python)."
-            )
+            report_finished(run, f"test accuracy {finished['test_accuracy']:.4f}")
             return finished
         metrics = _train(run, config, extra_callbacks, log)
-    _report(config, run, metrics, log)
+    _report(config, run, metrics, print)  # The summary, also at verbose=0.
     return metrics
 
 

@@ -19,9 +19,10 @@ from keras_posemb import positions
 from keras_posemb._args import check_bool, check_choice, check_divisible, check_int, check_number
 from keras_posemb._memory import check_fits
 from keras_posemb.data.order import MIN_WORDS, check_split_size
-from keras_posemb.errors import argument_error
+from keras_posemb.errors import Setting, argument_error
 from keras_posemb.layers._angles import MAX_POSITION
 from keras_posemb.layers.sequence_pooling import MODES as POOLING_MODES
+from keras_posemb.run import TEXT_CLASSIFIER, RunKind
 from keras_posemb.training import runtime
 
 # Peak learning rates. On the built-in data set the model first sits at
@@ -88,6 +89,8 @@ class RunSettings:
     # The setting that names the training data (in the message that refuses
     # to resume on other data).
     DATA_SETTING: typing.ClassVar[str] = "dataset"
+    # What the run directory holds (`run.KINDS`).
+    KIND: typing.ClassVar[RunKind]
 
     def settings_to_match(self) -> dict:
         """The settings a resumed run must share with the run it resumes."""
@@ -109,6 +112,21 @@ class RunSettings:
             elif kind is str and not isinstance(value, (str, type(None))):
                 raise argument_error(field.name, value, "a string or None")
 
+    def check_applies(self, names, applies: bool, *condition) -> None:
+        """Refuses the settings `names` given other values than their
+        defaults when they do not apply (`applies` is false): a flag the
+        chosen data ignores is an error, never silently dropped.
+        `condition` (message parts) says where they apply."""
+        if applies:
+            return
+        defaults = {field.name: field.default for field in dataclasses.fields(self)}
+        for name in names:
+            value = getattr(self, name)
+            if value != defaults[name]:
+                raise argument_error(
+                    name, value, "left out here: it applies only ", *condition
+                )  # fmt: skip
+
     def check_encoding(self) -> None:
         try:
             is_text = codecs.lookup(self.encoding)._is_text_encoding  # rot13, base64: not text.
@@ -123,6 +141,8 @@ class RunSettings:
 @dataclasses.dataclass
 class TrainConfig(RunSettings):
     """Every setting of a training run; `keras-posemb-train`'s flags are these."""
+
+    KIND: typing.ClassVar[RunKind] = TEXT_CLASSIFIER
 
     dataset: str = setting(
         "order",
@@ -236,6 +256,20 @@ class TrainConfig(RunSettings):
     def position_settings(self) -> positions.PositionSettings:
         return positions.PositionSettings(self.embed_dim, self.num_heads, self.max_length)
 
+    def _check_data_settings_apply(self) -> None:
+        kind = data_lib.dataset_kind(self.dataset)
+        built_in = Setting("dataset", data_lib.BUILT_IN)
+        self.check_applies(
+            ("max_words", "order_train_size"), kind == data_lib.BUILT_IN, "with ", built_in
+        )
+        self.check_applies(
+            ("data_dir", "download"), kind == "tfds",
+            "with a tensorflow-datasets name as ", Setting("dataset"),
+        )  # fmt: skip
+        self.check_applies(
+            ("encoding",), kind == "local", "with a local file or folder as ", Setting("dataset")
+        )
+
     def validate(self) -> None:
         """Checks every setting, before any data is read.
 
@@ -277,6 +311,7 @@ class TrainConfig(RunSettings):
         data_lib.check_dataset_arguments(
             self.dataset, self.validation_file, self.test_file, self.text_column, self.label_column
         )
+        self._check_data_settings_apply()
         runtime.check_strategy(self.strategy)
         check_output_dir(self.resolved_output_dir())
 

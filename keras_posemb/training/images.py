@@ -15,19 +15,28 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from collections.abc import Sequence
 
 import keras
 import numpy as np
 
-from keras_posemb import positions, summaries
+from keras_posemb import positions
 from keras_posemb._args import check_divisible, check_int, check_number
-from keras_posemb.checkpoints import EpochCheckpoints, InterruptBetweenSteps, StopOnNaN
+from keras_posemb.checkpoints import EpochCheckpoints
 from keras_posemb.data import images as image_data
-from keras_posemb.errors import argument_error
+from keras_posemb.errors import Setting, argument_error
 from keras_posemb.image_classifier import POOLINGS, build_image_classifier
+from keras_posemb.run import IMAGE_CLASSIFIER, RunKind
 from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
-from keras_posemb.training.session import EpochTimer, fit_verbosity, run_session
+from keras_posemb.training.session import (
+    TrainingProgress,
+    fit_resumably,
+    fit_verbosity,
+    restore,
+    run_session,
+    training_callbacks,
+)
 
 BUILT_IN = "shapes"
 # Image size and channels of the data sets, known before any is read.
@@ -37,6 +46,8 @@ SIZES = {BUILT_IN: (32, 1), "mnist": (28, 1), "cifar10": (32, 3)}
 @dataclasses.dataclass
 class ImageTrainConfig(RunSettings):
     """Every setting of an image run; `keras-posemb-train-images`' flags are these."""
+
+    KIND: typing.ClassVar[RunKind] = IMAGE_CLASSIFIER
 
     dataset: str = setting(
         BUILT_IN,
@@ -119,6 +130,12 @@ class ImageTrainConfig(RunSettings):
         check_number("warmup_fraction", self.warmup_fraction, 0, 1, high_open=True)
         check_number("weight_decay", self.weight_decay, low=0)
         check_number("dropout", self.dropout, 0, 1, high_open=True)
+        built_in = self.dataset == BUILT_IN
+        self.check_applies(("task",), built_in, "with ", Setting("dataset", BUILT_IN))
+        self.check_applies(
+            ("data_dir", "download"), not built_in,
+            "with a tensorflow-datasets set (", Setting("dataset", "mnist"), " or 'cifar10')",
+        )  # fmt: skip
         size = SIZES[self.dataset][0]
         if size % self.patch_size:
             raise argument_error(
@@ -164,12 +181,16 @@ def make_optimizer(config: ImageTrainConfig, model, steps: int) -> keras.optimiz
     return optimizer
 
 
-def training_batches(config: ImageTrainConfig, split: image_data.ImageSplit, first_epoch: int):
-    """Shuffled batches from epoch `first_epoch` on, each epoch's order drawn
-    from `(seed, epoch)`: a resumed run sees the same batches."""
+def training_batches(
+    config: ImageTrainConfig, split: image_data.ImageSplit, first_epoch: int, first_step: int = 0
+):
+    """Shuffled batches from step `first_step` of epoch `first_epoch` on, each
+    epoch's order drawn from `(seed, epoch)`: a resumed run sees the same
+    batches."""
     for epoch in range(first_epoch, config.epochs):
         order = np.random.default_rng((config.seed, epoch)).permutation(len(split))
-        for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
+        skipped = first_step * config.batch_size if epoch == first_epoch else 0
+        for start in range(skipped, len(order) - config.batch_size + 1, config.batch_size):
             chosen = order[start : start + config.batch_size]
             yield split.images[chosen], split.labels[chosen]
 
@@ -195,7 +216,8 @@ class ImageSession:
     def __init__(self, config, run, dataset, log):
         self.config, self.run, self.dataset, self.log = config, run, dataset, log
         log(
-            f"Data set {dataset.name}: {len(dataset.train):,} training, "
+            f"Data set {config.dataset!r}{f' (task {config.task!r})' * (config.dataset == BUILT_IN)}: "
+            f"{len(dataset.train):,} training, "
             f"{len(dataset.validation):,} validation and {len(dataset.test):,} test images of "
             f"{dataset.image_size[0]} x {dataset.image_size[1]}, {len(dataset.class_names)} classes."
         )
@@ -214,37 +236,23 @@ class ImageSession:
         self.model.optimizer.build(self.model.trainable_variables)
         run.claim_training_files()
         self.checkpoints = EpochCheckpoints(run.backup_dir)
-        self.timer = EpochTimer()
 
     def fit(self, extra_callbacks=()):
         """Trains from the last checkpoint on; ends with the best epoch's weights."""
-        config, run, validation = self.config, self.run, self.dataset.validation
-        first = self.checkpoints.restore(self.model)
-        if first:
-            self.log(f"Resuming {run.directory} after epoch {first}.")
-        if first < config.epochs:
-            interrupt = InterruptBetweenSteps()
-            callbacks = [
-                StopOnNaN(),  # Before the checkpoint: a NaN epoch is never saved.
-                self.checkpoints,
-                keras.callbacks.TensorBoard(str(run.logs_dir), write_graph=False),
-                summaries.PositionSummaries(str(run.logs_dir), config.tokens, config.embed_dim),
-                self.timer,
-                *extra_callbacks,
-                interrupt,  # Last: an epoch that ended is saved before it raises.
-            ]
-            with interrupt:
-                self.model.fit(
-                    training_batches(config, self.dataset.train, first),
-                    steps_per_epoch=self.steps_per_epoch,
-                    epochs=config.epochs,
-                    initial_epoch=first,
-                    validation_data=(validation.images, validation.labels),
-                    validation_batch_size=256,
-                    callbacks=callbacks,
-                    verbose=fit_verbosity(config.verbose),
-                    shuffle=False,  # Each epoch's batches are drawn shuffled already.
-                )
+        config, validation, steps = self.config, self.dataset.validation, self.steps_per_epoch
+        restore(self.checkpoints, self.model, self.run, self.log, "epoch", steps)
+        fit_resumably(
+            self.model, self.checkpoints,
+            lambda epoch, step: training_batches(config, self.dataset.train, epoch, step),
+            steps, config.epochs,
+            training_callbacks(
+                self.checkpoints, self.run, config.tokens, config.embed_dim,
+                TrainingProgress(steps, config.epochs), extra_callbacks,
+            ),
+            validation_data=(validation.images, validation.labels),
+            validation_batch_size=256,
+            verbose=fit_verbosity(config.verbose),
+        )  # fmt: skip
         self.checkpoints.restore_best(self.model)
 
     def save_outputs(self):
@@ -259,7 +267,7 @@ class ImageSession:
         config, test, state = self.config, self.dataset.test, self.checkpoints.state
         probabilities = self.model.predict(test.images, batch_size=256, verbose=0)
         accuracy = float(np.mean(np.argmax(probabilities, axis=1) == test.labels))
-        seconds = self.timer.seconds
+        seconds = self.checkpoints.train_seconds
         metrics = {
             "dataset": self.dataset.name,
             "position": config.position,
@@ -272,7 +280,7 @@ class ImageSession:
             "validation_curve": [entry.get("val_accuracy") for entry in state["history"]],
             "train_seconds": seconds,
             "images_per_second": (
-                self.timer.epochs * self.steps_per_epoch * config.batch_size / seconds
+                state["epoch"] * self.steps_per_epoch * config.batch_size / seconds
                 if seconds else None
             ),
             "seed": config.seed,

@@ -18,6 +18,7 @@ and a cosine decay from 1e-3 to 1e-4, no dropout).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import time
@@ -31,15 +32,35 @@ from keras_posemb import extrapolation, positions, summaries
 from keras_posemb._args import check_divisible, check_int, check_number
 from keras_posemb._memory import check_fits
 from keras_posemb.causal_lm import build_causal_lm
-from keras_posemb.checkpoints import EpochCheckpoints, InterruptBetweenSteps, StopOnNaN
+from keras_posemb.checkpoints import EpochCheckpoints
 from keras_posemb.data import characters
-from keras_posemb.errors import argument_error
+from keras_posemb.errors import Setting, argument_error
 from keras_posemb.layers._angles import MAX_POSITION
+from keras_posemb.run import LANGUAGE_MODEL, RunKind
 from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
-from keras_posemb.training.session import EpochTimer, fit_verbosity, run_session
+from keras_posemb.training.session import (
+    TrainingProgress,
+    fit_resumably,
+    fit_verbosity,
+    restore,
+    run_session,
+    training_callbacks,
+)
 
 # Held-out windows per batch while training (the loss does not depend on it).
 VALIDATION_BATCH = 64
+# nanoGPT's eval_interval for Tiny Shakespeare: what the default interval is near.
+EVAL_INTERVAL = 250
+
+
+def divisors(n: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted({*small, *(n // d for d in small)})
+
+
+def nearest_divisor(n: int, target: int) -> int:
+    """The divisor of `n` nearest `target` by ratio (the larger on a tie)."""
+    return min(reversed(divisors(n)), key=lambda d: abs(math.log(d / target)))
 
 
 @dataclasses.dataclass
@@ -47,6 +68,7 @@ class LanguageModelConfig(RunSettings):
     """Every setting of a language-model run; `keras-posemb-lm`'s flags are these."""
 
     DATA_SETTING: typing.ClassVar[str] = "text_file"
+    KIND: typing.ClassVar[RunKind] = LANGUAGE_MODEL
 
     text_file: str | None = setting(
         None, "the training text (default: text made from the built-in data set's sentences)"
@@ -73,8 +95,10 @@ class LanguageModelConfig(RunSettings):
         same_on_resume=False,
     )
     steps: int = setting(2000, "optimizer steps")
-    eval_interval: int = setting(
-        250, "steps between validation losses and checkpoints (must divide --steps)"
+    eval_interval: int | None = setting(
+        None,
+        f"steps between validation losses and checkpoints, a divisor of --steps (default: the "
+        f"divisor of --steps nearest {EVAL_INTERVAL})",
     )
     batch_size: int = setting(12, "windows per batch")
     max_length: int = setting(64, "the training context, in tokens")
@@ -113,8 +137,16 @@ class LanguageModelConfig(RunSettings):
         return min(100, self.steps // 10) if self.warmup_steps is None else self.warmup_steps
 
     @property
+    def interval_steps(self) -> int:
+        """Steps per interval: `eval_interval`, or by default the divisor of
+        `steps` nearest `EVAL_INTERVAL`."""
+        if self.eval_interval is not None:
+            return self.eval_interval
+        return nearest_divisor(self.steps, EVAL_INTERVAL)
+
+    @property
     def intervals(self) -> int:
-        return self.steps // self.eval_interval
+        return self.steps // self.interval_steps
 
     def validate(self) -> None:
         """Checks every setting, before the text is read.
@@ -123,15 +155,19 @@ class LanguageModelConfig(RunSettings):
             ArgumentError: naming the setting, the value and what is expected.
         """
         self.check_fields()
-        for name in ("steps", "eval_interval", "batch_size", "max_length", "embed_dim"):
+        for name in ("steps", "batch_size", "max_length", "embed_dim"):
             check_int(name, getattr(self, name))
         check_int("num_layers", self.num_layers)
         if self.ff_dim is not None:
             check_int("ff_dim", self.ff_dim)
-        if self.steps % self.eval_interval:
-            raise argument_error(
-                "eval_interval", self.eval_interval, f"a divisor of steps={self.steps}"
-            )
+        if self.eval_interval is not None:
+            check_int("eval_interval", self.eval_interval)
+            if self.steps % self.eval_interval:
+                near = sorted(divisors(self.steps), key=lambda d: abs(d - self.eval_interval))[:2]
+                raise argument_error(
+                    "eval_interval", self.eval_interval, "a divisor of ",
+                    Setting("steps", self.steps), f", such as {' or '.join(map(str, sorted(near)))}",
+                )  # fmt: skip
         if self.max_length * max(extrapolation.FACTORS) > MAX_POSITION:
             raise argument_error(
                 "max_length", self.max_length, f"at most {MAX_POSITION // 8:,} (it is evaluated "
@@ -148,10 +184,16 @@ class LanguageModelConfig(RunSettings):
         check_number("clip_norm", self.clip_norm, low=0)
         check_number("dropout", self.dropout, 0, 1, high_open=True)
         self.check_encoding()
-        if self.validation_file is not None and self.text_file is None:
-            raise argument_error(
-                "validation_file", self.validation_file, "None when no text_file is given"
-            )
+        self.check_applies(
+            ("validation_file", "encoding"),
+            self.text_file is not None,
+            "with ",
+            Setting("text_file"),
+        )
+        self.check_applies(
+            ("validation_fraction",), self.validation_file is None,
+            "without ", Setting("validation_file"), " (the text is split then)",
+        )  # fmt: skip
         for name in ("text_file", "validation_file"):
             path = getattr(self, name)
             if path is not None and not os.path.isfile(path):
@@ -229,13 +271,21 @@ def make_optimizer(config: LanguageModelConfig, model) -> keras.optimizers.Optim
     return optimizer
 
 
-def training_batches(config: LanguageModelConfig, ids: np.ndarray, first_interval: int):
-    """Batches from interval `first_interval` to the end, each interval's
-    drawn from `(seed, interval)`: a resumed run sees the same batches."""
+def training_batches(
+    config: LanguageModelConfig, ids: np.ndarray, first_interval: int, first_step: int = 0
+):
+    """Batches from step `first_step` of interval `first_interval` to the end,
+    each interval's drawn from `(seed, interval)`: a resumed run sees the
+    same batches."""
     for interval in range(first_interval, config.intervals):
-        yield from characters.random_windows(
-            ids, config.max_length, config.batch_size, config.eval_interval, (config.seed, interval)
+        batches = characters.random_windows(
+            ids,
+            config.max_length,
+            config.batch_size,
+            config.interval_steps,
+            (config.seed, interval),
         )
+        yield from itertools.islice(batches, first_step if interval == first_interval else 0, None)
 
 
 class Perplexity(keras.callbacks.Callback):
@@ -271,7 +321,8 @@ class LanguageModelSession:
     def __init__(self, config, run, text, log):
         self.config, self.run, self.text, self.log = config, run, text, log
         log(
-            f"Text {text.name}: {len(text.train):,} training and {len(text.validation):,} "
+            f"Text {'built in' if config.text_file is None else repr(config.text_file)}: "
+            f"{len(text.train):,} training and {len(text.validation):,} "
             f"validation tokens, {text.vocabulary.size} {config.level} ids."
         )
         self.model = build_model(config, text.vocabulary.size)
@@ -283,47 +334,33 @@ class LanguageModelSession:
         self.model.optimizer.build(self.model.trainable_variables)
         run.claim_training_files()
         self.checkpoints = EpochCheckpoints(run.backup_dir, "val_loss", higher_is_better=False)
-        self.timer = EpochTimer()
 
     def fit(self, extra_callbacks=()):
         """Trains from the last checkpoint on; ends with the best interval's weights."""
-        config, run = self.config, self.run
-        first = self.checkpoints.restore(self.model)
-        if first:
-            self.log(f"Resuming {run.directory} after step {first * config.eval_interval}.")
-        if first < config.intervals:
-            inputs, targets, _ = characters.windows(self.text.validation, config.max_length)
-            interrupt = InterruptBetweenSteps()
-            callbacks = [
-                StopOnNaN(),  # Before the checkpoint: a NaN interval is never saved.
-                Perplexity(),
-                self.checkpoints,
-                keras.callbacks.TensorBoard(str(run.logs_dir), write_graph=False),
-                summaries.PositionSummaries(str(run.logs_dir), config.max_length, config.embed_dim),
-                self.timer,
-                *extra_callbacks,
-                interrupt,  # Last: an interval that ended is saved before it raises.
-            ]
-            with interrupt:
-                self.model.fit(
-                    training_batches(config, self.text.train, first),
-                    steps_per_epoch=config.eval_interval,
-                    epochs=config.intervals,
-                    initial_epoch=first,
-                    validation_data=(inputs, targets),
-                    validation_batch_size=VALIDATION_BATCH,
-                    callbacks=callbacks,
-                    verbose=fit_verbosity(config.verbose),
-                    shuffle=False,  # Batches are drawn at random offsets already.
-                )
+        config, steps = self.config, self.config.interval_steps
+        restore(self.checkpoints, self.model, self.run, self.log, "steps", steps)
+        inputs, targets, _ = characters.windows(self.text.validation, config.max_length)
+        fit_resumably(
+            self.model, self.checkpoints,
+            lambda interval, step: training_batches(config, self.text.train, interval, step),
+            steps, config.intervals,
+            training_callbacks(
+                self.checkpoints, self.run, config.max_length, config.embed_dim,
+                TrainingProgress(steps, config.intervals, "steps"), extra_callbacks,
+                before=[Perplexity()],
+            ),
+            validation_data=(inputs, targets),
+            validation_batch_size=VALIDATION_BATCH,
+            verbose=fit_verbosity(config.verbose),
+        )  # fmt: skip
         self.checkpoints.restore_best(self.model)
 
     def evaluate(self) -> dict:
         config, text, state = self.config, self.text, self.checkpoints.state
         start = time.perf_counter()
         losses = extrapolation.extrapolation_losses(self.model, text.validation, config.max_length)
-        seconds, intervals = self.timer.seconds, self.timer.epochs
-        tokens = intervals * config.eval_interval * config.batch_size * config.max_length
+        seconds = self.checkpoints.train_seconds
+        tokens = state["epoch"] * config.interval_steps * config.batch_size * config.max_length
         best = state["best"]
         return {
             "text": text.name,
@@ -335,12 +372,12 @@ class LanguageModelSession:
             "validation_tokens": len(text.validation),
             "val_loss": best["val_loss"],
             "val_perplexity": math.exp(best["val_loss"]),
-            "best_step": best["epoch"] * config.eval_interval,
+            "best_step": best["epoch"] * config.interval_steps,
             "steps": config.steps,
             "extrapolation": losses,
             "validation_curve": [
                 {
-                    "step": entry["epoch"] * config.eval_interval,
+                    "step": entry["epoch"] * config.interval_steps,
                     "loss": entry.get("loss"),
                     "val_loss": entry.get("val_loss"),
                 }

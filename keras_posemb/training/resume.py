@@ -61,6 +61,13 @@ def prepare_run(run: Run, config: TrainConfig) -> dict | None:
     """
     recorded = run.read_settings()
     wanted = config.settings_to_match()
+    found = run.kind()
+    if recorded is not None and found != config.KIND and not config.overwrite:
+        what = f"{found.a_run} ({found.trainer})" if found else "a run of another kind"
+        raise RunError(
+            f"{run.directory} holds {what}, not {config.KIND.a_run}; "
+            "its files are left as they are. Use another ", Setting("output_dir"), ".",
+        )  # fmt: skip
     if recorded is not None and not config.overwrite:
         changed = _differences(recorded["settings"], wanted)
         if changed:
@@ -91,4 +98,4 @@ def record_settings(run: Run, config: TrainConfig, fingerprint: str) -> None:
             Setting("output_dir"),
             ".",
         )
-    run.write_settings({"settings": config.settings_to_match(), "data_fingerprint": fingerprint})
+    run.write_settings(config.KIND, config.settings_to_match(), fingerprint)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import sys
-import time
 from typing import TYPE_CHECKING
 
 import keras
@@ -91,8 +90,9 @@ class Session:
             dataset.train, self.vectorizer, config.max_length, batch_size, config.seed, multiple
         )
         log(
-            f"Data {dataset.name}: {len(dataset.train)} train, {len(dataset.validation)} "
-            f"validation, {len(dataset.test)} test examples; {len(dataset.class_names)} classes; "
+            f"Data set {config.dataset!r}: {len(dataset.train):,} training, "
+            f"{len(dataset.validation):,} validation and {len(dataset.test):,} test examples; "
+            f"{len(dataset.class_names)} classes; "
             f"vocabulary {self.vectorizer.vocabulary_size()}."
         )
         self.model = build_model(
@@ -114,37 +114,23 @@ class Session:
         run.claim_training_files()
         self.checkpoints = EpochCheckpoints(run.backup_dir)
         self.patience = PlateauPatience(self.checkpoints, config.patience, len(dataset.validation))
-        self.timer = EpochTimer()
 
     def fit(self, extra_callbacks):
         """Trains from the last checkpoint on; ends with the best epoch's weights."""
-        config, run = self.config, self.run
-        first_epoch = self.checkpoints.restore(self.model)
-        if first_epoch:
-            self.log(f"Resuming {run.directory} after epoch {first_epoch}.")
-        if first_epoch < self.epochs and not self.patience.should_stop(self.epochs):
-            interrupt = InterruptBetweenSteps()
-            callbacks = [
-                StopOnNaN(),  # Before the checkpoint: a NaN epoch is never saved.
-                self.checkpoints,
-                self.patience,
-                keras.callbacks.TensorBoard(str(run.logs_dir), write_graph=False),
-                summaries.PositionSummaries(str(run.logs_dir), config.max_length, config.embed_dim),
-                self.timer,
-                *extra_callbacks,
-                interrupt,  # Last: an epoch that ended is saved before it raises.
-            ]
-            with interrupt:
-                self.model.fit(
-                    self.batches.epochs(first_epoch, self.epochs),
-                    steps_per_epoch=self.batches.steps_per_epoch,
-                    epochs=self.epochs,
-                    initial_epoch=first_epoch,
-                    validation_data=self.held_out["validation"],
-                    callbacks=callbacks,
-                    verbose=fit_verbosity(config.verbose),
-                    shuffle=False,  # The pipeline shuffles each epoch, reproducibly.
-                )
+        config, steps = self.config, self.batches.steps_per_epoch
+        restore(self.checkpoints, self.model, self.run, self.log, "epoch", steps)
+        if not self.patience.should_stop(self.epochs):
+            fit_resumably(
+                self.model, self.checkpoints,
+                lambda epoch, step: self.batches.epochs(epoch, self.epochs, step),
+                steps, self.epochs,
+                training_callbacks(
+                    self.checkpoints, self.run, config.max_length, config.embed_dim,
+                    TrainingProgress(steps, self.epochs), extra_callbacks, after=[self.patience],
+                ),
+                validation_data=self.held_out["validation"],
+                verbose=fit_verbosity(config.verbose),
+            )  # fmt: skip
         self.checkpoints.restore_best(self.model)
 
     def evaluate(self) -> dict:
@@ -153,7 +139,7 @@ class Session:
             name: self.model.evaluate(pipeline, verbose=0, return_dict=True)
             for name, pipeline in self.held_out.items()
         }
-        seconds, epochs = self.timer.seconds, self.timer.epochs
+        seconds = self.checkpoints.train_seconds
         return {
             "dataset": dataset.name,
             "position": config.position,
@@ -168,7 +154,7 @@ class Session:
             "test_loss": results["test"]["loss"],
             "epochs": self.epochs,
             "epochs_trained": state["epoch"],
-            "epochs_this_run": epochs,
+            "epochs_this_run": self.checkpoints.epochs_this_run,
             "best_epoch": self.checkpoints.best_epoch,
             "stopped_early": self.patience.should_stop(self.epochs),
             "validation_curve": [
@@ -176,7 +162,9 @@ class Session:
                 for entry in state["history"]
             ],
             "train_seconds": seconds,
-            "examples_per_second": len(dataset.train) * epochs / seconds if seconds else None,
+            "examples_per_second": (
+                len(dataset.train) * state["epoch"] / seconds if seconds else None
+            ),
             "seed": config.seed,
             "jit_compile": config.jit_compile,
             "config": dataclasses.asdict(config),
@@ -204,19 +192,104 @@ def fit_verbosity(verbose: int) -> int:
     return 2 if verbose == 1 and not sys.stdout.isatty() else verbose
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Seconds spent in the epochs this process ran (evaluation included)."""
+class TrainingProgress(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar (or line) under a header that names the unit:
+    "Epoch 3/10", or for the language model's evaluation intervals
+    "Steps 501-750 of 2,000"; an epoch resumed in its middle says from which
+    step.
 
-    def __init__(self) -> None:
+    Args:
+        steps_per_epoch: the steps of a whole epoch (or interval).
+        epochs: the epochs (or intervals) of the whole run.
+        unit: "epoch" or "steps".
+    """
+
+    def __init__(self, steps_per_epoch: int, epochs: int, unit: str = "epoch"):
         super().__init__()
-        self.seconds, self.epochs = 0.0, 0
+        self.steps_per_epoch, self.planned_epochs, self.unit = steps_per_epoch, epochs, unit
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
+        epochs, self.epochs = self.epochs, 1  # Keras prints no header of its own then.
+        super().on_epoch_begin(epoch, logs)
+        self.epochs = epochs
+        if self.verbose:
+            print(self.header(epoch, self.target))
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds += time.perf_counter() - self._start
-        self.epochs += 1
+    def header(self, epoch: int, steps: int) -> str:
+        """The header of `epoch` (from 0) trained for `steps` of its steps."""
+        whole, epochs = self.steps_per_epoch, self.planned_epochs
+        first = whole - steps + 1  # Of this epoch.
+        if self.unit == "steps":
+            return f"Steps {epoch * whole + first:,}-{(epoch + 1) * whole:,} of {epochs * whole:,}"
+        resumed = f" (from step {first:,} of {whole:,})" if first > 1 else ""
+        return f"Epoch {epoch + 1}/{epochs}{resumed}"
+
+
+def training_callbacks(
+    checkpoints, run, length, width, progress, extra_callbacks, before=(), after=()
+) -> list:
+    """The callbacks of a training run, in the order they must run: NaN
+    check (a NaN epoch is never saved), `before` (what adds to the logs),
+    checkpoints, `after` (what reads them, such as patience), TensorBoard,
+    the position summaries of `length` positions of `width`, progress, and
+    the caller's own."""
+    return [
+        StopOnNaN(),
+        *before,
+        checkpoints,
+        *after,
+        keras.callbacks.TensorBoard(str(run.logs_dir), write_graph=False),
+        summaries.PositionSummaries(str(run.logs_dir), length, width),
+        progress,
+        *extra_callbacks,
+    ]
+
+
+def restore(checkpoints, model, run, log, unit: str, steps_per_epoch: int) -> None:
+    """Loads the run's checkpoint into `model`, and says where it resumes."""
+    epochs = checkpoints.restore(model)
+    step = epochs * steps_per_epoch + checkpoints.resumed_step
+    if step:
+        where = f"step {step:,}" if unit == "steps" else f"epoch {epochs}"
+        if unit != "steps" and checkpoints.resumed_step:
+            where = f"step {checkpoints.resumed_step:,} of epoch {epochs + 1}"
+        log(f"Resuming {run.directory} after {where}.")
+
+
+def fit_resumably(model, checkpoints, batches, steps_per_epoch, epochs, callbacks, **fit_arguments):
+    """`model.fit` from where the restored `checkpoints` stand to `epochs`: an
+    interrupted epoch's remaining steps first, in a fit of their own, then
+    whole epochs. `batches(epoch, step)` gives the training batches from
+    step `step` of epoch `epoch` to the end. Ctrl-C and SIGTERM end it
+    after the step in progress (`InterruptBetweenSteps`, the last callback,
+    so that an epoch that ended is saved before it raises)."""
+    interrupt = InterruptBetweenSteps(checkpoints)
+    callbacks = [*callbacks, interrupt]
+    epoch, step = checkpoints.state["epoch"], checkpoints.resumed_step
+    parts = [(step, epoch + 1), (0, epochs)] if step else [(0, epochs)]
+    with interrupt:
+        for first_step, last_epoch in parts:
+            if epoch >= last_epoch or model.stop_training:
+                break
+            model.fit(
+                batches(epoch, first_step),
+                steps_per_epoch=steps_per_epoch - first_step,
+                epochs=last_epoch,
+                initial_epoch=epoch,
+                callbacks=callbacks,
+                shuffle=False,  # Each epoch's batches come shuffled, reproducibly.
+                **fit_arguments,
+            )
+            epoch = checkpoints.state["epoch"]
+
+
+def report_finished(run, summary: str) -> None:
+    """Says that `run` is finished with these settings, and what it reached."""
+    print(
+        f"{run.directory} is a finished run with these settings ({summary}): nothing to "
+        "train, and its files are left as they are. To train another run, use another "
+        "--output-dir (output_dir= in Python)."
+    )
 
 
 def run_session(config, extra_callbacks, load, make_session, finished_summary, report) -> dict:
@@ -225,18 +298,15 @@ def run_session(config, extra_callbacks, load, make_session, finished_summary, r
     loaded and fingerprinted, `make_session(config, run, data, log)` fitted,
     evaluated and saved, and the metrics written last (they mark the run
     complete). `finished_summary(metrics)` says what a finished run reached;
-    `report(run, metrics, log)` prints the end of a run."""
+    `report(run, metrics, print)` prints the end of a run (the summary,
+    printed at every verbosity)."""
     config.validate()
     run = Run(config.resolved_output_dir())
     log = print if config.verbose else (lambda *args, **kwargs: None)
     with run.locked():
         finished = resume.prepare_run(run, config)
         if finished is not None:
-            log(
-                f"{run.directory} is a finished run with these settings "
-                f"({finished_summary(finished)}): nothing to train. To train it again, start "
-                "afresh with --overwrite (overwrite=True in Python)."
-            )
+            report_finished(run, finished_summary(finished))
             return finished
         with runtime.process_settings(config):
             data = load(config)
@@ -247,5 +317,5 @@ def run_session(config, extra_callbacks, load, make_session, finished_summary, r
             session.save_outputs()
             run.write_metrics(metrics)  # Last: it marks the run complete.
         run.owner.remove(run.BACKUP)
-    report(run, metrics, log)
+    report(run, metrics, print)  # The summary, also at verbose=0.
     return metrics
