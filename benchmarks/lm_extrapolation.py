@@ -22,7 +22,11 @@ each run's evaluation is kept in results/ (written atomically). Prints
 markdown tables (mean and standard deviation over seeds) and writes
 summary.json, summary.md and lm_extrapolation.png.
 
-    python benchmarks/lm_extrapolation.py --text ../shared/data/shakespeare/input.txt
+    python benchmarks/lm_extrapolation.py --set download=shakespeare
+    python benchmarks/lm_extrapolation.py --text any_text.txt
+
+(`--set download=shakespeare`: Tiny Shakespeare, downloaded once into
+Keras' cache, as `keras-posemb-lm --download shakespeare` does.)
 """
 
 from __future__ import annotations
@@ -42,7 +46,6 @@ from keras_posemb.data import characters
 from keras_posemb.run import Run
 from keras_posemb.training import language_model
 
-ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ("learned", "sinusoidal", "rotary", "alibi", "t5", "none")
 EXTENSIONS = ("linear", "ntk", "dynamic", "yarn")
 # The fine-tune's batches: a random stream apart from training's intervals.
@@ -255,9 +258,8 @@ def plot(summary, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default_text = ROOT.parent / "shared" / "data" / "shakespeare" / "input.txt"
     parser.add_argument(
-        "--text", type=Path, default=default_text if default_text.exists() else None
+        "--text", type=Path, default=None, help="a text file (default: the built-in text)"
     )
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--seeds", default="0,1,2")
@@ -279,7 +281,8 @@ def main(argv=None):
     ]
     summary = summarize(results)
     machine = f"{platform.machine()}, {keras.backend.backend()}, Keras {keras.__version__}"
-    text = f"Text: {args.text or 'built-in'}; seeds {args.seeds}; {machine}.\n" + tables(summary)
+    source = args.text or args.settings.get("download") or "built-in"
+    text = f"Text: {source}; seeds {args.seeds}; {machine}.\n" + tables(summary)
     text += "\n\n" + "\n".join(bars(summary)) + "\n"
     print(text)
     files.atomic_write_json(args.output_dir / "summary.json", {"summary": summary, "runs": results})

@@ -12,14 +12,16 @@ In one run, on the same splits, trains:
   pooling, Adam, batch 32, 3 epochs (left out if keras_hub is not
   installed).
 
-Data (`--data-dir`, default ../shared/data): SST-2 (train.tsv, evaluated on
-dev.tsv, one run per seed) and CR and MPQA (all.tsv; seeded 90/10 splits).
+Data (`--data-dir DIR`, a folder of GLUE's and SentEval's tab-separated
+files with a header row, text and label columns): SST-2 (DIR/sst2/train.tsv,
+evaluated on DIR/sst2/dev.tsv, one run per seed) and CR and MPQA
+(DIR/cr/all.tsv, DIR/mpqa/all.tsv; seeded 90/10 splits).
 The test part of a split is never used to choose anything. Prints a table
 per data set (mean and standard deviation, worst run, examples per second)
 with the paired difference of ours to each anchor over the same splits, and
 writes everything to `--output-dir`/real_data.json.
 
-    python benchmarks/real_data.py [--datasets sst2,cr,mpqa] [--runs 5]
+    python benchmarks/real_data.py --data-dir DIR [--datasets sst2,cr,mpqa] [--runs 5]
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from _common import settings_from_pairs
 
 from keras_posemb import data, files, training
 
-ROOT = Path(__file__).resolve().parents[1]
 ANCHOR_VOCABULARY = 20000
 
 
@@ -222,7 +223,9 @@ def print_table(dataset, table, runs):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument(
+        "--data-dir", type=Path, required=True, help="the folder of sst2/, cr/ and mpqa/"
+    )
     parser.add_argument("--datasets", default="sst2,cr,mpqa")
     parser.add_argument(
         "--runs", type=int, default=5, help="seeds (SST-2) or seeded splits (CR, MPQA)"

@@ -33,6 +33,8 @@ ORDER = [
     "why_position_matters", "sinusoidal_and_learned", "inside_attention", "experiment", "decoders",
     "vision",
 ]  # fmt: skip
+# The notebooks' figures: sharp on a high-density screen, a few hundred kB each.
+FIGURE_DPI = 120
 CELL_MARK = "# %%"
 MARKDOWN_MARK = "# %% [markdown]"
 
@@ -70,7 +72,7 @@ def parse_cells(text: str) -> list[tuple[str, str]]:
 
 def _png(figure) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=72, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -157,8 +157,8 @@ def build_causal_lm(
     text_ids = model.generate(prompt_ids, max_new_tokens=100, temperature=0.8, seed=0)
     ```
     """
+    check_int("vocab_size", vocab_size, minimum=2)  # One token leaves nothing to predict.
     for argument, value in [
-        ("vocab_size", vocab_size),
         ("max_length", max_length),
         ("embed_dim", embed_dim),
         ("num_layers", num_layers),

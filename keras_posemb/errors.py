@@ -65,6 +65,11 @@ class DataError(Error):
     """Bad data, or a data set that cannot be had; the message says why."""
 
 
+class DataWarning(UserWarning):
+    """Data that loads but looks wrong (a label column holding text, a
+    validation file that is the training file)."""
+
+
 class RunError(Error):
     """A run directory that cannot be used as asked: settings that differ
     from the run it would resume, a damaged checkpoint, a failed write."""

@@ -70,17 +70,25 @@ def extrapolation_losses(
     (or the text is shorter than one window). Non-overlapping windows, or
     with `sliding`, windows that move by half their length and score their
     last half (every scored token sees at least half a window before it)."""
-    limit = min(longest_encodable(model), len(ids) - 1)
     return {
         str(factor): (
             None
-            if factor * context > limit
+            if why_unscored(model, ids, factor * context)
             else window_loss(
                 model, ids, factor * context, factor * context // 2 or 1 if sliding else None
             )
         )
         for factor in factors
     }
+
+
+def why_unscored(model, ids: np.ndarray, length: int) -> str | None:
+    """Why windows of `length` tokens of `ids` cannot be scored (`None`: they can)."""
+    if length > longest_encodable(model):
+        return f"past the {longest_encodable(model):,} positions of the model's learned table"
+    if length > len(ids) - 1:
+        return f"the validation text has {len(ids):,} tokens, fewer than a window needs"
+    return None
 
 
 def with_rope_scaling(model, rope_scaling: dict | None):

@@ -287,7 +287,10 @@ def write_position_plots(
     paths = []
     for name, plot in family.plots.items():
         paths.append(str(Path(output_dir) / plot_file_name(name)))
-        files.atomic_save_figure(plot(layer, length, trained_length), paths[-1])
+        figure = plot(layer, length, trained_length)
+        if not family.learned:
+            viz.mark_fixed(figure)
+        files.atomic_save_figure(figure, paths[-1])
     return paths, family.learned
 
 

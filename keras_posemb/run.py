@@ -14,6 +14,7 @@ reads it back.
                        resume
     metrics.json       accuracies, timings, the validation curve, settings
     logs/              TensorBoard logs
+    training_curves.png  loss and accuracy (or perplexity) by epoch or step
     position_*.png     plots of the position vectors (`plot_file_name`)
     backup/            checkpoints while training; removed once every file
                        above is written
@@ -31,6 +32,7 @@ import dataclasses
 import glob
 import json
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -112,13 +114,35 @@ def load_keras_file(path: str | os.PathLike):
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # Keras raises many types for a bad archive.
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if "safe_mode" in str(error):
-            raise RunError(
-                f"{path} was refused by Keras' safe mode: it holds code that loading would run "
-                f"(such as a Lambda layer), which keras-posemb never writes ({reason[:200]})."
-            ) from None
-        raise RunError(f"{path} could not be loaded as a Keras model ({reason[:300]}).") from None
+        raise _refusal(path, error) from None
+
+
+def _refusal(path, error) -> RunError:
+    """What a failed `load_model` means, from Keras' chain of exceptions: code
+    that safe mode will not run, a class Keras does not import, or damage."""
+    chain = []
+    while error is not None and len(chain) < 10:
+        chain.append(str(error))
+        error = error.__cause__ or error.__context__
+    text = "\n".join(chain)
+    if "safe_mode" in text:
+        found = re.search(r"Requested the deserialization of (.*?)\.", text)
+        what = found.group(1) if found else "a Lambda layer or a function"
+        return RunError(
+            f"{path} was refused by Keras' safe mode: it holds {what}, code that loading "
+            "would run, and nothing of it was run. keras-posemb never writes such files."
+        )
+    found = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
+    if found:
+        module = re.search(r"'module': '([^']+)'", text[found.end() :])
+        where = f" of module {module.group(1)!r}" if module else ""
+        return RunError(
+            f"{path} was refused: it asks for {found.group(1)!r}{where}, which is neither "
+            "Keras' nor keras-posemb's, and loading imports nothing else (nothing was run). "
+            "If it is a layer of a package of yours, import that package first."
+        )
+    reason = chain[0].strip().splitlines()[0] if chain and chain[0].strip() else "unknown"
+    return RunError(f"{path} could not be loaded as a Keras model ({reason[:300]}).")
 
 
 class Run:
@@ -133,6 +157,7 @@ class Run:
     METRICS = "metrics.json"
     LOGS = "logs"
     BACKUP = "backup"
+    TRAINING_CURVES = "training_curves.png"
 
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
@@ -379,6 +404,16 @@ class Run:
 
     def load_text_model(self):
         return load_keras_file(self.path(self.TEXT_MODEL))
+
+    def save_training_curves(
+        self, history, second: str, unit="epoch", steps_per_point=1, kept=None
+    ):
+        """Writes `training_curves.png` (`viz.plot_training_curves`)."""
+        from keras_posemb import viz
+
+        self.claim(self.TRAINING_CURVES)
+        figure = viz.plot_training_curves(history, second, unit, steps_per_point, kept)
+        files.atomic_save_figure(figure, self.path(self.TRAINING_CURVES))
 
     def save_plots(self, model, length: int | None, trained_length: int | None = None) -> list[str]:
         """Writes the plots of the model's position family (`position_*.png`)."""

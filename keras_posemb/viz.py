@@ -322,3 +322,39 @@ def plot_grid_rotary(row_frequencies, col_frequencies, title):
     if len(row_frequencies) > 1:
         ax.legend(fontsize=7)
     return figure
+
+
+def mark_fixed(figure) -> None:
+    """Says on `figure` that what it draws comes from a formula: every run of
+    the family draws the same picture, whatever it trained on."""
+    figure.suptitle(
+        "Fixed by the formula: the same for every run (nothing here was learned).",
+        fontsize=9, color="dimgrey",
+    )  # fmt: skip
+
+
+def plot_training_curves(history, second: str, unit: str = "epoch", steps_per_point=1, kept=None):
+    """The loss and `second` ("accuracy" or "perplexity") by epoch (or by
+    step, `unit="step"` with `steps_per_point` steps per entry), training
+    beside validation, the kept epoch marked.
+
+    Args:
+        history: `EpochCheckpoints.state["history"]`: one dict per epoch with
+            its `epoch` (from 1) and logs (`loss`, `val_loss`, ...).
+        kept: the epoch whose weights the run kept, or `None`.
+    """
+    figure, axes = _figure(2, size=(5, 3.8))
+    x = [entry["epoch"] * steps_per_point for entry in history]
+    for ax, metric in zip(axes, ("loss", second)):
+        for prefix, label, style in (("", "training", "-"), ("val_", "validation", "--")):
+            values = [entry.get(prefix + metric, np.nan) for entry in history]
+            ax.plot(x, values, style, marker="o", markersize=3, label=label)
+        if kept is not None:
+            ax.axvline(kept * steps_per_point, color="grey", linewidth=1, linestyle=":")
+            ax.annotate(
+                "kept", xy=(kept * steps_per_point, 1.0), xycoords=("data", "axes fraction"),
+                ha="center", va="bottom", fontsize=8, color="dimgrey",
+            )  # fmt: skip
+        ax.set(xlabel=unit, ylabel=metric)
+        ax.legend(fontsize=8)
+    return figure

@@ -173,14 +173,13 @@ def test_predict_prints_class_names_with_probabilities(finished_run, capsys):
         assert record["label"] == max(record["probabilities"], key=record["probabilities"].get)
 
 
-def test_verbose_0_prints_the_summary_only(tmp_path, capsys):
+def test_verbose_0_prints_nothing_as_its_help_says(tmp_path, capsys):
     argv = [*TINY_FLAGS, "--epochs", "1", "--no-plots", "--output-dir", str(tmp_path)]
     assert "--verbose" in TINY_FLAGS and TINY_FLAGS[TINY_FLAGS.index("--verbose") + 1] == "0"
-    status, out, _ = run_main(train.main, argv, capsys)
-    assert status == 0 and "Test accuracy" in out and f"Wrote {tmp_path}/" in out
-    assert "Data set" not in out and "Epoch" not in out and "Training on" not in out
-    status, out, _ = run_main(train.main, argv, capsys)  # Finished: said so.
-    assert status == 0 and "is a finished run with these settings" in out
+    status, out, err = run_main(train.main, argv, capsys)
+    assert (status, out, err) == (0, "", "")
+    status, out, _ = run_main(train.main, ["--help"], capsys)
+    assert "0: nothing (the results are in metrics.json)" in " ".join(out.split())
 
 
 def test_predict_refuses_what_is_not_a_finished_run(tmp_path, capsys):
@@ -382,17 +381,53 @@ def test_a_truncated_model_is_damaged_not_missing(finished_run, tmp_path, capsys
     )
 
 
-def test_a_model_with_code_is_refused_by_safe_mode_in_one_line(tmp_path, capsys):
+def hostile_files(directory):
+    """`.keras` files that would run code or import a module if loaded:
+    `{name: the message's part that says why}`; a marker file tells if
+    anything ran."""
+    import codecs
+    import marshal
+    import zipfile
+
     import keras
 
+    inputs = keras.Input((3,))
+    keras.Model(inputs, keras.layers.Dense(2, name="d")(inputs)).save(directory / "base.keras")
+    marker = directory / "ran"
+    code = (lambda x: open(marker, "w").close() or x).__code__  # noqa: E731
+    lambda_config = {
+        "name": "d",
+        "function": {
+            "class_name": "__lambda__",
+            "config": {"code": codecs.encode(marshal.dumps(code), "base64").decode(), "defaults": None, "closure": None},
+        },
+        "arguments": {},
+    }  # fmt: skip
+    layers = {
+        "os_system": ({"module": "os", "class_name": "system", "registered_name": "system"}, "asks for 'system' of module 'os', which is neither Keras' nor keras-posemb's"),
+        "lambda": ({"module": "keras.layers", "class_name": "Lambda", "registered_name": None, "config": lambda_config}, "refused by Keras' safe mode: it holds a `Lambda` layer whose `function` is a Python lambda"),
+        "tfsm": ({"module": "keras.layers", "class_name": "TFSMLayer", "registered_name": None, "config": {"name": "d", "filepath": str(directory), "call_endpoint": "serve"}}, "refused by Keras' safe mode: it holds a `TFSMLayer`, which loads an external SavedModel"),
+    }  # fmt: skip
+    with zipfile.ZipFile(directory / "base.keras") as archive:
+        contents = {name: archive.read(name) for name in archive.namelist()}
+    for name, (layer, _) in layers.items():
+        config = json.loads(contents["config.json"])
+        config["config"]["layers"][1].update(layer)
+        with zipfile.ZipFile(directory / f"{name}.keras", "w") as archive:
+            for member, content in contents.items():
+                archive.writestr(member, json.dumps(config) if member == "config.json" else content)
+    return {name: why for name, (_, why) in layers.items()}, marker
+
+
+def test_a_hostile_model_file_is_refused_in_one_line_saying_why(tmp_path, capsys):
     from keras_posemb.cli import plot
 
-    inputs = keras.Input((3,))
-    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
-    model.save(tmp_path / "hostile.keras")
-    status, _, err = run_main(plot.main, [str(tmp_path / "hostile.keras")], capsys)
-    assert status == 2 and err.count("\n") == 1
-    assert "was refused by Keras' safe mode: it holds code that loading would run" in err
+    files, marker = hostile_files(tmp_path)
+    for name, why in files.items():
+        status, _, err = run_main(plot.main, [str(tmp_path / f"{name}.keras")], capsys)
+        assert status == 2 and err.count("\n") == 1 and why in err, err
+        assert "nothing of it was run" in err or "nothing was run" in err
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,10 @@
 extrapolation evaluation and `keras-posemb-generate`."""
 
 import dataclasses
+import hashlib
 import json
 import math
+import os
 import signal
 
 import keras
@@ -14,11 +16,11 @@ from keras_posemb import checkpoints, extrapolation, positions
 from keras_posemb.cli import generate as generate_cli
 from keras_posemb.cli import lm as lm_cli
 from keras_posemb.data import characters
-from keras_posemb.errors import ArgumentError, DataError, RunError
+from keras_posemb.errors import ArgumentError, DataError, DataWarning, RunError
 from keras_posemb.models import build_causal_lm
 from keras_posemb.run import Run
 from keras_posemb.training import language_model
-from tests.helpers import run_main
+from tests.helpers import run_main, run_python
 from tests.test_training import SignalDuringStep, StopAfterEpoch
 
 # A text with some structure to learn: a repeated verse, 3,800 characters.
@@ -230,6 +232,7 @@ def test_a_run_writes_its_files_and_the_losses_by_length(finished_run):
     assert run.is_complete()
     written = {path.name for path in run.outputs()}
     assert {"model.keras", "tokens.json", "metrics.json", "logs", "position_rotary.png"} <= written
+    assert "training_curves.png" in written
     assert set(metrics["extrapolation"]) == {"1", "2", "4", "8"}
     curve = [entry["val_loss"] for entry in metrics["validation_curve"]]
     assert len(curve) == 3 and metrics["val_loss"] == min(curve)
@@ -430,3 +433,123 @@ def test_the_default_text_is_built_in_and_offline():
     text = splits.vocabulary.decode(splits.train[:200])
     assert "the" in text.split() and "\n" in text
     assert len(splits.validation) == pytest.approx(len(splits.train) / 9, rel=1e-3)
+
+
+# A text that downloads: a file the test writes, reached by a file:// URL.
+
+
+@pytest.fixture
+def offline_corpus(tmp_path, monkeypatch):
+    from keras_posemb.data import corpora
+
+    source = tmp_path / "source" / "verse.txt"
+    source.parent.mkdir()
+    source.write_text(VERSE * 48, encoding="utf-8")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    corpus = corpora.Corpus(("file:///no/such/mirror.txt", source.as_uri()), digest, 3840, "verse")
+    monkeypatch.setitem(corpora.CORPORA, "shakespeare", corpus)
+    monkeypatch.setattr(corpora, "CACHE_DIR", str(tmp_path / "cache"))
+    return source
+
+
+def test_download_fetches_the_text_once_checks_it_and_trains_on_it(offline_corpus, tmp_path):
+    settings = {**TINY_LM, "download": "shakespeare"}
+    config = language_model.LanguageModelConfig(**settings, output_dir=str(tmp_path / "run"))
+    assert config.resolved_output_dir().endswith("run")
+    assert language_model.LanguageModelConfig(**settings).resolved_output_dir() == os.path.join(
+        "runs", "lm_shakespeare_rotary"
+    )
+    metrics = language_model.train_language_model(config)
+    cached = tmp_path / "cache" / "keras_posemb" / "shakespeare.txt"
+    assert cached.read_bytes() == offline_corpus.read_bytes()  # The first source failed.
+    from_file = language_model.train_language_model(
+        language_model.LanguageModelConfig(
+            **TINY_LM, text_file=str(offline_corpus), output_dir=str(tmp_path / "file")
+        )
+    )
+    assert metrics["val_loss"] == from_file["val_loss"]  # The same text.
+    offline_corpus.unlink()  # From the cache now: no source is needed.
+    again = dataclasses.replace(config, output_dir=str(tmp_path / "again"))
+    assert language_model.train_language_model(again)["val_loss"] == metrics["val_loss"]
+
+
+def test_a_download_that_fails_or_differs_says_what_to_do(offline_corpus, tmp_path):
+    from keras_posemb.data import corpora
+
+    offline_corpus.write_text("another text", encoding="utf-8")  # Its SHA-256 differs.
+    with pytest.raises(
+        DataError, match=r"Could not download verse.*file hash does not match.*text_file"
+    ):
+        corpora.fetch("shakespeare")
+    for change, match in [
+        (dict(download="gutenberg"), r"`download` must be one of \('shakespeare',\)"),
+        (
+            dict(download="shakespeare", text_file=str(offline_corpus)),
+            r"`download` must be left out",
+        ),
+    ]:
+        with pytest.raises(ArgumentError, match=match):
+            language_model.LanguageModelConfig(**{**TINY_LM, **change}).validate()
+
+
+def test_a_length_that_cannot_be_scored_says_why(tmp_path, capsys):
+    validation = write_text(tmp_path, VERSE[:30], "short.txt")  # 30 tokens: 4x, 8x do not fit.
+    config = tiny_lm_config(tmp_path, position="learned", validation_file=validation, verbose=1)
+    metrics = language_model.train_language_model(config)
+    assert metrics["extrapolation"]["2"] is None and metrics["extrapolation"]["1"] is not None
+    out = capsys.readouterr().out
+    assert "2x n/a (past the 8 positions of the model's learned table)" in out
+    assert (
+        metrics["extrapolation_skipped"]["8"] == "past the 8 positions of the model's learned table"
+    )
+    rotary = language_model.train_language_model(
+        dataclasses.replace(config, position="rotary", output_dir=str(tmp_path / "rotary"))
+    )
+    assert rotary["extrapolation"]["2"] is not None  # 17 of 30 tokens.
+    assert "fewer than a window needs" in rotary["extrapolation_skipped"]["4"]
+
+
+def test_a_full_disk_while_writing_the_final_files_is_one_line_and_a_rerun_writes_them(
+    tmp_path,
+):
+    """A real write failure: the file-size limit drops below the model's size
+    once training ends, as a full disk would."""
+    text = write_text(tmp_path)
+    code = f"""
+        import resource, signal, keras
+        from keras_posemb.errors import RunError
+        from keras_posemb.training import language_model
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # Fail the write, not the process.
+
+        class FillDisk(keras.callbacks.Callback):
+            def on_train_end(self, logs=None):
+                resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
+
+        config = language_model.LanguageModelConfig(
+            **{TINY_LM!r}, text_file={text!r}, output_dir="run"
+        )
+        try:
+            language_model.train_language_model(config, extra_callbacks=[FillDisk()])
+        except RunError as error:
+            print(error)
+    """
+    out = run_python(code, cwd=tmp_path)
+    assert "Could not write the run's final files in run (File too large)" in out, out
+    assert "its checkpoints are intact" in out
+    run = Run(tmp_path / "run")
+    assert run.has_backup() and not run.is_complete()
+    config = tiny_lm_config(tmp_path)
+    assert language_model.train_language_model(config)["best_step"] > 0
+    assert run.is_complete()
+
+
+def test_a_text_of_one_character_or_a_validation_file_that_is_the_text_is_named(tmp_path):
+    config = tiny_lm_config(tmp_path, text_file=write_text(tmp_path, "a" * 400, "a.txt"))
+    with pytest.raises(DataError, match=r"1 distinct character\(s\) \('a'\): there is nothing"):
+        language_model.train_language_model(config)
+    with pytest.raises(ArgumentError, match=r"`vocab_size` must be an int >= 2"):
+        build_causal_lm(1, 8)
+    text = write_text(tmp_path)
+    same = tiny_lm_config(tmp_path, "same", text_file=text, validation_file=text)
+    with pytest.warns(DataWarning, match=r"the validation file is the training file"):
+        language_model.train_language_model(same)

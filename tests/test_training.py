@@ -25,6 +25,7 @@ def learned_run(tmp_path_factory):
 def test_run_writes_every_output(learned_run):
     config, metrics, run = learned_run
     names = [Run.MODEL, Run.VOCABULARY, Run.CLASSES, Run.SETTINGS, Run.METRICS]
+    names.append(Run.TRAINING_CURVES)
     # The raw-text model runs TextVectorization: TensorFlow only.
     assert run.path(Run.TEXT_MODEL).exists() == (keras.backend.backend() == "tensorflow")
     table_plots = ["heatmaps", "similarity", "offset_similarity", "pca", "spectrum"]

@@ -137,3 +137,32 @@ def test_grid_similarity_mosaic_is_vits_figure_7():
             assert tile[i, j] == pytest.approx(1)
             np.testing.assert_allclose(tile, np.einsum("rcd,d->rc", unit, unit[i, j]))
     assert np.isnan(mosaic[3]).all() and np.isnan(mosaic[:, 4]).all()
+
+
+def test_training_curves_draw_training_beside_validation_and_mark_the_kept_epoch():
+    history = [
+        {"epoch": 1, "loss": 2.0, "val_loss": 1.8, "perplexity": 7.4, "val_perplexity": 6.0},
+        {"epoch": 2, "loss": 1.5, "val_loss": 1.6, "perplexity": 4.5, "val_perplexity": 5.0},
+    ]
+    figure = viz.plot_training_curves(history, "perplexity", "step", 250, kept=2)
+    loss, perplexity = figure.axes
+    assert [line.get_label() for line in loss.get_lines()[:2]] == ["training", "validation"]
+    np.testing.assert_array_equal(loss.get_lines()[0].get_xdata(), [250, 500])
+    np.testing.assert_array_equal(perplexity.get_lines()[1].get_ydata(), [6.0, 5.0])
+    assert loss.get_lines()[2].get_xdata()[0] == 500  # The kept step.
+    assert (loss.get_xlabel(), perplexity.get_ylabel()) == ("step", "perplexity")
+
+
+@pytest.mark.parametrize(
+    "position, fixed", [("sinusoidal", True), ("alibi", True), ("learned", False), ("t5", False)]
+)
+def test_plots_of_a_fixed_family_say_so(position, fixed, tmp_path, monkeypatch):
+    from keras_posemb import files
+    from keras_posemb.models import build_text_classifier
+
+    drawn = []
+    monkeypatch.setattr(files, "atomic_save_figure", lambda figure, path: drawn.append(figure))
+    model = build_text_classifier(50, 2, 16, position, 16, 2, 32, 1)
+    positions.write_position_plots(model, tmp_path, 16)
+    notes = [figure._suptitle.get_text() if figure._suptitle else "" for figure in drawn]
+    assert drawn and all(("Fixed by the formula" in note) == fixed for note in notes), notes

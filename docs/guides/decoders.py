@@ -40,7 +40,9 @@ keras.utils.set_random_seed(0)
 settings = dict(steps=600, eval_interval=200, max_length=32, embed_dim=64, num_layers=2)
 if SMALL:
     settings = dict(steps=4, eval_interval=2, max_length=8, embed_dim=16, num_heads=2, num_layers=1)
-run_dir = tempfile.mkdtemp(prefix="lm_")
+# Removed when the guide ends (the folder object is gone).
+workspace = tempfile.TemporaryDirectory(prefix="lm_")
+run_dir = workspace.name
 config = language_model.LanguageModelConfig(output_dir=run_dir, verbose=0, plots=False, **settings)
 metrics = language_model.train_language_model(config)
 print(f"validation loss {metrics['val_loss']:.3f} nats per character "
@@ -148,9 +150,9 @@ plt.show()
 #
 # Every family, three seeds, nanoGPT's recipe on Tiny Shakespeare:
 #
-#     python benchmarks/lm_extrapolation.py --text ../shared/data/shakespeare/input.txt
+#     python benchmarks/lm_extrapolation.py --set download=shakespeare
 #
 # and the same trainer from the command line, then text from the run:
 #
-#     keras-posemb-lm --text-file input.txt --position alibi
-#     keras-posemb-generate runs/lm_input_alibi "ROMEO:" --temperature 0.8 --seed 0
+#     keras-posemb-lm --download shakespeare --position alibi
+#     keras-posemb-generate runs/lm_shakespeare_alibi "ROMEO:"

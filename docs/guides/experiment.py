@@ -39,7 +39,9 @@ if SMALL:
         max_words=8, max_length=16, order_train_size=320, epochs=2, batch_size=32, embed_dim=16,
         num_heads=2, ff_dim=32, num_layers=1, plots=False,
     )  # fmt: skip
-comparison_dir = tempfile.mkdtemp(prefix="compare_")
+# Removed when the guide ends (the folder object is gone).
+workspace = tempfile.TemporaryDirectory(prefix="compare_")
+comparison_dir = workspace.name
 config = training.TrainConfig(output_dir=comparison_dir, **settings)
 print(f"training sentences: 5 to {config.max_words} words; results in {comparison_dir}")
 

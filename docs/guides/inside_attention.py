@@ -54,12 +54,12 @@ diagonals_constant = all(
 print("score without rotation:", round(float(q @ k / np.sqrt(head_dim)), 4))
 print("rotated scores constant along each diagonal:", diagonals_constant)
 
-plt.figure(figsize=(4.5, 4))
+plt.figure(figsize=(5, 4.2), layout="constrained")
 plt.imshow(scores, cmap="RdBu")
 plt.xlabel("key position j")
 plt.ylabel("query position i")
-plt.title("rotary: q_i . k_j, same q and k everywhere")
-plt.colorbar()
+plt.title("rotary: q_i . k_j,\nthe same q and k at every position")
+plt.colorbar(label="score")
 plt.show()
 
 # %% [markdown]
@@ -73,10 +73,13 @@ plt.show()
 alibi = keras_posemb.AlibiBias()
 bias = keras.ops.convert_to_numpy(alibi(np.zeros((1, heads, length, length), "float32")))[0]
 print("slopes:", keras_posemb.layers.alibi_slopes(heads))
-figure, axes = plt.subplots(1, heads, figsize=(3 * heads, 3))
+# One colour scale for every head, so that their slopes can be compared.
+slopes = keras_posemb.layers.alibi_slopes(heads)
+figure, axes = plt.subplots(1, heads, figsize=(3 * heads + 1, 3.2), layout="constrained")
 for head, axis in enumerate(axes):
-    axis.imshow(bias[head], cmap="viridis")
-    axis.set(title=f"ALiBi head {head}", xlabel="key j", ylabel="query i")
+    image = axis.imshow(bias[head], cmap="viridis", vmin=bias.min(), vmax=0)
+    axis.set(title=f"head {head}: slope {slopes[head]:.3g}", xlabel="key j", ylabel="query i")
+figure.colorbar(image, ax=axes, label="bias added to the score")
 plt.show()
 
 # %% [markdown]
@@ -121,11 +124,16 @@ for name, position in [
 # %%
 alibi_split = keras_posemb.AlibiBias(split_heads=True)
 bias = keras.ops.convert_to_numpy(alibi_split(np.zeros((1, heads, length, length), "float32")))[0]
-figure, axes = plt.subplots(1, heads, figsize=(3 * heads, 3))
+masked = np.ma.masked_less(bias, -1e8)  # keys on the other side: -1e9, drawn grey
+figure, axes = plt.subplots(1, heads, figsize=(3 * heads + 1, 3.2), layout="constrained")
 for head, axis in enumerate(axes):
-    masked = np.ma.masked_less(bias[head], -1e8)  # keys on the other side: -1e9, drawn grey
-    axis.imshow(masked, cmap=plt.get_cmap("viridis").with_extremes(bad="lightgrey"))
-    axis.set(title=f"split head {head}", xlabel="key j", ylabel="query i")
+    image = axis.imshow(
+        masked[head], cmap=plt.get_cmap("viridis").with_extremes(bad="lightgrey"),
+        vmin=masked.min(), vmax=0,
+    )  # fmt: skip
+    side = "left" if head < heads // 2 else "right"
+    axis.set(title=f"split head {head}: looks {side}", xlabel="key j", ylabel="query i")
+figure.colorbar(image, ax=axes, label="bias added to the score")
 plt.show()
 
 # %% [markdown]

@@ -134,7 +134,9 @@ if SMALL:
         order_train_size=320, epochs=2, batch_size=32, embed_dim=16, num_heads=2, ff_dim=32,
         num_layers=1, plots=False,
     )  # fmt: skip
-run_dir = tempfile.mkdtemp(prefix="learned_table_")
+# Removed when the guide ends (the folder object is gone).
+workspace = tempfile.TemporaryDirectory(prefix="learned_table_")
+run_dir = workspace.name
 metrics = training.train(training.TrainConfig(position="learned", output_dir=run_dir, **settings))
 print(f"test accuracy with a learned table: {metrics['test_accuracy']:.3f}")
 

@@ -126,7 +126,9 @@ viz.plot_grid_similarity(table, "sinusoidal_2d")
 settings = dict(epochs=3)
 if SMALL:
     settings = dict(patch_size=8, embed_dim=16, num_heads=2, ff_dim=16, num_layers=1, epochs=1)
-run_dir = tempfile.mkdtemp(prefix="vit_")
+# Removed when the guide ends (the folder object is gone).
+workspace = tempfile.TemporaryDirectory(prefix="vit_")
+run_dir = workspace.name
 config = ImageTrainConfig(output_dir=run_dir, position="learned_2d", plots=False, verbose=0,
                           **settings)  # fmt: skip
 metrics = train_images(config)

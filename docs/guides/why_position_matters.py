@@ -90,12 +90,14 @@ print(f"difference of the mean-pooled vectors: {np.abs(pooled[0] - pooled[1]).ma
 
 # %%
 settings = dict(verbose=0)
-if SMALL:
+if SMALL:  # Short sentences and a small model, which still learn the order.
     settings.update(
-        order_train_size=320, epochs=2, batch_size=32, embed_dim=16, num_heads=2, ff_dim=32,
-        num_layers=1, plots=False,
+        order_train_size=1000, max_words=6, epochs=4, batch_size=32, embed_dim=32,
+        num_heads=2, ff_dim=64, num_layers=1, plots=False,
     )  # fmt: skip
-runs = tempfile.mkdtemp(prefix="why_position_")
+# Removed when the guide ends (the folder object is gone).
+workspace = tempfile.TemporaryDirectory(prefix="why_position_")
+runs = workspace.name
 print("run directories in", runs)
 metrics = {}
 for position in ["none", "sinusoidal"]:

@@ -9,7 +9,7 @@ training (1.5x, 2x, 4x and 8x the longest).
 examples:
   keras-posemb-compare --output-dir runs/compare
   keras-posemb-compare --output-dir runs/compare_sst2 --seeds 1 \\
-      --dataset ../shared/data/sst2/train.tsv --test-file ../shared/data/sst2/dev.tsv
+      --dataset SST-2/train.tsv --test-file SST-2/dev.tsv
 """
 
 from __future__ import annotations

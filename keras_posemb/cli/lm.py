@@ -9,8 +9,9 @@ interrupted command resumes it.
 
 examples:
   keras-posemb-lm
-  keras-posemb-lm --text-file ../shared/data/shakespeare/input.txt --position alibi
-  keras-posemb-generate runs/lm_input_alibi "ROMEO:" --temperature 0.8 --seed 0
+  keras-posemb-lm --download shakespeare --position alibi
+  keras-posemb-generate runs/lm_shakespeare_alibi "ROMEO:"
+  keras-posemb-lm --text-file any_text.txt --level byte
 """
 
 from __future__ import annotations

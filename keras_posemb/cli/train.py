@@ -8,8 +8,8 @@ raw-text model, vocabulary, metrics.json, TensorBoard logs and plots to
 examples:
   keras-posemb-train
   keras-posemb-train --position learned
-  keras-posemb-train --dataset ../shared/data/sst2/train.tsv \\
-      --test-file ../shared/data/sst2/dev.tsv
+  keras-posemb-train --dataset reviews.tsv    (any .tsv/.csv with text and label columns)
+  keras-posemb-train --dataset SST-2/train.tsv --test-file SST-2/dev.tsv    (GLUE's files)
   keras-posemb-train --dataset imdb_reviews --download
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from keras_posemb.data.local import DataWarning, local_dataset, read_class_folders, read_table
+from keras_posemb.data.local import local_dataset, read_class_folders, read_table
 from keras_posemb.data.order import order_dataset
 from keras_posemb.data.pipeline import (
     TrainingBatches,
@@ -22,7 +22,7 @@ from keras_posemb.data.pipeline import (
 )
 from keras_posemb.data.text_data import Split, TextData, dataset_name, is_local, split_off
 from keras_posemb.data.tfds import tfds_dataset
-from keras_posemb.errors import DataError, argument_error
+from keras_posemb.errors import DataError, DataWarning, argument_error
 
 BUILT_IN = "order"
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
 
 from keras_posemb._args import check_choice, check_int
-from keras_posemb.errors import DataError, Setting
+from keras_posemb.errors import DataError, DataWarning, Setting
 
 LEVELS = ("character", "byte")
 # The built-in text: sentences of the built-in data set, one per line.
@@ -154,10 +155,24 @@ def load_text_splits(
     name = "built-in" if text_file is None else os.path.basename(text_file)
     if validation_file is not None:
         train_text, validation_text = text, read_text(validation_file, encoding, "validation_file")
+        if text_file is not None and os.path.samefile(text_file, validation_file):
+            warnings.warn(
+                f"the validation file is the training file ({validation_file}): its loss "
+                "measures how well the model remembers its training text, and it picks the "
+                "interval that is kept.",
+                DataWarning,
+                stacklevel=2,
+            )
     else:
         cut = len(text) - int(len(text) * validation_fraction)
         train_text, validation_text = text[:cut], text[cut:]
     vocabulary = Vocabulary.of_text(train_text + validation_text, level)
+    if vocabulary.size < 2:
+        raise DataError(
+            f"The text has {vocabulary.size} distinct character(s) "
+            f"({', '.join(map(repr, vocabulary.characters)) or 'none'}): there is nothing to "
+            "predict. A language model needs at least 2."
+        )
     splits = TextSplits(
         name, vocabulary, vocabulary.encode(train_text), vocabulary.encode(validation_text)
     )

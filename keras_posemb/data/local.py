@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_posemb.data.text_data import Split, TextData, dataset_name, split_off
-from keras_posemb.errors import DataError, Setting
+from keras_posemb.errors import DataError, DataWarning, Setting
 
 TEXT_COLUMNS = ("text", "sentence", "content", "review", "document", "description", "body")
 LABEL_COLUMNS = ("label", "labels", "class", "sentiment", "target", "category")
@@ -46,10 +46,6 @@ MAX_TABLE_BYTES = 2**30
 MAX_EXAMPLE_BYTES = 10 * 2**20
 # A number as a label: ASCII digits only, so `²` and `--1` are not numbers.
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
-
-
-class DataWarning(UserWarning):
-    """Data that loads but looks wrong (e.g. a label column holding text)."""
 
 
 def _preview(value):

@@ -22,7 +22,13 @@ from keras_posemb.run import Run
 from keras_posemb.training import resume, runtime
 from keras_posemb.training.config import TrainConfig, field_choices, field_help, field_types
 from keras_posemb.training.schedule import learning_rate_schedule, planned_epochs
-from keras_posemb.training.session import Session, build_model, load_data, report_finished
+from keras_posemb.training.session import (
+    Session,
+    build_model,
+    load_data,
+    report_finished,
+    write_outputs,
+)
 
 __all__ = [
     "TrainConfig",
@@ -55,10 +61,10 @@ def train(config: TrainConfig, extra_callbacks: Sequence[keras.callbacks.Callbac
     with run.locked():
         finished = resume.prepare_run(run, config)
         if finished is not None:
-            report_finished(run, f"test accuracy {finished['test_accuracy']:.4f}")
+            report_finished(run, f"test accuracy {finished['test_accuracy']:.4f}", log)
             return finished
         metrics = _train(run, config, extra_callbacks, log)
-    _report(config, run, metrics, print)  # The summary, also at verbose=0.
+    _report(config, run, metrics, log)
     return metrics
 
 
@@ -77,9 +83,8 @@ def _train(run, config, extra_callbacks, log):
             session = Session(config, run, dataset, distribution, log)
             session.fit(extra_callbacks)
             metrics = session.evaluate()
-            session.save_outputs()
-        metrics.update(policy=policy, device=device, replicas=distribution.replicas)
-        run.write_metrics(metrics)  # Last: it marks the run complete.
+            metrics.update(policy=policy, device=device, replicas=distribution.replicas)
+            write_outputs(session, run, metrics)
     run.owner.remove(run.BACKUP)
     return metrics
 

@@ -234,10 +234,12 @@ class TrainConfig(RunSettings):
         "'default': one device; 'mirrored': data parallel over all local GPUs",
         choices=runtime.STRATEGIES,
     )
-    plots: bool = setting(True, "write PNG plots of the position vectors", same_on_resume=False)
+    plots: bool = setting(
+        True, "write PNG plots: the training curves and the position vectors", same_on_resume=False
+    )
     verbose: int = setting(
         1,
-        "1: progress bars on a terminal (one line per epoch elsewhere), 2: one line per epoch, 0: only the summary",
+        "1: progress bars on a terminal (one line per epoch elsewhere), 2: one line per epoch, 0: nothing (the results are in metrics.json)",
         choices=(0, 1, 2),
         same_on_resume=False,
     )

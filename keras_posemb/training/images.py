@@ -91,10 +91,12 @@ class ImageTrainConfig(RunSettings):
     seed: int = setting(0, "random seed: the same seed and settings give the same run on CPU")
     mixed_precision: bool = setting(False, "mixed precision: float16 on GPU, bfloat16 on CPU")
     jit_compile: bool = setting(False, "compile training with XLA (JAX always compiles)")
-    plots: bool = setting(True, "write PNG plots of the position vectors", same_on_resume=False)
+    plots: bool = setting(
+        True, "write PNG plots: the training curves and the position vectors", same_on_resume=False
+    )
     verbose: int = setting(
         1,
-        "1: progress bars on a terminal, 2: one line per epoch, 0: only the summary",
+        "1: progress bars on a terminal, 2: one line per epoch, 0: nothing (the results are in metrics.json)",
         choices=(0, 1, 2),
         same_on_resume=False,
     )
@@ -260,8 +262,11 @@ class ImageSession:
         run, model, config = self.run, self.model, self.config
         run.save_model(model)
         run.write_classes(self.dataset.class_names)
-        if config.plots and positions.find_position(model)[0].plots:
-            run.save_plots(model, config.tokens, config.tokens)
+        if config.plots:
+            history, kept = self.checkpoints.state["history"], self.checkpoints.best_epoch
+            run.save_training_curves(history, "accuracy", kept=kept)
+            if positions.find_position(model)[0].plots:
+                run.save_plots(model, config.tokens, config.tokens)
 
     def evaluate(self) -> dict:
         config, test, state = self.config, self.dataset.test, self.checkpoints.state

@@ -33,7 +33,7 @@ from keras_posemb._args import check_divisible, check_int, check_number
 from keras_posemb._memory import check_fits
 from keras_posemb.causal_lm import build_causal_lm
 from keras_posemb.checkpoints import EpochCheckpoints
-from keras_posemb.data import characters
+from keras_posemb.data import characters, corpora
 from keras_posemb.errors import Setting, argument_error
 from keras_posemb.layers._angles import MAX_POSITION
 from keras_posemb.run import LANGUAGE_MODEL, RunKind
@@ -71,7 +71,16 @@ class LanguageModelConfig(RunSettings):
     KIND: typing.ClassVar[RunKind] = LANGUAGE_MODEL
 
     text_file: str | None = setting(
-        None, "the training text (default: text made from the built-in data set's sentences)"
+        None,
+        "the training text, any UTF-8 (see --encoding) text file (default: text made from the "
+        "built-in data set's sentences, or --download)",
+    )
+    download: str | None = setting(
+        None,
+        lambda: (
+            "train on a text downloaded once into Keras' cache instead of --text-file: "
+            + "; ".join(f"{name}: {corpus.description}" for name, corpus in corpora.CORPORA.items())
+        ),
     )
     validation_file: str | None = setting(
         None, "held-out text (default: the last --validation-fraction of the training text)"
@@ -117,11 +126,13 @@ class LanguageModelConfig(RunSettings):
     seed: int = setting(0, "random seed: the same seed and settings give the same run on CPU")
     mixed_precision: bool = setting(False, "mixed precision: float16 on GPU, bfloat16 on CPU")
     jit_compile: bool = setting(False, "compile training with XLA (JAX always compiles)")
-    plots: bool = setting(True, "write PNG plots of the position vectors", same_on_resume=False)
+    plots: bool = setting(
+        True, "write PNG plots: the training curves and the position vectors", same_on_resume=False
+    )
     verbose: int = setting(
         1,
         "1: progress bars on a terminal (one line per interval elsewhere), 2: one line per "
-        "interval, 0: only the summary",
+        "interval, 0: nothing (the results are in metrics.json)",
         choices=(0, 1, 2),
         same_on_resume=False,
     )
@@ -129,8 +140,20 @@ class LanguageModelConfig(RunSettings):
     def resolved_output_dir(self) -> str:
         if self.output_dir == "":
             raise argument_error("output_dir", "", "a path (or None for the default)")
-        text = "builtin" if self.text_file is None else os.path.basename(self.text_file)
-        return self.output_dir or os.path.join("runs", f"lm_{text.split('.')[0]}_{self.position}")
+        return self.output_dir or os.path.join("runs", f"lm_{self.text_name}_{self.position}")
+
+    @property
+    def text_source(self) -> str:
+        if self.text_file is not None:
+            return repr(self.text_file)
+        return f"{self.download} (downloaded)" if self.download else "built in"
+
+    @property
+    def text_name(self) -> str:
+        """`builtin`, the downloaded corpus' name, or the text file's stem."""
+        if self.text_file is not None:
+            return os.path.basename(self.text_file).split(".")[0]
+        return self.download or "builtin"
 
     @property
     def resolved_warmup_steps(self) -> int:
@@ -184,12 +207,14 @@ class LanguageModelConfig(RunSettings):
         check_number("clip_norm", self.clip_norm, low=0)
         check_number("dropout", self.dropout, 0, 1, high_open=True)
         self.check_encoding()
+        if self.download is not None:
+            corpora.check_name(self.download)
+        self.check_applies(("download",), self.text_file is None, "without ", Setting("text_file"))
+        self.check_applies(("encoding",), self.text_file is not None, "with ", Setting("text_file"))
         self.check_applies(
-            ("validation_file", "encoding"),
-            self.text_file is not None,
-            "with ",
-            Setting("text_file"),
-        )
+            ("validation_file",), self.text_file is not None or self.download is not None,
+            "with ", Setting("text_file"), " or ", Setting("download"),
+        )  # fmt: skip
         self.check_applies(
             ("validation_fraction",), self.validation_file is None,
             "without ", Setting("validation_file"), " (the text is split then)",
@@ -217,14 +242,22 @@ class LanguageModelConfig(RunSettings):
         needed = 8 * windows * heads * longest**2
         what = f"the evaluation at 8x: attention over {longest:,} tokens"
         check_fits("max_length", length, needed, what)
-        if self.text_file is not None:
-            size = os.path.getsize(self.text_file)  # Text, then 4 bytes per id, then windows.
-            check_fits("text_file", self.text_file, 12 * size, f"{size:,} bytes of text and ids")
+        if self.text_file is not None or self.download is not None:
+            name = "text_file" if self.text_file is not None else "download"
+            size = (
+                os.path.getsize(self.text_file)
+                if self.text_file is not None
+                else corpora.CORPORA[self.download].size
+            )  # Text, then 4 bytes per id, then windows.
+            check_fits(name, getattr(self, name), 12 * size, f"{size:,} bytes of text and ids")
 
 
 def load_text(config: LanguageModelConfig) -> characters.TextSplits:
+    text_file = config.text_file
+    if config.download is not None:
+        text_file = corpora.fetch(config.download)
     return characters.load_text_splits(
-        config.text_file,
+        text_file,
         config.validation_file,
         config.level,
         config.validation_fraction,
@@ -321,7 +354,7 @@ class LanguageModelSession:
     def __init__(self, config, run, text, log):
         self.config, self.run, self.text, self.log = config, run, text, log
         log(
-            f"Text {'built in' if config.text_file is None else repr(config.text_file)}: "
+            f"Text {config.text_source}: "
             f"{len(text.train):,} training and {len(text.validation):,} "
             f"validation tokens, {text.vocabulary.size} {config.level} ids."
         )
@@ -375,6 +408,13 @@ class LanguageModelSession:
             "best_step": best["epoch"] * config.interval_steps,
             "steps": config.steps,
             "extrapolation": losses,
+            "extrapolation_skipped": {
+                factor: extrapolation.why_unscored(
+                    self.model, text.validation, int(factor) * config.max_length
+                )
+                for factor, loss in losses.items()
+                if loss is None
+            },
             "validation_curve": [
                 {
                     "step": entry["epoch"] * config.interval_steps,
@@ -397,15 +437,20 @@ class LanguageModelSession:
         run.write_tokens(self.text.vocabulary.to_json())
         tables = summaries.position_tables(model, config.max_length, config.embed_dim)
         run.write_projector(tables)
-        if config.plots and positions.find_position(model)[0].plots:
-            run.save_plots(model, config.max_length, config.max_length)
+        if config.plots:
+            history, kept = self.checkpoints.state["history"], self.checkpoints.best_epoch
+            run.save_training_curves(history, "perplexity", "step", config.interval_steps, kept)
+            if positions.find_position(model)[0].plots:
+                run.save_plots(model, config.max_length, config.max_length)
 
 
 def _report(run, metrics, log):
-    def shown(loss):
-        return "n/a" if loss is None else f"{loss:.4f}"
+    skipped = metrics.get("extrapolation_skipped", {})
 
-    losses = ", ".join(f"{f}x {shown(v)}" for f, v in metrics["extrapolation"].items())
+    def shown(factor, loss):
+        return f"n/a ({skipped.get(factor, 'not scored')})" if loss is None else f"{loss:.4f}"
+
+    losses = ", ".join(f"{f}x {shown(f, v)}" for f, v in metrics["extrapolation"].items())
     log(
         f"\nKept step {metrics['best_step']} of {metrics['steps']}, the best on validation: "
         f"loss {metrics['val_loss']:.4f} (perplexity {metrics['val_perplexity']:.2f}).\n"

@@ -18,6 +18,7 @@ from keras_posemb.checkpoints import (
     PlateauPatience,
     StopOnNaN,
 )
+from keras_posemb.errors import RunError
 from keras_posemb.run import Run
 from keras_posemb.training import resume, runtime
 from keras_posemb.training.schedule import learning_rate_schedule, planned_epochs
@@ -181,8 +182,11 @@ class Session:
         config = self.config
         tables = summaries.position_tables(model, config.max_length, config.embed_dim)
         run.write_projector(tables)
-        if self.config.plots and positions.find_position(model)[0].plots:
-            run.save_plots(model, self.config.max_length, self.batches.longest)
+        if self.config.plots:
+            history, kept = self.checkpoints.state["history"], self.checkpoints.best_epoch
+            run.save_training_curves(history, "accuracy", kept=kept)
+            if positions.find_position(model)[0].plots:
+                run.save_plots(model, self.config.max_length, self.batches.longest)
 
 
 def fit_verbosity(verbose: int) -> int:
@@ -283,9 +287,27 @@ def fit_resumably(model, checkpoints, batches, steps_per_epoch, epochs, callback
             epoch = checkpoints.state["epoch"]
 
 
-def report_finished(run, summary: str) -> None:
+def write_outputs(session, run, metrics: dict) -> None:
+    """The run's final files, metrics.json last (it marks the run complete).
+
+    Raises:
+        RunError: when a write fails (a full disk): the checkpoints stay,
+            so that a rerun writes the files again without training.
+    """
+    try:
+        session.save_outputs()
+        run.write_metrics(metrics)
+    except OSError as error:
+        raise RunError(
+            f"Could not write the run's final files in {run.directory} "
+            f"({error.strerror or error}); its checkpoints are intact. Free some space and "
+            "rerun the same command to write them."
+        ) from None
+
+
+def report_finished(run, summary: str, log) -> None:
     """Says that `run` is finished with these settings, and what it reached."""
-    print(
+    log(
         f"{run.directory} is a finished run with these settings ({summary}): nothing to "
         "train, and its files are left as they are. To train another run, use another "
         "--output-dir (output_dir= in Python)."
@@ -298,15 +320,14 @@ def run_session(config, extra_callbacks, load, make_session, finished_summary, r
     loaded and fingerprinted, `make_session(config, run, data, log)` fitted,
     evaluated and saved, and the metrics written last (they mark the run
     complete). `finished_summary(metrics)` says what a finished run reached;
-    `report(run, metrics, print)` prints the end of a run (the summary,
-    printed at every verbosity)."""
+    `report(run, metrics, log)` prints the end of a run."""
     config.validate()
     run = Run(config.resolved_output_dir())
     log = print if config.verbose else (lambda *args, **kwargs: None)
     with run.locked():
         finished = resume.prepare_run(run, config)
         if finished is not None:
-            report_finished(run, finished_summary(finished))
+            report_finished(run, finished_summary(finished), log)
             return finished
         with runtime.process_settings(config):
             data = load(config)
@@ -314,8 +335,7 @@ def run_session(config, extra_callbacks, load, make_session, finished_summary, r
             session = make_session(config, run, data, log)
             session.fit(extra_callbacks)
             metrics = session.evaluate()
-            session.save_outputs()
-            run.write_metrics(metrics)  # Last: it marks the run complete.
+            write_outputs(session, run, metrics)
         run.owner.remove(run.BACKUP)
-    report(run, metrics, print)  # The summary, also at verbose=0.
+    report(run, metrics, log)
     return metrics
