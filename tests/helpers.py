@@ -17,10 +17,14 @@ TINY = dict(
 
 
 def tiny_config(output_dir, **changes):
-    """A `TrainConfig` of the tiny settings (with `changes`) into `output_dir`."""
+    """A `TrainConfig` of the tiny settings (with `changes`) into `output_dir`;
+    the built-in data set's size only where it applies."""
     from keras_posemb import training
 
-    return training.TrainConfig(**{**TINY, "output_dir": str(output_dir), **changes})
+    settings = {**TINY, "output_dir": str(output_dir), **changes}
+    if settings.get("dataset", "order") != "order":
+        del settings["order_train_size"]
+    return training.TrainConfig(**settings)
 
 
 def as_flags(settings: dict) -> list[str]:
@@ -36,6 +40,8 @@ def as_flags(settings: dict) -> list[str]:
 
 
 TINY_FLAGS = as_flags(TINY)
+# For a data set of one's own: without the built-in one's size.
+TINY_LOCAL_FLAGS = as_flags({k: v for k, v in TINY.items() if k != "order_train_size"})
 
 
 def run_process(argv, cwd=None, backend=None, env=None, timeout=900):

@@ -247,12 +247,12 @@ def test_labels_that_are_not_labels_name_the_line(tmp_path, label, match):
 
 
 def test_a_non_label_is_one_error_line_from_the_trainer(tmp_path, capsys):
-    from helpers import TINY_FLAGS, run_main
+    from helpers import TINY_LOCAL_FLAGS, run_main
 
     from keras_posemb.cli import train
 
     path = labelled(tmp_path, ["--1", "1"])
-    argv = [*TINY_FLAGS, "--dataset", path, "--output-dir", str(tmp_path / "run")]
+    argv = [*TINY_LOCAL_FLAGS, "--dataset", path, "--output-dir", str(tmp_path / "run")]
     status, _, err = run_main(train.main, argv, capsys)
     assert status == 2 and err.count("\n") == 1 and "neither a number nor a word" in err
 
@@ -343,13 +343,13 @@ def test_a_held_out_file_that_is_the_training_file_is_worth_a_warning(tmp_path):
 
 
 def test_texts_of_punctuation_only_are_one_error_line(tmp_path, capsys):
-    from helpers import TINY_FLAGS, run_main
+    from helpers import TINY_LOCAL_FLAGS, run_main
 
     from keras_posemb.cli import train
 
     body = "".join(f"{i % 2}\t{'!?' * (i % 3 + 1)}\n" for i in range(40))
     path = write(tmp_path / "marks.tsv", "label\ttext\n" + body)
-    argv = [*TINY_FLAGS, "--dataset", path, "--output-dir", str(tmp_path / "run")]
+    argv = [*TINY_LOCAL_FLAGS, "--dataset", path, "--output-dir", str(tmp_path / "run")]
     status, _, err = run_main(train.main, argv, capsys)
     assert status == 2 and err.count("\n") == 1
     assert "training texts hold no words once lower-cased and stripped of punctuation" in err

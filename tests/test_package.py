@@ -1,5 +1,6 @@
 """The package's shape: module names, typing marker, licence and changelog."""
 
+import dataclasses
 import importlib.util
 import inspect
 import pkgutil
@@ -54,7 +55,7 @@ def test_cli_flags_come_from_the_config():
     parser = cli.Parser()
     cli.add_config_flags(parser, training.TrainConfig)
     flags = {action.dest for action in parser._actions} - {"help", "debug"}
-    assert flags == {field for field in training.TrainConfig.__dataclass_fields__}
+    assert flags == {field.name for field in dataclasses.fields(training.TrainConfig)}
 
 
 def test_flag_types_come_from_the_annotations_not_their_spelling():
