@@ -176,12 +176,23 @@ class OwnedDirectory:
         if not self.directory.exists() or self.is_ours():
             return
         found = sorted(entry.name for entry in self.directory.iterdir())
+        if found == [PRIVATE] and self._is_an_unfinished_start():
+            return
         if found:
             shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
             raise RunError(
                 f"{self.directory} is not empty ({shown}) and holds no keras-posemb {self.kind}, "
                 "so nothing there is touched. Use an empty or new ", Setting("output_dir"), ".",
             )  # fmt: skip
+
+    def _is_an_unfinished_start(self) -> bool:
+        """Whether the private folder holds only what a process killed before
+        writing the manifest leaves: the lock file, temporaries."""
+        left = [path.name for path in self.private.iterdir()]
+        return all(
+            name in (LOCK, files.TEMPORARIES) or name.startswith(files.TEMPORARY_PREFIX)
+            for name in left
+        )
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[OwnedDirectory]:

@@ -268,3 +268,21 @@ def test_an_empty_folder_is_used_and_the_private_folder_holds_the_temporaries(tm
             "manifest.json",
         ]
     assert owned.entries() == ["a.txt"] and (tmp_path / "a.txt").read_text() == "done"
+
+
+def test_a_process_killed_before_its_manifest_leaves_a_usable_directory(tmp_path):
+    """Killed between making the private folder and writing the manifest:
+    what is left is recognizably the package's, and the next run goes on."""
+    private = tmp_path / "out" / ".keras-posemb"
+    (private / "tmp").mkdir(parents=True)
+    (private / "lock").write_text("process 1, started ...")
+    (private / ".tmp-manifest.json.x").write_text("{")
+    owned = OwnedDirectory(tmp_path / "out", "run")
+    with owned.locked():
+        assert owned.is_ours() and owned.entries() == []
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / ".keras-posemb").mkdir()
+    (tmp_path / "mine" / ".keras-posemb" / "notes.txt").write_text("a user's")
+    with pytest.raises(RunError, match="holds no keras-posemb run"):
+        with OwnedDirectory(tmp_path / "mine", "run").locked():
+            pass
