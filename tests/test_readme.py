@@ -14,10 +14,21 @@ def test_the_readme_has_its_examples():
 
 
 @pytest.mark.all_backends  # Each backend's leg runs them, in fresh processes.
-def test_readme_examples_run_under_every_backend(tmp_path):
+def test_readme_examples_run_under_every_backend_and_print_what_they_say(tmp_path):
+    """An example's `# prints X` line is what its print before it shows."""
     for example in EXAMPLES:
-        run_python(example, cwd=tmp_path, backend=keras.backend.backend())
+        printed = run_python(example, cwd=tmp_path, backend=keras.backend.backend())
+        for expected in re.findall(r"^# prints (.*)$", example, re.M):
+            assert expected in printed.splitlines(), (expected, printed)
     assert (tmp_path / "model.keras").exists()
+    assert any("# prints " in example for example in EXAMPLES)
+
+
+def test_no_readme_line_names_a_path_outside_the_repository():
+    """A clone has nothing next to it: every path is the repository's, or
+    a placeholder the reader fills."""
+    lines = [line for line in README.read_text().splitlines() if "../" in line]
+    assert not lines, lines
 
 
 def test_ci_runs_the_readme_test_command():
