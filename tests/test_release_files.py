@@ -1,4 +1,5 @@
-"""`.keras` files written by release 0.2.0 load and predict as they did.
+"""`.keras` files written by release 0.2.0, and by the code of 2026-12-04
+before the package was reorganised, load and predict as they did.
 
 `tests/fixtures/release_0_2_0/` was written by commit 10e684c (0.2.0, before
 the position registry) under TensorFlow: one classifier per position and
@@ -44,3 +45,24 @@ def test_attention_options_of_0_2_0_reach_the_position_layer(position, layer_cla
         assert getattr(layer, name) == value, name
     got = to_numpy(model(OUTPUTS[f"attention_{position}_inputs"]))
     np.testing.assert_allclose(got, OUTPUTS[f"attention_{position}"], rtol=1e-5, atol=1e-5)
+
+
+# Files of today's models, written before the package was reorganised.
+BEFORE = Path(__file__).parent / "fixtures" / "before_the_redesign"
+BEFORE_OUTPUTS = np.load(BEFORE / "outputs.npz")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [path.stem for path in sorted(BEFORE.glob("*.keras"))],
+)
+def test_a_model_saved_before_the_redesign_loads_and_predicts_the_same(name):
+    model = keras.saving.load_model(BEFORE / f"{name}.keras", safe_mode=True)
+    if name.startswith("image_classifier"):
+        inputs = BEFORE_OUTPUTS["images"]
+    else:
+        inputs = BEFORE_OUTPUTS["token_ids"][:, : 8 if name.endswith("learned") else None]
+    got = to_numpy(model(inputs))
+    np.testing.assert_allclose(got, BEFORE_OUTPUTS[name], rtol=1e-5, atol=1e-5)
+    family = name.removeprefix("causal_lm_").removeprefix("image_classifier_")
+    assert positions.find_position(model)[0].name == family
