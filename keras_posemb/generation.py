@@ -156,7 +156,7 @@ class Generator:
             check_int("seed", seed, minimum=0)
         batch, length = prompt.shape
         total = length + max_new_tokens
-        _check_memory(self.model, batch, length, total, max_new_tokens)
+        check_generation_fits(self.model, batch, length, max_new_tokens)
         _check_length(self.model, total)
         if max_new_tokens == 0:
             return prompt
@@ -194,16 +194,22 @@ def _check_prompt(prompt_ids, model):
     return prompt.astype(np.int32)
 
 
-def _check_memory(model, batch, length, total, max_new_tokens):
-    """Refuses a generation whose cache (two copies in a step) and prefill
-    (logits over the prompt against the cache) cannot fit in memory."""
+def check_generation_fits(
+    model, batch: int, length: int, max_new_tokens: int, argument: str = "max_new_tokens"
+) -> None:
+    """Refuses, before anything is allocated, a generation of `batch` texts
+    whose cache (two copies in a step) and prefill (logits over the prompt
+    of `length` tokens against the cache) cannot fit in memory; the error
+    names `argument` (`max_new_tokens`, or the batch's own setting)."""
     attention = model.blocks[0].attention
     itemsize = 2 if "16" in attention.compute_dtype else 4
+    total = length + max_new_tokens
     cache = batch * len(model.blocks) * 2 * total * attention.num_heads * attention.key_dim
     prefill = batch * length * (attention.num_heads * total + model.vocab_size)
+    value = max_new_tokens if argument == "max_new_tokens" else batch
     check_fits(
-        "max_new_tokens", max_new_tokens, 2 * itemsize * cache + 4 * prefill,
-        f"a key/value cache of {total:,} tokens for {batch} text(s)",
+        argument, value, 2 * itemsize * float(cache) + 4 * float(prefill),
+        f"a key/value cache of {total:,} tokens for {batch:,} text(s)",
     )  # fmt: skip
 
 

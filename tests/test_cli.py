@@ -515,5 +515,8 @@ def test_compare_help_shows_its_own_defaults_and_only_its_flags(capsys):
     assert (
         "--positions A,B,..." in text and "--position " not in text and "--position {" not in text
     )
-    assert "write PNG plots: the training curves and the position vectors (default: --no-plots)" in text
+    assert (
+        "write PNG plots: the training curves and the position vectors (default: --no-plots)"
+        in text
+    )
     assert "(default: 16)" in text  # --max-words, compare's own.

@@ -327,6 +327,8 @@ def test_generate_starts_a_line_without_a_prompt_or_from_a_prompt_file(
         (["--seed", "-1"], "--seed must be an int >= 0; received --seed -1"),
         (["--num-samples", "0"], "--num-samples must be a positive int"),
         (["--max-new-tokens", str(10**12)], "--max-new-tokens must be a size that fits in memory"),
+        # Refused before a billion prompts are made (the process was killed for memory).
+        (["--num-samples", str(10**9)], "--num-samples must be a size that fits in memory"),
         (["--prompt-file", "/no/such.txt"], "/no/such.txt"),
     ],
 )

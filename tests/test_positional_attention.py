@@ -287,3 +287,18 @@ def test_the_fused_path_is_taken_when_no_dropout_applies(monkeypatch, fused):
     PositionalAttention(HEADS, KEY_DIM, "none", dropout=0.5, fused=fused)(x, training=True)
     PositionalAttention(HEADS, KEY_DIM, "none", fused=False)(x)
     assert len(calls) == count  # Dropout on the weights, or fused=False: the explicit path.
+
+
+def test_a_single_token_is_attended_to_without_a_warning():
+    """A one-word text: its only key gets all the weight, as the softmax
+    gives, and Keras' warning about a softmax over one element stays away."""
+    import warnings
+
+    layer = PositionalAttention(2, 4, "alibi", fused=False)
+    x = np.random.default_rng(0).normal(size=(2, 1, 8)).astype("float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = to_numpy(layer(x))
+    value = to_numpy(layer.value_dense(x))  # The output of one key is its value, projected.
+    want = to_numpy(layer.output_dense(keras.ops.convert_to_tensor(value.astype("float32"))))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from keras_posemb import cli
 from keras_posemb._args import check_int
 from keras_posemb.errors import DataError, Setting, argument_error
+from keras_posemb.generation import check_generation_fits
 from keras_posemb.run import LANGUAGE_MODEL, Run
 
 # nanoGPT's sample.py: temperature 0.8, top_k 200 (and 10 samples).
@@ -90,6 +91,9 @@ def _main(argv):
             "This model's text has no newline to start a line from; give a prompt to continue."
         )
     prompt_ids = vocabulary.encode(start + prompt, "prompt")
+    # Before the batch of prompts is made: each check names its own setting.
+    check_generation_fits(model, 1, len(prompt_ids), args.max_new_tokens)
+    check_generation_fits(model, num_samples, len(prompt_ids), args.max_new_tokens, "num_samples")
     ids = model.generate(
         prompt_ids[None].repeat(num_samples, axis=0),
         args.max_new_tokens,

@@ -334,7 +334,10 @@ class PositionalAttention(keras.layers.Layer):
             allowed = self._causal(ops.shape(query)[1], ops.shape(key)[1], start_index)
         if allowed is not None:
             scores = ops.where(ops.expand_dims(allowed, 1), scores, MASKED_LOGIT)
-        weights = ops.softmax(scores, axis=-1)
+        if scores.shape[-1] == 1:  # One key gets all the weight (Keras warns of that softmax).
+            weights = ops.ones_like(scores)
+        else:
+            weights = ops.softmax(scores, axis=-1)
         weights = self.dropout_layer(weights, training=training)
         return ops.einsum("bhqk,bkhd->bqhd", ops.cast(weights, value.dtype), value)
 
