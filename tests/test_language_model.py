@@ -555,3 +555,29 @@ def test_a_text_of_one_character_or_a_validation_file_that_is_the_text_is_named(
     same = tiny_lm_config(tmp_path, "same", text_file=text, validation_file=text)
     with pytest.warns(DataWarning, match=r"the validation file is the training file"):
         language_model.train_language_model(same)
+
+
+def test_a_source_that_never_answers_is_given_up_on(offline_corpus, tmp_path, monkeypatch):
+    """A server that accepts the connection and stays silent: the next
+    source is tried after `SILENCE_SECONDS`, never a hang."""
+    import socket
+    import time
+
+    from keras_posemb.data import corpora
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/input.txt"
+    corpus = corpora.CORPORA["shakespeare"]
+    monkeypatch.setitem(
+        corpora.CORPORA, "shakespeare", dataclasses.replace(corpus, urls=(url, corpus.urls[1]))
+    )
+    monkeypatch.setattr(corpora, "SILENCE_SECONDS", 1.0)
+    start = time.monotonic()
+    try:
+        path = corpora.fetch("shakespeare")  # The second source, a file, answers.
+    finally:
+        silent.close()
+    assert time.monotonic() - start < 20 and open(path, "rb").read() == offline_corpus.read_bytes()
+    assert socket.getdefaulttimeout() is None  # Given back.

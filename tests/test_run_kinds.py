@@ -100,11 +100,26 @@ def test_predict_classifies_image_files_with_an_image_run(runs, tmp_path, capsys
     assert status == 0 and "(resized from 64 x 64)" in out.splitlines()[1]
 
 
+def png_header(width, height):
+    """A PNG that announces its size and holds no pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        crc = struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
 def test_predict_refuses_files_that_are_not_images_in_one_line(runs, tmp_path, capsys):
     os.mkfifo(tmp_path / "fifo")  # Never opened: it would block.
     (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "bomb.png").write_bytes(png_header(30000, 30000))  # 900 million pixels.
     for path, expected in [
         (tmp_path / "fifo", "is not a regular file"),
+        (tmp_path / "bomb.png", "is too large to read (Image size (900000000 pixels)"),
         (tmp_path / "notes.txt", "is not an image that can be read"),
         (tmp_path / "missing.png", "cannot be read (No such file or directory)"),
     ]:

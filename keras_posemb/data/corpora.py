@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 
 from keras_posemb._args import check_choice
 from keras_posemb.errors import DataError, Setting
@@ -38,6 +39,9 @@ CORPORA = {
 # Keras' cache folder (None: `$KERAS_HOME` or `~/.keras`); the tests set their own.
 CACHE_DIR = None
 CACHE_SUBDIR = "keras_posemb"
+# Seconds a source may stay silent before the next one is tried: a network
+# that drops packets would otherwise hold the download forever.
+SILENCE_SECONDS = 30.0
 
 
 def check_name(name: str) -> Corpus:
@@ -57,14 +61,19 @@ def fetch(name: str) -> str:
     corpus, failures = check_name(name), []
     if CACHE_DIR is not None:  # Keras takes an unwritable (or missing) folder for /tmp.
         os.makedirs(CACHE_DIR, exist_ok=True)
-    for url in corpus.urls:
-        try:
-            return keras.utils.get_file(
-                f"{name}.txt", url, file_hash=corpus.sha256, hash_algorithm="sha256",
-                cache_dir=CACHE_DIR, cache_subdir=CACHE_SUBDIR,
-            )  # fmt: skip
-        except Exception as error:  # Keras raises several types for a failed fetch.
-            failures.append(f"{url}: {str(error).splitlines()[0][:200]}")
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(SILENCE_SECONDS)  # Keras' download takes no timeout of its own.
+    try:
+        for url in corpus.urls:
+            try:
+                return keras.utils.get_file(
+                    f"{name}.txt", url, file_hash=corpus.sha256, hash_algorithm="sha256",
+                    cache_dir=CACHE_DIR, cache_subdir=CACHE_SUBDIR,
+                )  # fmt: skip
+            except Exception as error:  # Keras raises several types for a failed fetch.
+                failures.append(f"{url}: {str(error).splitlines()[0][:200]}")
+    finally:
+        socket.setdefaulttimeout(previous)
     raise DataError(
         f"Could not download {corpus.description} ({'; '.join(failures)}). Without internet, "
         "get the file elsewhere and train on it with ", Setting("text_file"), ".",

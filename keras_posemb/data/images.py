@@ -163,6 +163,8 @@ def read_image_file(path: str | os.PathLike, image_size: tuple[int, int], channe
             if original != tuple(image_size):
                 image = image.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, np.float32) / 255
+    except Image.DecompressionBombError as error:  # Refused before it is decoded.
+        raise DataError(f"{path} is too large to read ({error}).") from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(f"{path} is not an image that can be read ({reason}).") from None
