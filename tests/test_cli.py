@@ -9,7 +9,7 @@ import pytest
 from helpers import TINY_FLAGS, run_main, run_python
 
 from keras_posemb.cli import compare, predict, train
-from keras_posemb.run import Run
+from keras_posemb.runs.run import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 

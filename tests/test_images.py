@@ -16,7 +16,7 @@ from keras_posemb.cli import train_images as train_images_cli
 from keras_posemb.data import images
 from keras_posemb.data import tfds as tfds_module
 from keras_posemb.errors import DataError, RunError
-from keras_posemb.run import Run
+from keras_posemb.runs.run import Run
 from keras_posemb.training.images import ImageTrainConfig, train_images
 
 TINY = dict(

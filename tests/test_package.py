@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import keras_posemb
-from keras_posemb import cli, data, layers, models, positions, training
+from keras_posemb import cli, data, families, layers, modeling, models, training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def test_typed_package_with_licence_and_changelog():
 
 
 def public_callables():
-    for module in (keras_posemb, layers, data, models, positions, training):
+    for module in (keras_posemb, layers, modeling, data, models, families, training):
         for name in getattr(module, "__all__", [n for n in dir(module) if not n.startswith("_")]):
             value = getattr(module, name)
             if inspect.isclass(value) and value.__module__.startswith("keras_posemb"):

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from helpers import TINY, run_python, tiny_config
 
-from keras_posemb import checkpoints, data, training
-from keras_posemb.checkpoints import EpochCheckpoints, InterruptBetweenSteps, PlateauPatience
+from keras_posemb import data, training
+from keras_posemb.analysis.plots import plot_file_name
 from keras_posemb.errors import ArgumentError, RunError, TrainingError
-from keras_posemb.run import Run, plot_file_name
+from keras_posemb.runs import checkpoints
+from keras_posemb.runs.checkpoints import EpochCheckpoints, InterruptBetweenSteps, PlateauPatience
+from keras_posemb.runs.run import Run
 
 
 @pytest.fixture(scope="module")

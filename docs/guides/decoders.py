@@ -19,9 +19,9 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-from keras_posemb import extrapolation
+from keras_posemb.analysis import extrapolation
 from keras_posemb.layers import RotaryEmbedding
-from keras_posemb.run import Run
+from keras_posemb.runs.run import Run
 from keras_posemb.training import language_model
 
 SMALL = os.environ.get("KERAS_POSEMB_GUIDE_SMALL") == "1"

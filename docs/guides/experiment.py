@@ -18,11 +18,12 @@ import tempfile
 
 import keras
 
-from keras_posemb import experiments, positions, training
+from keras_posemb import families, training
+from keras_posemb.training import compare as experiments
 
 SMALL = os.environ.get("KERAS_POSEMB_GUIDE_SMALL") == "1"
 keras.utils.set_random_seed(0)
-print("encodings:", ", ".join(positions.names()))
+print("encodings:", ", ".join(families.names()))
 
 # %% [markdown]
 # ## One config for every run

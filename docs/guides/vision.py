@@ -22,11 +22,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import keras_posemb
-from keras_posemb import positions, viz
+from keras_posemb import families
+from keras_posemb.analysis import viz
 from keras_posemb.data import images
 from keras_posemb.models import build_image_classifier, resize_image_classifier
-from keras_posemb.resample import resample_table
-from keras_posemb.run import Run
+from keras_posemb.numerics.resample import resample_table
+from keras_posemb.runs.run import Run
 from keras_posemb.training.images import ImageTrainConfig, train_images
 
 SMALL = os.environ.get("KERAS_POSEMB_GUIDE_SMALL") == "1"
@@ -138,7 +139,7 @@ for twin, name in zip(metrics["twin_pair"], ("image", "mirror image")):
           f"({twin['predicted']['probability']:.3f})")  # fmt: skip
 
 model = Run(run_dir).load_model()
-family, learned = positions.find_position(model)
+family, learned = families.find_position(model)
 viz.plot_grid_similarity(learned.resampled_table(learned.grid_size), "learned_2d, trained")
 
 # %% [markdown]

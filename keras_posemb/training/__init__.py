@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import keras
 
 from keras_posemb import data as data_lib
-from keras_posemb import predict
-from keras_posemb.run import Run
+from keras_posemb.runs import predict
+from keras_posemb.runs.run import Run
 from keras_posemb.training import resume, runtime
 from keras_posemb.training.config import TrainConfig, field_choices, field_help, field_types
 from keras_posemb.training.schedule import learning_rate_schedule, planned_epochs

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from keras_posemb import data as data_lib
-from keras_posemb import positions
+from keras_posemb import families
 from keras_posemb._args import check_bool, check_choice, check_divisible, check_int, check_number
 from keras_posemb._memory import check_fits
 from keras_posemb.data.order import MIN_WORDS, check_split_size
 from keras_posemb.errors import Setting, argument_error
 from keras_posemb.layers._angles import MAX_POSITION
-from keras_posemb.layers.sequence_pooling import MODES as POOLING_MODES
-from keras_posemb.run import TEXT_CLASSIFIER, RunKind
+from keras_posemb.modeling.sequence_pooling import MODES as POOLING_MODES
+from keras_posemb.runs.run import TEXT_CLASSIFIER, RunKind
 from keras_posemb.training import runtime
 
 # Peak learning rates. On the built-in data set the model first sits at
@@ -75,10 +75,9 @@ def field_types(config_class: type) -> dict[str, type]:
 
 
 def position_help(**which) -> str:
-    """The `--position` help: the families of `positions.names(**which)`."""
-    families = positions.families()
+    """The `--position` help: the families of `families.names(**which)`."""
     described = "; ".join(
-        f"{name}: {families[name].description}" for name in positions.names(**which)
+        f"{name}: {families.get(name).description}" for name in families.names(**which)
     )
     return f"position encoding ({described})"
 
@@ -178,7 +177,7 @@ class TrainConfig(RunSettings):
     position: str = setting(
         "sinusoidal",
         lambda: position_help(include_variants=True),
-        choices=lambda: positions.names(include_variants=True),
+        choices=lambda: families.names(include_variants=True),
     )
     output_dir: str | None = setting(
         None, "where the run's files go (default: runs/<dataset>_<position>)", same_on_resume=False
@@ -255,8 +254,8 @@ class TrainConfig(RunSettings):
             return self.learning_rate
         return BUILT_IN_LEARNING_RATE if self.dataset == data_lib.BUILT_IN else LEARNING_RATE
 
-    def position_settings(self) -> positions.PositionSettings:
-        return positions.PositionSettings(self.embed_dim, self.num_heads, self.max_length)
+    def position_settings(self) -> families.PositionSettings:
+        return families.PositionSettings(self.embed_dim, self.num_heads, self.max_length)
 
     def _check_data_settings_apply(self) -> None:
         kind = data_lib.dataset_kind(self.dataset)
@@ -302,7 +301,7 @@ class TrainConfig(RunSettings):
                 f"{sentences:,} generated sentences",
             )  # fmt: skip
         check_divisible("num_heads", self.num_heads, "embed_dim", self.embed_dim)
-        positions.get(self.position).check(self.position_settings())
+        families.get(self.position).check(self.position_settings())
         if self.learning_rate is not None:
             check_number("learning_rate", self.learning_rate, low=0, low_open=True)
         check_number("warmup_fraction", self.warmup_fraction, 0, 1, high_open=True)

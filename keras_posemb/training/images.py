@@ -21,13 +21,13 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from keras_posemb import positions
+from keras_posemb import families
 from keras_posemb._args import check_divisible, check_int, check_number
-from keras_posemb.checkpoints import EpochCheckpoints
 from keras_posemb.data import images as image_data
 from keras_posemb.errors import Setting, argument_error
-from keras_posemb.image_classifier import POOLINGS, build_image_classifier
-from keras_posemb.run import IMAGE_CLASSIFIER, RunKind
+from keras_posemb.models.image_classifier import POOLINGS, build_image_classifier
+from keras_posemb.runs.checkpoints import EpochCheckpoints
+from keras_posemb.runs.run import IMAGE_CLASSIFIER, RunKind
 from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
 from keras_posemb.training.session import (
     TrainingProgress,
@@ -65,7 +65,7 @@ class ImageTrainConfig(RunSettings):
     position: str = setting(
         "learned_2d",
         lambda: position_help(include_grid=True),
-        lambda: positions.names(include_grid=True),
+        lambda: families.names(include_grid=True),
     )
     output_dir: str | None = setting(
         None, "where the run's files go (default: runs/images_<dataset>_<position>)",
@@ -145,11 +145,11 @@ class ImageTrainConfig(RunSettings):
                 self.patch_size,
                 f"a divisor of the {size}-pixel images of {self.dataset}",
             )
-        settings = positions.PositionSettings(
+        settings = families.PositionSettings(
             self.embed_dim, self.num_heads, self.tokens, grid_size=self.grid_size,
             num_prefix_tokens=int(self.pooling == "class"),
         )  # fmt: skip
-        positions.get(self.position).check(settings)
+        families.get(self.position).check(settings)
         check_output_dir(self.resolved_output_dir())
 
 
@@ -265,8 +265,7 @@ class ImageSession:
         if config.plots:
             history, kept = self.checkpoints.state["history"], self.checkpoints.best_epoch
             run.save_training_curves(history, "accuracy", kept=kept)
-            if positions.find_position(model)[0].plots:
-                run.save_plots(model, config.tokens, config.tokens)
+            run.save_plots(model, config.tokens, config.tokens)
 
     def evaluate(self) -> dict:
         config, test, state = self.config, self.dataset.test, self.checkpoints.state

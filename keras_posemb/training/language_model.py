@@ -28,15 +28,16 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from keras_posemb import extrapolation, positions, summaries
+from keras_posemb import families
 from keras_posemb._args import check_divisible, check_int, check_number
 from keras_posemb._memory import check_fits
-from keras_posemb.causal_lm import build_causal_lm
-from keras_posemb.checkpoints import EpochCheckpoints
+from keras_posemb.analysis import extrapolation, summaries
 from keras_posemb.data import characters, corpora
 from keras_posemb.errors import Setting, argument_error
 from keras_posemb.layers._angles import MAX_POSITION
-from keras_posemb.run import LANGUAGE_MODEL, RunKind
+from keras_posemb.models.causal_lm import build_causal_lm
+from keras_posemb.runs.checkpoints import EpochCheckpoints
+from keras_posemb.runs.run import LANGUAGE_MODEL, RunKind
 from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
 from keras_posemb.training.session import (
     TrainingProgress,
@@ -93,7 +94,7 @@ class LanguageModelConfig(RunSettings):
     position: str = setting(
         "rotary",
         lambda: position_help(include_variants=True),
-        lambda: positions.names(include_variants=True),
+        lambda: families.names(include_variants=True),
     )
     output_dir: str | None = setting(
         None, "where the run's files go (default: runs/lm_<text>_<position>)", same_on_resume=False
@@ -223,10 +224,10 @@ class LanguageModelConfig(RunSettings):
             path = getattr(self, name)
             if path is not None and not os.path.isfile(path):
                 raise argument_error(name, path, "an existing text file")
-        settings = positions.PositionSettings(
+        settings = families.PositionSettings(
             self.embed_dim, self.num_heads, self.max_length, bidirectional=False
         )
-        positions.get(self.position).check(settings)
+        families.get(self.position).check(settings)
         self._check_memory()
         check_output_dir(self.resolved_output_dir())
 
@@ -440,8 +441,7 @@ class LanguageModelSession:
         if config.plots:
             history, kept = self.checkpoints.state["history"], self.checkpoints.best_epoch
             run.save_training_curves(history, "perplexity", "step", config.interval_steps, kept)
-            if positions.find_position(model)[0].plots:
-                run.save_plots(model, config.max_length, config.max_length)
+            run.save_plots(model, config.max_length, config.max_length)
 
 
 def _report(run, metrics, log):

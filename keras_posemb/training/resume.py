@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from keras_posemb import data as data_lib
 from keras_posemb.errors import RunError, Setting
-from keras_posemb.run import Run
+from keras_posemb.runs.run import Run
 
 if TYPE_CHECKING:
     from keras_posemb.training.config import TrainConfig

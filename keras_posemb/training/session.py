@@ -10,16 +10,18 @@ from typing import TYPE_CHECKING
 import keras
 
 from keras_posemb import data as data_lib
-from keras_posemb import models, positions, serving, summaries
+from keras_posemb import models
 from keras_posemb._memory import check_fits
-from keras_posemb.checkpoints import (
+from keras_posemb.analysis import summaries
+from keras_posemb.errors import RunError
+from keras_posemb.runs import serving
+from keras_posemb.runs.checkpoints import (
     EpochCheckpoints,
     InterruptBetweenSteps,
     PlateauPatience,
     StopOnNaN,
 )
-from keras_posemb.errors import RunError
-from keras_posemb.run import Run
+from keras_posemb.runs.run import Run
 from keras_posemb.training import resume, runtime
 from keras_posemb.training.schedule import learning_rate_schedule, planned_epochs
 
@@ -185,8 +187,7 @@ class Session:
         if self.config.plots:
             history, kept = self.checkpoints.state["history"], self.checkpoints.best_epoch
             run.save_training_curves(history, "accuracy", kept=kept)
-            if positions.find_position(model)[0].plots:
-                run.save_plots(model, self.config.max_length, self.batches.longest)
+            run.save_plots(model, self.config.max_length, self.batches.longest)
 
 
 def fit_verbosity(verbose: int) -> int:

@@ -3,7 +3,7 @@
 `build_causal_lm` makes a functional model (token ids in, next-token logits
 out) for training; `CausalLM.call_with_cache` runs the same layers one chunk
 of tokens at a time over a key/value cache, and `CausalLM.generate` samples
-text with it (`keras_posemb.generation`).
+text with it (`keras_posemb.models.generation`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_posemb import positions
+from keras_posemb import families
 from keras_posemb._args import check_divisible, check_int, check_number
-from keras_posemb.layers import TokenEmbedding
-from keras_posemb.layers.decoder_block import DecoderBlock
-from keras_posemb.models import TokenIdsModel
-from keras_posemb.positions import POSITION_LAYER_NAME
+from keras_posemb.families import POSITION_LAYER_NAME
+from keras_posemb.modeling import DecoderBlock, TokenEmbedding
+from keras_posemb.models.text_classifier import TokenIdsModel
 
 # GPT-2's initialization of every weight matrix.
 INITIALIZER_STDDEV = 0.02
@@ -89,10 +88,10 @@ class CausalLM(TokenIdsModel):
     ):
         """`prompt_ids` followed by `max_new_tokens` sampled tokens.
 
-        See `keras_posemb.generation.generate`; the compiled prefill and step
+        See `keras_posemb.models.generation.generate`; the compiled prefill and step
         are kept on the model, so later calls with the same shapes reuse them.
         """
-        from keras_posemb import generation
+        from keras_posemb.models import generation
 
         return generation.generate(
             self,
@@ -135,7 +134,7 @@ def build_causal_lm(
         max_length: the training context; the learned table covers this many
             positions (other families have no such limit, see the README's
             extrapolation results).
-        position: the name of a position family (`keras_posemb.positions`).
+        position: the name of a position family (`keras_posemb.families`).
             Defaults to `"rotary"`, the choice of LLaMA and GPT-NeoX.
         embed_dim: width of the token embeddings and of every block.
         num_heads: attention heads; must divide `embed_dim`.
@@ -167,8 +166,8 @@ def build_causal_lm(
     ff_dim = check_int("ff_dim", 4 * embed_dim if ff_dim is None else ff_dim)
     check_divisible("num_heads", num_heads, "embed_dim", embed_dim)
     check_number("dropout", dropout, 0, 1, high_open=True)
-    family = positions.get(position)
-    settings = positions.PositionSettings(embed_dim, num_heads, max_length, bidirectional=False)
+    family = families.get(position)
+    settings = families.PositionSettings(embed_dim, num_heads, max_length, bidirectional=False)
     family.check(settings)
     initializer = keras.initializers.RandomNormal(stddev=INITIALIZER_STDDEV)
 

@@ -6,7 +6,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_posemb import rope_scaling as scalings
+from keras_posemb import families
 from keras_posemb._args import check_bool, check_int, check_number
 from keras_posemb.errors import argument_error
 from keras_posemb.layers._attention_bias import MASKED_LOGIT
@@ -35,7 +35,7 @@ class PositionalAttention(keras.layers.Layer):
     role is "logits" (an `AttentionBias` such as `AlibiBias` or
     `RelativePositionBias`) is added to the logits; one of each may be
     given. A family name is the short form: `position="rotary"` makes the
-    registry's rotary layer (`keras_posemb.positions`), `"alibi"` and `"t5"`
+    registry's rotary layer (`keras_posemb.families`), `"alibi"` and `"t5"`
     the biases (T5: one table per attention layer), `"none"` is plain
     attention. Logits and softmax are computed in float32, also under mixed
     precision. Padded keys get no weight at all, so outputs at real tokens
@@ -138,10 +138,8 @@ class PositionalAttention(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         # Attribute names as in 0.2.0: a T5 table saved then loads into `bias`.
         self.rotary = self.bias = None
-        from keras_posemb.positions import check_attention_position
-
         for layer in self._position_layers(position, options):
-            check_attention_position(layer, num_heads, key_dim)
+            families.check_attention_position(layer, num_heads, key_dim)
             role = "bias" if layer.attention_role == "logits" else "rotary"
             if getattr(self, role) is not None:
                 raise argument_error(
@@ -163,8 +161,6 @@ class PositionalAttention(keras.layers.Layer):
         return [layer for layer in (self.rotary, self.bias) if layer is not None]
 
     def _position_layers(self, position, options):
-        from keras_posemb import positions  # The registry imports the layers.
-
         if not isinstance(position, str):
             for name, value in options.items():
                 raise argument_error(name, value, "given with a family name only")
@@ -174,7 +170,7 @@ class PositionalAttention(keras.layers.Layer):
                 keras.saving.deserialize_keras_object(layer) if isinstance(layer, dict) else layer
                 for layer in layers
             ]
-        family = positions.get(position)
+        family = families.get(position)
         if family.where == "none":
             return []
         if family.grid:
@@ -191,7 +187,7 @@ class PositionalAttention(keras.layers.Layer):
                 "a family that works inside attention (this one is added to the token "
                 "embeddings, before the attention layers)",
             )
-        settings = positions.PositionSettings(
+        settings = families.PositionSettings(
             self.num_heads * self.key_dim, self.num_heads, bidirectional=self.bidirectional
         )
         return [family.make_layer(settings, **_family_options(position, options))]
@@ -303,7 +299,7 @@ class PositionalAttention(keras.layers.Layer):
         value = self.value_dense(inputs)
         if self.rotary is not None:
             lengths = {} if sequence_length is None else {"sequence_length": sequence_length}
-            if not scalings.is_length_dependent(getattr(self.rotary, "rope_scaling", None)):
+            if not getattr(self.rotary, "reads_sequence_length", False):
                 lengths = {}  # Other layers need not take the argument.
             query = self.rotary(query, start_index=start_index, **lengths)
             key = self.rotary(key, start_index=start_index, **lengths)
