@@ -78,3 +78,21 @@ def test_flag_types_come_from_the_annotations_not_their_spelling():
     assert cli.config_from_args(Config, args) == Config(0.5, 7, True, "x")
     assert type(args.rate) is float and type(args.steps) is int
     assert cli.config_from_args(Config, parser.parse_args([])) == Config()
+
+
+def test_an_import_against_the_architecture_breaks_a_contract(tmp_path):
+    """`lint-imports` (the README's test command) fails on an upward import:
+    a copy of the package whose position layers import the command line."""
+    import shutil
+    import subprocess
+
+    shutil.copytree(ROOT / "keras_posemb", tmp_path / "keras_posemb")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    layer = tmp_path / "keras_posemb" / "layers" / "scale_check.py"
+    layer.write_text("from keras_posemb import cli  # Upward: layers below cli.\n")
+    lint = Path(sys.executable).parent / "lint-imports"
+    found = subprocess.run([str(lint)], cwd=tmp_path, capture_output=True, text=True)
+    assert found.returncode == 1, found.stdout[-2000:]
+    assert "keras_posemb.layers.scale_check -> keras_posemb.cli" in found.stdout
+    kept = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True)
+    assert kept.returncode == 0, kept.stdout[-2000:]
