@@ -111,7 +111,7 @@ for name, losses in rows.items():
     print(f"{name:20}" + "".join(cells))
 
 # %% [markdown]
-# On real text (Tiny Shakespeare, the README's study) the same table, with
+# On real text (Tiny Shakespeare, the study in docs/decoders.md) the same table, with
 # every family and three seeds, is what `benchmarks/lm_extrapolation.py`
 # prints.
 #

@@ -91,7 +91,7 @@ experiments.plot_extrapolation(results)
 # %% [markdown]
 # ## The full study
 #
-# The README's numbers come from the command-line front end of the same
+# The numbers in docs/results.md come from the command-line front end of the same
 # function, three seeds per encoding at the default size (tens of minutes
 # on a 2-core CPU):
 #

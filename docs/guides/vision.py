@@ -184,7 +184,7 @@ for size in [size for size in (16, 24, 32, 48, 64) if size % config.patch_size =
 # large is a new object to it, whatever the positions say. On the larger
 # canvas the resampled table keeps much more: resampling keeps rows in
 # order and columns in order, and "left of" needs no more than that. The
-# README's resolution study (`benchmarks/resolution_study.py`) asks the
+# resolution study in docs/vision.md (`benchmarks/resolution_study.py`) asks the
 # same of every 2-D family and the 1-D baselines, with three seeds.
 #
 # ## Rotary positions on a grid
@@ -223,6 +223,6 @@ viz.plot_grid_rotary(angles[cols], angles[1], "rotary_2d: radians per row and pe
 #
 # ## What to try next
 #
-# - `keras-posemb-train-images --position P` for every family (the README
+# - `keras-posemb-train-images --position P` for every family (docs/vision.md
 #   has the accuracies), and `--task above` for the vertical question.
 # - `--dataset cifar10 --download` for real photographs.

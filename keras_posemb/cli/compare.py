@@ -20,8 +20,8 @@ from keras_posemb import cli
 from keras_posemb.cli.train import parse_config
 
 # A 32-row table for 16-word sentences, so that the longer evaluation
-# sentences go past it; the data size and learning rate of the README's
-# comparison (the trainer's defaults when it was measured).
+# sentences go past it; the data size and learning rate of the
+# comparison in docs/results.md (the trainer's defaults when it was measured).
 DEFAULTS = {
     "max_length": 32,
     "learning_rate": 1e-3,

@@ -132,8 +132,8 @@ def build_causal_lm(
     Args:
         vocab_size: number of token ids.
         max_length: the training context; the learned table covers this many
-            positions (other families have no such limit, see the README's
-            extrapolation results).
+            positions (other families have no such limit, see
+            docs/decoders.md).
         position: the name of a position family (`keras_posemb.families`).
             Defaults to `"rotary"`, the choice of LLaMA and GPT-NeoX.
         embed_dim: width of the token embeddings and of every block.

@@ -27,8 +27,8 @@ from keras_posemb.training import runtime
 
 # Peak learning rates. On the built-in data set the model first sits at
 # chance while it finds how word order decides the label; 3e-3 leaves that
-# plateau in well under half the steps 1e-3 takes (the README's demo section).
-# On real text 1e-3 is the measured choice (the README's Real data).
+# plateau in well under half the steps 1e-3 takes (docs/results.md, the built-in data set).
+# On real text 1e-3 is the measured choice (docs/results.md, Real data).
 LEARNING_RATE, BUILT_IN_LEARNING_RATE = 1e-3, 3e-3
 
 # Memory one generated sentence takes in the data set and its pipeline
