@@ -223,6 +223,23 @@ def test_the_learning_rate_defaults_by_data_set_and_peaks_in_the_schedule():
         assert peak == pytest.approx(config.resolved_learning_rate(), rel=1e-5)
 
 
+@pytest.mark.parametrize("warmup, final", [(0, 0.0), (30, 0.0), (30, 1e-4)])
+def test_warmup_cosine_follows_its_formula(warmup, final):
+    """Every trainer's schedule against the float64 formula: linear from 0
+    to the peak, then peak's cosine half-wave down to `final`."""
+    from keras_posemb.training.schedule import warmup_cosine
+
+    peak, total = 1e-3, 200
+    schedule = warmup_cosine(peak, total, warmup, final)
+    for step in (0, 10, 29, 30, 31, 100, 150, 199, 200):
+        if step < warmup:
+            want = peak * step / warmup
+        else:
+            progress = (step - warmup) / (total - warmup)
+            want = final + (peak - final) * 0.5 * (1 + np.cos(np.pi * progress))
+        assert float(schedule(step)) == pytest.approx(want, rel=1e-5, abs=1e-10), step
+
+
 def test_patience_counts_from_the_first_improvement(tmp_path):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("adam", "mse")

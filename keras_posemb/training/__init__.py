@@ -77,7 +77,7 @@ def _train(run, config, extra_callbacks, log):
             f"{distribution.replicas} replica(s), policy {policy}."
         )
         dataset = load_data(config)
-        resume.record_settings(run, config, resume.data_fingerprint(dataset))
+        resume.record_settings(run, config, dataset.fingerprint())
         _warn_if_test_picks_the_epoch(config, log)
         with distribution.scope():
             session = Session(config, run, dataset, distribution, log)

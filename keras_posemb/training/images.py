@@ -29,6 +29,7 @@ from keras_posemb.models.image_classifier import POOLINGS, build_image_classifie
 from keras_posemb.runs.checkpoints import EpochCheckpoints
 from keras_posemb.runs.run import IMAGE_CLASSIFIER, RunKind
 from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
+from keras_posemb.training.schedule import adamw_without_decay_on_vectors, warmup_cosine
 from keras_posemb.training.session import (
     TrainingProgress,
     fit_resumably,
@@ -171,16 +172,8 @@ def build_model(config: ImageTrainConfig, dataset: image_data.ImageData):
 
 def make_optimizer(config: ImageTrainConfig, model, steps: int) -> keras.optimizers.Optimizer:
     """AdamW, linear warmup then cosine decay to zero over `steps`."""
-    warmup = int(config.warmup_fraction * steps)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup else config.learning_rate, steps - warmup,
-        warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup,
-    )  # fmt: skip
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
-    optimizer.exclude_from_weight_decay(
-        var_list=[v for v in model.trainable_variables if len(v.shape) < 2]
-    )
-    return optimizer
+    schedule = warmup_cosine(config.learning_rate, steps, int(config.warmup_fraction * steps))
+    return adamw_without_decay_on_vectors(model, schedule, config.weight_decay)
 
 
 def training_batches(

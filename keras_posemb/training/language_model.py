@@ -39,6 +39,7 @@ from keras_posemb.models.causal_lm import build_causal_lm
 from keras_posemb.runs.checkpoints import EpochCheckpoints
 from keras_posemb.runs.run import LANGUAGE_MODEL, RunKind
 from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
+from keras_posemb.training.schedule import adamw_without_decay_on_vectors, warmup_cosine
 from keras_posemb.training.session import (
     TrainingProgress,
     fit_resumably,
@@ -281,28 +282,22 @@ def build_model(config: LanguageModelConfig, vocab_size: int):
 
 def learning_rate_schedule(config: LanguageModelConfig):
     """Linear warmup to `learning_rate`, then cosine decay to `min_learning_rate`."""
-    warmup = config.resolved_warmup_steps
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup else config.learning_rate,
-        decay_steps=config.steps - warmup,
-        alpha=config.min_learning_rate / config.learning_rate,
-        warmup_target=config.learning_rate if warmup else None,
-        warmup_steps=warmup,
+    return warmup_cosine(
+        config.learning_rate,
+        config.steps,
+        config.resolved_warmup_steps,
+        final=config.min_learning_rate,
     )
 
 
 def make_optimizer(config: LanguageModelConfig, model) -> keras.optimizers.Optimizer:
-    optimizer = keras.optimizers.AdamW(
+    return adamw_without_decay_on_vectors(
+        model,
         learning_rate_schedule(config),
-        weight_decay=config.weight_decay,
+        config.weight_decay,
         beta_2=0.99,  # nanoGPT's: a small model on few tokens per step.
         global_clipnorm=config.clip_norm or None,
     )
-    # Decay matrices only (weights, embeddings), not biases and norms' scales.
-    optimizer.exclude_from_weight_decay(
-        var_list=[v for v in model.trainable_variables if len(v.shape) < 2]
-    )
-    return optimizer
 
 
 def training_batches(
