@@ -80,9 +80,9 @@ class PositionalAttention(keras.layers.Layer):
             flash attention where the backend and device support it)
             whenever no dropout applies; `False` always takes the explicit
             einsum and softmax; `"auto"` is `True` on JAX and PyTorch and
-            `False` on TensorFlow, where Keras has no fused kernel (its
-            `dot_product_attention` measured 1.7 times slower than the
-            explicit path at 4,096 tokens on CPU). Both paths compute in
+            `False` on TensorFlow, where Keras has no fused kernel and its
+            `dot_product_attention` is slower than the explicit path
+            (docs/decoders.md has the measurements). Both paths compute in
             float32 and agree to float32 rounding. Defaults to `"auto"`.
         **kwargs: other keyword arguments of `keras.layers.Layer`; with a
             family name, also the options of 0.2.0 (`max_wavelength`,

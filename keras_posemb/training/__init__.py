@@ -1,12 +1,15 @@
-"""Trains the text classifier and writes its run directory (`run.Run`).
+"""The trainers and what they share.
 
-`train(TrainConfig(...))` is what `keras-posemb-train` runs: it checks every
-setting before reading any data (`config`), refuses to resume a run made
-with other settings or data (`resume`), sets up devices, precision and data
-parallelism (`runtime`), trains with a checkpoint per epoch (a killed run
-resumes where it stopped, exactly), keeps the best validation epoch
-(`session`), and writes the model, the raw-text model, vocabulary, class
-names, metrics, TensorBoard logs and plots.
+This module is the text classifier's trainer: `train(TrainConfig(...))` is
+what `keras-posemb-train` runs. It checks every setting before reading any
+data (`config`), refuses to resume a run made with other settings or data
+(`resume`), sets up devices, precision and data parallelism (`runtime`),
+trains with a checkpoint per epoch (a killed run resumes where it stopped,
+exactly), keeps the best validation epoch (`session`), and writes the
+model, the raw-text model, vocabulary, class names, metrics, TensorBoard
+logs and plots. `language_model` and `images` are the other two trainers,
+on NumPy pipelines (`session.run_session`); `schedule` is their planned
+epochs and learning rates; `compare` trains every family and compares them.
 """
 
 from __future__ import annotations
