@@ -30,38 +30,20 @@ class PositionalAttention(keras.layers.Layer):
     """Multi-head self-attention that sees relative positions.
 
     The attention of `keras.layers.MultiHeadAttention`, with position
-    layers inside it: a layer whose `attention_role` is "queries_and_keys"
-    (such as `RotaryEmbedding`) transforms queries and keys, and one whose
-    role is "logits" (an `AttentionBias` such as `AlibiBias` or
-    `RelativePositionBias`) is added to the logits; one of each may be
-    given. A family name is the short form: `position="rotary"` makes the
-    registry's rotary layer (`keras_posemb.families`), `"alibi"` and `"t5"`
-    the biases (T5: one table per attention layer), `"none"` is plain
-    attention. Logits and softmax are computed in float32, also under mixed
-    precision. Padded keys get no weight at all, so outputs at real tokens
-    do not depend on padding.
+    layers inside: one whose `attention_role` is "queries_and_keys" (such as
+    `RotaryEmbedding`) transforms queries and keys, one whose role is
+    "logits" (an `AttentionBias`, such as `AlibiBias`) is added to the
+    logits. A family name is the short form (`"rotary"`, `"alibi"`, `"t5"`,
+    `"none"`, or any registered "attention" family). Logits and softmax are
+    float32, also under mixed precision; padded keys get exactly zero
+    weight; with `bidirectional=False` this layer masks every key after its
+    query, whatever the position layers add.
 
-    Fused path (JAX and PyTorch by default, see `fused`): without dropout
-    (inference, or `dropout=0`), attention runs through
-    `keras.ops.dot_product_attention`. Causal attention with
-    no other mask passes `is_causal=True` (no mask tensor at all) for
-    `"none"` and rotary; padding masks go as a boolean mask; ALiBi and T5
-    pass their bias, the one `(1, heads, query, key)` tensor they need.
-
-    Who masks: this layer. Keys after the query are masked when
-    `bidirectional=False` (whatever the position layers add), padded keys
-    always; the short forms of ALiBi and T5 then take their causal form.
-
-    Cached decoding (causal attention only): give `cache`, a tensor
-    `(batch, 2, cache_length, heads, key_dim)` of the keys and values so far
-    (`empty_cache` makes one), and `cache_update_index`, the position of the
-    first new token. The new tokens' keys and values are written into the
-    cache at that position, the queries attend to every cached key at or
-    before their own position, and the call returns `(outputs, cache)`.
-    Rotary layers rotate the new queries and keys at their own positions
-    (the cache holds rotated keys); biases are computed for the new queries
-    against all cached keys. The cache has a fixed size, so a compiled step
-    is traced once whatever the index.
+    With `cache` (causal attention only) the layer decodes step by step: the
+    new keys and values are written at `cache_update_index`, the queries
+    attend to every cached key up to their own position, and the call
+    returns `(outputs, cache)`. docs/decoders.md describes the cache, the
+    fused path and what each family passes to it.
 
     Args:
         num_heads: positive int, attention heads.

@@ -124,9 +124,8 @@ def build_causal_lm(
     start from GPT-2's `N(0, 0.02)`.
 
     The output embedding is not tied to the input one: at character and
-    byte vocabularies the head is a small part of the weights (8,320 of
-    about 800,000 at the defaults with 65 characters), and an untied head is
-    a plain `Dense`, so saved models load with `safe_mode=True` and nothing
+    byte vocabularies the head is a small part of the weights, and an
+    untied head is a plain `Dense`, so saved models load with `safe_mode=True` and nothing
     custom.
 
     Args:

@@ -16,10 +16,9 @@ def planned_epochs(config: TrainConfig, steps_per_epoch: int) -> int:
     """`config.epochs`, or by default as many as make about 3,000 steps, 3 to 10.
 
     Why by data size: the learning rate decays over the planned epochs, so
-    early stopping alone cannot shorten a schedule planned too long. On
-    SST-2 (950 steps an epoch) ten epochs stop, at best, at a high learning
-    rate and an overfit model (78.9% dev accuracy against 81% with three);
-    on a few thousand sentences ten epochs are only a few hundred steps.
+    early stopping alone cannot shorten a schedule planned too long: a large
+    data set wants few epochs, a few thousand sentences many (docs/results.md,
+    Real data, has the measurements).
     """
     if config.epochs is not None:
         return config.epochs
