@@ -13,6 +13,7 @@ from keras_posemb.analysis.plots import plot_file_name
 from keras_posemb.cli import plot as plot_cli
 from keras_posemb.errors import RunError
 from keras_posemb.training import compare as experiments
+from keras_posemb.training.text import TextSession
 
 ROOT = Path(__file__).resolve().parents[1]
 # Short sentences and table, one epoch: the comparison trains many runs.
@@ -76,10 +77,10 @@ def test_comparison_runs_every_encoding_and_seed(comparison):
 def test_a_comparison_run_again_reads_its_finished_runs_back(comparison, monkeypatch):
     results, out = comparison
 
-    def no_training(config, run, *args, **kwargs):
+    def no_training(self, config, run, *args, **kwargs):
         raise AssertionError(f"trained {run.directory} again")
 
-    monkeypatch.setattr(training, "Session", no_training)
+    monkeypatch.setattr(TextSession, "__init__", no_training)
     config = training.TrainConfig(**TINY, output_dir=str(out))
     again = experiments.compare_encodings(config, seeds=2, positions=COMPARED, log=print)
     assert again["summary"] == results["summary"]

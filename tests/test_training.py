@@ -614,7 +614,7 @@ def test_sizes_that_cannot_fit_are_refused_before_anything_is_written(tmp_path, 
 
 
 def test_attention_that_cannot_fit_is_refused_before_training(tmp_path):
-    from keras_posemb.training.session import check_attention_memory
+    from keras_posemb.training.text import check_attention_memory
 
     long_text = " ".join(["word"] * 30_000)
     dataset = data.TextData(

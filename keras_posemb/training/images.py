@@ -26,18 +26,10 @@ from keras_posemb._args import check_divisible, check_int, check_number
 from keras_posemb.data import images as image_data
 from keras_posemb.errors import Setting, argument_error
 from keras_posemb.models.image_classifier import POOLINGS, build_image_classifier
-from keras_posemb.runs.checkpoints import EpochCheckpoints
 from keras_posemb.runs.run import IMAGE_CLASSIFIER, RunKind
 from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
 from keras_posemb.training.schedule import adamw_without_decay_on_vectors, warmup_cosine
-from keras_posemb.training.session import (
-    TrainingProgress,
-    fit_resumably,
-    fit_verbosity,
-    restore,
-    run_session,
-    training_callbacks,
-)
+from keras_posemb.training.session import TrainingSession, run_session
 
 BUILT_IN = "shapes"
 # Image size and channels of the data sets, known before any is read.
@@ -199,20 +191,25 @@ def train_images(
     from the last completed epoch; rerunning a finished run returns its
     metrics and changes nothing; a config with other settings is refused.
     """
-    return run_session(
-        config, extra_callbacks, load_images, ImageSession,
-        lambda finished: f"test accuracy {finished['test_accuracy']:.4f}", _report,
-    )  # fmt: skip
+    return run_session(config, extra_callbacks, ImageSession)
 
 
-class ImageSession:
-    """One call of `train_images`: the model, its checkpoints, fit, evaluation."""
+class ImageSession(TrainingSession):
+    """One call of `train_images`: the Vision Transformer on NumPy batches."""
 
-    def __init__(self, config, run, dataset, log):
-        self.config, self.run, self.dataset, self.log = config, run, dataset, log
-        log(
-            f"Data set {config.dataset!r}{f' (task {config.task!r})' * (config.dataset == BUILT_IN)}: "
-            f"{len(dataset.train):,} training, "
+    loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+    # The position tables of a grid family are drawn, not projected.
+    writes_projector = False
+
+    @staticmethod
+    def load(config, log):
+        return load_images(config)
+
+    def prepare(self):
+        config, dataset = self.config, self.data
+        task = f" (task {config.task!r})" if config.dataset == BUILT_IN else ""
+        self.log(
+            f"Data set {config.dataset!r}{task}: {len(dataset.train):,} training, "
             f"{len(dataset.validation):,} validation and {len(dataset.test):,} test images of "
             f"{dataset.image_size[0]} x {dataset.image_size[1]}, {len(dataset.class_names)} classes."
         )
@@ -221,55 +218,51 @@ class ImageSession:
             raise argument_error(
                 "batch_size", config.batch_size, f"at most the {len(dataset.train)} training images"
             )
-        self.model = build_model(config, dataset)
-        self.model.compile(
-            optimizer=make_optimizer(config, self.model, self.steps_per_epoch * config.epochs),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=config.jit_compile or keras.backend.backend() == "jax",
-        )
-        self.model.optimizer.build(self.model.trainable_variables)
-        run.claim_training_files()
-        self.checkpoints = EpochCheckpoints(run.backup_dir)
+        self.epochs = config.epochs
 
-    def fit(self, extra_callbacks=()):
-        """Trains from the last checkpoint on; ends with the best epoch's weights."""
-        config, validation, steps = self.config, self.dataset.validation, self.steps_per_epoch
-        restore(self.checkpoints, self.model, self.run, self.log, "epoch", steps)
-        fit_resumably(
-            self.model, self.checkpoints,
-            lambda epoch, step: training_batches(config, self.dataset.train, epoch, step),
-            steps, config.epochs,
-            training_callbacks(
-                self.checkpoints, self.run, config.tokens, config.embed_dim,
-                TrainingProgress(steps, config.epochs), extra_callbacks,
-            ),
-            validation_data=(validation.images, validation.labels),
-            validation_batch_size=256,
-            verbose=fit_verbosity(config.verbose),
-        )  # fmt: skip
-        self.checkpoints.restore_best(self.model)
+    def build_model(self):
+        return build_model(self.config, self.data)
 
-    def save_outputs(self):
-        """Every final file but metrics.json."""
-        run, model, config = self.run, self.model, self.config
-        run.save_model(model)
-        run.write_classes(self.dataset.class_names)
-        if config.plots:
-            history, kept = self.checkpoints.state["history"], self.checkpoints.best_epoch
-            run.save_training_curves(history, "accuracy", kept=kept)
-            run.save_plots(model, config.tokens, config.tokens)
+    def make_optimizer(self):
+        return make_optimizer(self.config, self.model, self.steps_per_epoch * self.epochs)
+
+    @property
+    def summary_length(self):
+        return self.config.tokens
+
+    trained_length = summary_length
+
+    def batches(self, epoch, step):
+        return training_batches(self.config, self.data.train, epoch, step)
+
+    def validation_arguments(self):
+        validation = self.data.validation
+        return {
+            "validation_data": (validation.images, validation.labels),
+            "validation_batch_size": 256,
+        }
+
+    def save_task_files(self):
+        self.run.write_classes(self.data.class_names)
+
+    @staticmethod
+    def finished_summary(metrics):
+        return f"test accuracy {metrics['test_accuracy']:.4f}"
+
+    @staticmethod
+    def report(config, run, metrics, log):
+        _report(run, metrics, log)
 
     def evaluate(self) -> dict:
-        config, test, state = self.config, self.dataset.test, self.checkpoints.state
+        config, test, state = self.config, self.data.test, self.checkpoints.state
         probabilities = self.model.predict(test.images, batch_size=256, verbose=0)
         accuracy = float(np.mean(np.argmax(probabilities, axis=1) == test.labels))
         seconds = self.checkpoints.train_seconds
         metrics = {
-            "dataset": self.dataset.name,
+            "dataset": self.data.name,
             "position": config.position,
             "backend": keras.backend.backend(),
-            "image_size": list(self.dataset.image_size),
+            "image_size": list(self.data.image_size),
             "grid_size": list(self.model.grid_size),
             "test_accuracy": accuracy,
             "val_accuracy": state["best"]["val_accuracy"],
@@ -283,12 +276,12 @@ class ImageSession:
             "seed": config.seed,
             "config": dataclasses.asdict(config),
         }  # fmt: skip
-        if self.dataset.name.startswith("shapes"):
+        if self.data.name.startswith("shapes"):
             # The first test pair: an image and its mirror image.
             metrics["twin_pair"] = [
                 {
-                    "label": self.dataset.class_names[test.labels[i]],
-                    "predicted": _top(p, self.dataset),
+                    "label": self.data.class_names[test.labels[i]],
+                    "predicted": _top(p, self.data),
                 }
                 for i, p in enumerate(probabilities[:2])
             ]

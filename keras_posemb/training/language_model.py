@@ -31,23 +31,15 @@ import numpy as np
 from keras_posemb import families
 from keras_posemb._args import check_divisible, check_int, check_number
 from keras_posemb._memory import check_fits
-from keras_posemb.analysis import extrapolation, summaries
+from keras_posemb.analysis import extrapolation
 from keras_posemb.data import characters, corpora
 from keras_posemb.errors import Setting, argument_error
 from keras_posemb.layers._angles import MAX_POSITION
 from keras_posemb.models.causal_lm import build_causal_lm
-from keras_posemb.runs.checkpoints import EpochCheckpoints
 from keras_posemb.runs.run import LANGUAGE_MODEL, RunKind
 from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
 from keras_posemb.training.schedule import adamw_without_decay_on_vectors, warmup_cosine
-from keras_posemb.training.session import (
-    TrainingProgress,
-    fit_resumably,
-    fit_verbosity,
-    restore,
-    run_session,
-    training_callbacks,
-)
+from keras_posemb.training.session import TrainingSession, run_session
 
 # Held-out windows per batch while training (the loss does not depend on it).
 VALIDATION_BATCH = 64
@@ -338,54 +330,58 @@ def train_language_model(
     from the last completed interval; rerunning a finished run returns its
     metrics and changes nothing; a config with other settings is refused.
     """
-    return run_session(
-        config, extra_callbacks, load_text, LanguageModelSession,
-        lambda finished: f"validation loss {finished['val_loss']:.4f}", _report,
-    )  # fmt: skip
+    return run_session(config, extra_callbacks, LanguageModelSession)
 
 
-class LanguageModelSession:
-    """One call of `train_language_model`: the model, its checkpoints, fit, outputs."""
+class LanguageModelSession(TrainingSession):
+    """One call of `train_language_model`: the causal model on random windows,
+    evaluated every `interval_steps` steps (its "epochs")."""
 
-    def __init__(self, config, run, text, log):
-        self.config, self.run, self.text, self.log = config, run, text, log
-        log(
+    unit, monitor, higher_is_better, curve_metric = "steps", "val_loss", False, "perplexity"
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @staticmethod
+    def load(config, log):
+        return load_text(config)
+
+    def prepare(self):
+        config, text = self.config, self.data
+        self.log(
             f"Text {config.text_source}: "
             f"{len(text.train):,} training and {len(text.validation):,} "
             f"validation tokens, {text.vocabulary.size} {config.level} ids."
         )
-        self.model = build_model(config, text.vocabulary.size)
-        self.model.compile(
-            optimizer=make_optimizer(config, self.model),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            jit_compile=config.jit_compile or keras.backend.backend() == "jax",
-        )
-        self.model.optimizer.build(self.model.trainable_variables)
-        run.claim_training_files()
-        self.checkpoints = EpochCheckpoints(run.backup_dir, "val_loss", higher_is_better=False)
+        self.steps_per_epoch, self.epochs = config.interval_steps, config.intervals
 
-    def fit(self, extra_callbacks=()):
-        """Trains from the last checkpoint on; ends with the best interval's weights."""
-        config, steps = self.config, self.config.interval_steps
-        restore(self.checkpoints, self.model, self.run, self.log, "steps", steps)
-        inputs, targets, _ = characters.windows(self.text.validation, config.max_length)
-        fit_resumably(
-            self.model, self.checkpoints,
-            lambda interval, step: training_batches(config, self.text.train, interval, step),
-            steps, config.intervals,
-            training_callbacks(
-                self.checkpoints, self.run, config.max_length, config.embed_dim,
-                TrainingProgress(steps, config.intervals, "steps"), extra_callbacks,
-                before=[Perplexity()],
-            ),
-            validation_data=(inputs, targets),
-            validation_batch_size=VALIDATION_BATCH,
-            verbose=fit_verbosity(config.verbose),
-        )  # fmt: skip
-        self.checkpoints.restore_best(self.model)
+    def build_model(self):
+        return build_model(self.config, self.data.vocabulary.size)
+
+    def make_optimizer(self):
+        return make_optimizer(self.config, self.model)
+
+    def callbacks_before(self):
+        return [Perplexity()]
+
+    def batches(self, interval, step):
+        return training_batches(self.config, self.data.train, interval, step)
+
+    def validation_arguments(self):
+        inputs, targets, _ = characters.windows(self.data.validation, self.config.max_length)
+        return {"validation_data": (inputs, targets), "validation_batch_size": VALIDATION_BATCH}
+
+    def save_task_files(self):
+        self.run.write_tokens(self.data.vocabulary.to_json())
+
+    @staticmethod
+    def finished_summary(metrics):
+        return f"validation loss {metrics['val_loss']:.4f}"
+
+    @staticmethod
+    def report(config, run, metrics, log):
+        _report(run, metrics, log)
 
     def evaluate(self) -> dict:
-        config, text, state = self.config, self.text, self.checkpoints.state
+        config, text, state = self.config, self.data, self.checkpoints.state
         start = time.perf_counter()
         losses = extrapolation.extrapolation_losses(self.model, text.validation, config.max_length)
         seconds = self.checkpoints.train_seconds
@@ -425,18 +421,6 @@ class LanguageModelSession:
             "seed": config.seed,
             "config": dataclasses.asdict(config),
         }
-
-    def save_outputs(self):
-        """Every final file but metrics.json."""
-        run, model, config = self.run, self.model, self.config
-        run.save_model(model)
-        run.write_tokens(self.text.vocabulary.to_json())
-        tables = summaries.position_tables(model, config.max_length, config.embed_dim)
-        run.write_projector(tables)
-        if config.plots:
-            history, kept = self.checkpoints.state["history"], self.checkpoints.best_epoch
-            run.save_training_curves(history, "perplexity", "step", config.interval_steps, kept)
-            run.save_plots(model, config.max_length, config.max_length)
 
 
 def _report(run, metrics, log):
