@@ -97,12 +97,17 @@ def add_config_flags(
     A field whose default `defaults` changes shows that default in its help,
     not the one its help text names (another command's own defaults).
     """
-    from keras_posemb.training import field_choices, field_help, field_types
+    from keras_posemb.training.config import (
+        field_choices,
+        field_help,
+        field_types,
+        fields_in_flag_order,
+    )
 
     defaults = defaults or {}
     default_config = config_class(**defaults)
     types = field_types(config_class)
-    for field in dataclasses.fields(config_class):
+    for field in fields_in_flag_order(config_class):
         if field.name in exclude:
             continue
         help = field_help(field)

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from keras_posemb import families
-from keras_posemb._args import check_divisible, check_int, check_number
+from keras_posemb._args import check_int, check_number
 from keras_posemb.data import images as image_data
 from keras_posemb.errors import Setting, argument_error
 from keras_posemb.models.image_classifier import POOLINGS, build_image_classifier
@@ -64,11 +64,6 @@ class ImageTrainConfig(RunSettings):
         None, "where the run's files go (default: runs/images_<dataset>_<position>)",
         same_on_resume=False,
     )  # fmt: skip
-    overwrite: bool = setting(
-        False,
-        "start afresh in an output directory that holds another run (its files are removed)",
-        same_on_resume=False,
-    )
     epochs: int = setting(5, "training epochs")
     batch_size: int = setting(64, "images per batch")
     learning_rate: float = setting(1e-3, "peak learning rate (AdamW)")
@@ -76,23 +71,10 @@ class ImageTrainConfig(RunSettings):
     weight_decay: float = setting(0.05, "AdamW weight decay (matrices only)")
     patch_size: int = setting(4, "side of the square patches, in pixels")
     embed_dim: int = setting(64, "patch embedding width")
-    num_heads: int = setting(4, "attention heads (must divide --embed-dim)")
     ff_dim: int = setting(128, "feed-forward hidden width")
     num_layers: int = setting(2, "encoder blocks")
     dropout: float = setting(0.0, "dropout rate")
     pooling: str = setting("class", "a class token, or the mean of the patches", POOLINGS)
-    seed: int = setting(0, "random seed: the same seed and settings give the same run on CPU")
-    mixed_precision: bool = setting(False, "mixed precision: float16 on GPU, bfloat16 on CPU")
-    jit_compile: bool = setting(False, "compile training with XLA (JAX always compiles)")
-    plots: bool = setting(
-        True, "write PNG plots: the training curves and the position vectors", same_on_resume=False
-    )
-    verbose: int = setting(
-        1,
-        "1: progress bars on a terminal, 2: one line per epoch, 0: nothing (the results are in metrics.json)",
-        choices=(0, 1, 2),
-        same_on_resume=False,
-    )
 
     def resolved_output_dir(self) -> str:
         if self.output_dir == "":
@@ -119,8 +101,7 @@ class ImageTrainConfig(RunSettings):
         self.check_fields()
         for name in ("epochs", "batch_size", "patch_size", "embed_dim", "ff_dim", "num_layers"):
             check_int(name, getattr(self, name))
-        check_int("seed", self.seed, minimum=0, maximum=2**32 - 1)
-        check_divisible("num_heads", self.num_heads, "embed_dim", self.embed_dim)
+        self.check_shared()
         check_number("learning_rate", self.learning_rate, low=0, low_open=True)
         check_number("warmup_fraction", self.warmup_fraction, 0, 1, high_open=True)
         check_number("weight_decay", self.weight_decay, low=0)

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 from keras_posemb import families
-from keras_posemb._args import check_divisible, check_int, check_number
+from keras_posemb._args import check_int, check_number
 from keras_posemb._memory import check_fits
 from keras_posemb.analysis import extrapolation
 from keras_posemb.data import characters, corpora
@@ -92,11 +92,6 @@ class LanguageModelConfig(RunSettings):
     output_dir: str | None = setting(
         None, "where the run's files go (default: runs/lm_<text>_<position>)", same_on_resume=False
     )
-    overwrite: bool = setting(
-        False,
-        "start afresh in an output directory that holds another run (its files are removed)",
-        same_on_resume=False,
-    )
     steps: int = setting(2000, "optimizer steps")
     eval_interval: int | None = setting(
         None,
@@ -113,23 +108,9 @@ class LanguageModelConfig(RunSettings):
     weight_decay: float = setting(0.1, "AdamW weight decay (matrices only)")
     clip_norm: float = setting(1.0, "clip the gradients' global norm to this (0: no clipping)")
     embed_dim: int = setting(128, "model width")
-    num_heads: int = setting(4, "attention heads (must divide --embed-dim)")
     ff_dim: int | None = setting(None, "feed-forward width (default: 4 x --embed-dim)")
     num_layers: int = setting(4, "decoder blocks")
     dropout: float = setting(0.0, "dropout rate")
-    seed: int = setting(0, "random seed: the same seed and settings give the same run on CPU")
-    mixed_precision: bool = setting(False, "mixed precision: float16 on GPU, bfloat16 on CPU")
-    jit_compile: bool = setting(False, "compile training with XLA (JAX always compiles)")
-    plots: bool = setting(
-        True, "write PNG plots: the training curves and the position vectors", same_on_resume=False
-    )
-    verbose: int = setting(
-        1,
-        "1: progress bars on a terminal (one line per interval elsewhere), 2: one line per "
-        "interval, 0: nothing (the results are in metrics.json)",
-        choices=(0, 1, 2),
-        same_on_resume=False,
-    )
 
     def resolved_output_dir(self) -> str:
         if self.output_dir == "":
@@ -192,8 +173,7 @@ class LanguageModelConfig(RunSettings):
             )  # fmt: skip
         if self.warmup_steps is not None:
             check_int("warmup_steps", self.warmup_steps, minimum=0, maximum=self.steps - 1)
-        check_int("seed", self.seed, minimum=0, maximum=2**32 - 1)
-        check_divisible("num_heads", self.num_heads, "embed_dim", self.embed_dim)
+        self.check_shared()
         check_number("validation_fraction", self.validation_fraction, 0, 1, True, True)
         check_number("learning_rate", self.learning_rate, low=0, low_open=True)
         check_number("min_learning_rate", self.min_learning_rate, 0, self.learning_rate)
