@@ -154,6 +154,37 @@ def get(name: str) -> PositionFamily:
     return _FAMILIES[name]
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelPositions:
+    """A family's positions in one model: what every model builder asks of
+    the registry. `for_model` checks the settings first."""
+
+    family: PositionFamily
+    settings: PositionSettings
+
+    @classmethod
+    def for_model(cls, position: str, settings: PositionSettings) -> ModelPositions:
+        """The family `position` in a model of `settings`; `ArgumentError` if
+        it cannot take them."""
+        family = get(position)
+        family.check(settings)
+        return cls(family, settings)
+
+    def add_to_embeddings(self, x):
+        """`x` with the family's embeddings layer applied (named
+        `POSITION_LAYER_NAME`), or `x` itself for families elsewhere."""
+        if self.family.where != "embeddings":
+            return x
+        return self.family.make_layer(self.settings, name=POSITION_LAYER_NAME)(x)
+
+    def inside_attention(self) -> Any:
+        """A new position layer for one attention layer, or "none"; each
+        attention layer gets its own (a T5 table per layer)."""
+        if self.family.where != "attention":
+            return "none"
+        return self.family.make_layer(self.settings)
+
+
 def check_attention_position(layer: Any, num_heads: int, key_dim: int) -> None:
     """Checks that `layer` can be a position layer of attention with these heads."""
     role = getattr(layer, "attention_role", None)

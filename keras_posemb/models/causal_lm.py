@@ -165,25 +165,22 @@ def build_causal_lm(
     ff_dim = check_int("ff_dim", 4 * embed_dim if ff_dim is None else ff_dim)
     check_divisible("num_heads", num_heads, "embed_dim", embed_dim)
     check_number("dropout", dropout, 0, 1, high_open=True)
-    family = families.get(position)
-    settings = families.PositionSettings(embed_dim, num_heads, max_length, bidirectional=False)
-    family.check(settings)
+    positions = families.ModelPositions.for_model(
+        position, families.PositionSettings(embed_dim, num_heads, max_length, bidirectional=False)
+    )
     initializer = keras.initializers.RandomNormal(stddev=INITIALIZER_STDDEV)
 
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = TokenEmbedding(
         vocab_size, embed_dim, embeddings_initializer=initializer, name="token_embedding"
     )(token_ids)
-    if family.where == "embeddings":
-        x = family.make_layer(settings, name=POSITION_LAYER_NAME)(x)
+    x = positions.add_to_embeddings(x)
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     for index in range(num_layers):
-        # Made here, where the model's settings (max_length) are known.
-        inside_attention = family.make_layer(settings) if family.where == "attention" else "none"
         x = DecoderBlock(
             num_heads,
             ff_dim,
-            inside_attention,
+            positions.inside_attention(),
             dropout,
             kernel_initializer=initializer,
             name=f"decoder_block_{index}",

@@ -16,7 +16,6 @@ from keras_posemb import families
 from keras_posemb._args import check_choice, check_divisible, check_int, check_number
 from keras_posemb._memory import check_fits
 from keras_posemb.errors import argument_error
-from keras_posemb.families import POSITION_LAYER_NAME
 from keras_posemb.modeling import ClassToken, SequencePooling, transformer_encoder_block
 
 POOLINGS = ("class", "mean")
@@ -82,7 +81,6 @@ class ImageClassifier(keras.Model):
         check_divisible("num_heads", num_heads, "embed_dim", embed_dim)
         check_number("dropout", dropout, 0, 1, high_open=True)
         check_choice("pooling", pooling, POOLINGS)
-        family = families.get(position)
         prefix = 1 if pooling == "class" else 0
         settings = families.PositionSettings(
             embed_dim,
@@ -91,7 +89,7 @@ class ImageClassifier(keras.Model):
             grid_size=grid,
             num_prefix_tokens=prefix,
         )
-        family.check(settings)
+        positions = families.ModelPositions.for_model(position, settings)
         _check_attention_fits(image_size, settings)
 
         images = keras.Input(shape=(rows, cols, channels), name="images")
@@ -101,14 +99,13 @@ class ImageClassifier(keras.Model):
         x = keras.layers.Reshape((grid[0] * grid[1], embed_dim), name="patches")(x)
         if prefix:
             x = ClassToken(name="class_token")(x)
-        if family.where == "embeddings":
-            x = family.make_layer(settings, name=POSITION_LAYER_NAME)(x)
+        x = positions.add_to_embeddings(x)
         x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
         for index in range(num_layers):
-            relative = family.make_layer(settings) if family.where == "attention" else "none"
             x = transformer_encoder_block(
-                x, None, num_heads, ff_dim, dropout, True, f"encoder_block_{index}", relative
-            )
+                x, None, num_heads, ff_dim, dropout, True, f"encoder_block_{index}",
+                positions.inside_attention(),
+            )  # fmt: skip
         x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
         x = SequencePooling("first" if prefix else "mean", name=f"{pooling}_pooling")(x)
         outputs = keras.layers.Dense(

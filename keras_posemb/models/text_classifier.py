@@ -14,7 +14,6 @@ import keras
 
 from keras_posemb import families
 from keras_posemb._args import check_bool, check_choice, check_divisible, check_int, check_number
-from keras_posemb.families import POSITION_LAYER_NAME
 from keras_posemb.modeling import (
     PaddingMask,
     Scale,
@@ -122,9 +121,9 @@ def build_text_classifier(
     check_choice("pooling", pooling, POOLING_MODES)
     check_bool("scale_embeddings", scale_embeddings)
     check_number("token_dropout", token_dropout, 0, 1, high_open=True)
-    family = families.get(position)
-    settings = families.PositionSettings(embed_dim, num_heads, max_length)
-    family.check(settings)
+    positions = families.ModelPositions.for_model(
+        position, families.PositionSettings(embed_dim, num_heads, max_length)
+    )
 
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     padding_mask = PaddingMask(name="padding_mask")(token_ids)
@@ -134,12 +133,9 @@ def build_text_classifier(
     x = TokenEmbedding(vocab_size, embed_dim, name="token_embedding")(x)
     if scale_embeddings:  # The same for every position choice, "none" included.
         x = Scale(math.sqrt(embed_dim), name="embedding_scale")(x)
-    if family.where == "embeddings":
-        x = family.make_layer(settings, name=POSITION_LAYER_NAME)(x)
+    x = positions.add_to_embeddings(x)
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     for index in range(num_layers):
-        # Made here, where the model's settings (max_length) are known.
-        relative = family.make_layer(settings) if family.where == "attention" else "none"
         x = transformer_encoder_block(
             x,
             padding_mask,
@@ -148,7 +144,7 @@ def build_text_classifier(
             dropout,
             norm_first,
             f"encoder_block_{index}",
-            relative,
+            positions.inside_attention(),
         )
     if norm_first:
         x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
