@@ -173,7 +173,7 @@ class PositionEmbedding(PositionLayer):
         """A new, built layer like this one whose table has `max_length` rows,
         interpolated from this one's (`linear` or `cubic`). To resample the
         table inside a saved model, use
-        `keras_posemb.numerics.resample.resample_position_embedding`."""
+        `keras_posemb.models.resampling.resample_position_embedding`."""
         table = self.resampled_table(max_length, interpolation, antialias)
         layer = type(self).from_config({**self.get_config(), "max_length": max_length})
         layer.build((None, None, self.width))
