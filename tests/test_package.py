@@ -96,3 +96,21 @@ def test_an_import_against_the_architecture_breaks_a_contract(tmp_path):
     assert "keras_posemb.layers.scale_check -> keras_posemb.cli" in found.stdout
     kept = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True)
     assert kept.returncode == 0, kept.stdout[-2000:]
+
+
+def test_every_dotted_name_of_the_package_in_the_code_exists():
+    """A docstring or comment that names `keras_posemb.x.y` names something
+    that exists: a module moved is not left behind in the text."""
+    import re
+
+    from helpers import resolves_dotted_name
+
+    folders = ("keras_posemb", "benchmarks", "demos", "docs/guides")
+    missing = sorted(
+        (str(path.relative_to(ROOT)), name)
+        for folder in folders
+        for path in (ROOT / folder).rglob("*.py")
+        for name in set(re.findall(r"\bkeras_posemb(?:\.[A-Za-z_]\w*)+", path.read_text()))
+        if not resolves_dotted_name(name)
+    )
+    assert not missing, missing

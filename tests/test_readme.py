@@ -1,7 +1,6 @@
 """The README and the pages in docs/: their examples run and print what
 they say, their links and names resolve, the site builds."""
 
-import importlib
 import re
 import subprocess
 import sys
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import keras
 import pytest
-from helpers import run_python
+from helpers import resolves_dotted_name, run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -53,24 +52,8 @@ def test_every_dotted_name_of_the_package_exists():
     names = {
         name for page in PAGES for name in re.findall(r"keras_posemb(?:\.\w+)+", page.read_text())
     }
-    missing = [name for name in sorted(names) if not _resolves(name)]
+    missing = [name for name in sorted(names) if not resolves_dotted_name(name)]
     assert not missing, missing
-
-
-def _resolves(dotted):
-    parts = dotted.split(".")
-    for split in range(len(parts), 0, -1):
-        try:
-            value = importlib.import_module(".".join(parts[:split]))
-        except ImportError:
-            continue
-        try:
-            for attribute in parts[split:]:
-                value = getattr(value, attribute)
-        except AttributeError:
-            return False
-        return True
-    return False
 
 
 def test_every_file_a_page_names_exists():
