@@ -160,7 +160,7 @@ def check_run(output_dir: Path, reference: dict) -> list[str]:
     """What is wrong with a finished run directory (nothing: an empty list)."""
     code = (
         "import json, sys, numpy as np\n"
-        "from keras_posemb import data\nfrom keras_posemb.run import Run\n"
+        "from keras_posemb import data\nfrom keras_posemb.runs.run import Run\n"
         "run = Run(sys.argv[1]); metrics = run.read_metrics()\n"
         "model = run.load_model(); settings = run.read_settings()['settings']\n"
         "test = data.load_dataset('order', order_train_size=settings['order_train_size'], "

@@ -27,8 +27,8 @@ import time
 import keras
 import numpy as np
 
-from keras_posemb.generation import compile_function
 from keras_posemb.models import build_causal_lm
+from keras_posemb.models.generation import compile_function
 
 
 def recompute_greedy(forward, prompt, new_tokens):

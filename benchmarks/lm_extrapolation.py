@@ -41,9 +41,10 @@ import keras
 import numpy as np
 from _common import settings_from_pairs
 
-from keras_posemb import extrapolation, files
+from keras_posemb import files
+from keras_posemb.analysis import extrapolation
 from keras_posemb.data import characters
-from keras_posemb.run import Run
+from keras_posemb.runs.run import Run
 from keras_posemb.training import language_model
 
 FAMILIES = ("learned", "sinusoidal", "rotary", "alibi", "t5", "none")

@@ -42,9 +42,9 @@ from _common import settings_from_pairs
 
 from keras_posemb import files
 from keras_posemb.data import images
-from keras_posemb.image_classifier import resize_image_classifier
-from keras_posemb.resample import resample_table
-from keras_posemb.run import Run
+from keras_posemb.models.resampling import resize_image_classifier
+from keras_posemb.numerics.resample import resample_table
+from keras_posemb.runs.run import Run
 from keras_posemb.training.images import ImageTrainConfig, train_images
 
 FAMILIES = ("learned_2d", "sinusoidal_2d", "rotary_2d", "rotary_mixed", "learned", "sinusoidal")

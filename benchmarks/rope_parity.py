@@ -3,7 +3,7 @@
 For configurations of real models (LLaMA 2 with linear and dynamic scaling,
 Llama 3.1, Qwen2.5/Mistral-style YaRN, DeepSeek-style YaRN with mscale,
 Phi-3's LongRoPE, GPT-NeoX's partial rotary), the inverse frequencies and the
-attention factor of `keras_posemb.rope_scaling.rope_frequencies` against
+attention factor of `keras_posemb.numerics.rope_scaling.rope_frequencies` against
 `transformers.modeling_rope_utils.ROPE_INIT_FUNCTIONS` (which computes in
 float32: differences of about 1e-7 relative are its rounding).
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_posemb.rope_scaling import check_rope_scaling, rope_frequencies
+from keras_posemb.numerics.rope_scaling import check_rope_scaling, rope_frequencies
 
 PHI3_SHORT = list(np.linspace(1.0, 1.2, 48))
 PHI3_LONG = list(np.linspace(1.0, 40.0, 48))

@@ -1,5 +1,6 @@
 """Shared test helpers: the tiny training settings and the one subprocess runner."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -76,3 +77,20 @@ def run_main(main, argv, capsys):
         status = exit.code
     out, err = capsys.readouterr()
     return status, out, err
+
+
+def resolves_dotted_name(dotted):
+    """Whether `a.b.c` is a module of the package or an attribute of one."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            value = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        try:
+            for attribute in parts[split:]:
+                value = getattr(value, attribute)
+        except AttributeError:
+            return False
+        return True
+    return False

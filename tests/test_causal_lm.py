@@ -12,16 +12,16 @@ import pytest
 from layer_contract import run_layer_test
 from reference import compiled, to_numpy
 
-from keras_posemb import PositionalAttention, PositionRangeError, positions
-from keras_posemb.generation import sample_next
-from keras_posemb.layers import DecoderBlock
+from keras_posemb import PositionalAttention, PositionRangeError, families
+from keras_posemb.modeling import DecoderBlock
 from keras_posemb.models import CausalLM, build_causal_lm
+from keras_posemb.models.generation import sample_next
 
 pytestmark = pytest.mark.all_backends
 ATTENTION_FAMILIES = [
-    f for f, v in positions.families().items() if v.where != "embeddings" and not v.grid
+    f for f, v in families.families().items() if v.where != "embeddings" and not v.grid
 ]
-FAMILIES = list(positions.names())
+FAMILIES = list(families.names())
 HEADS, KEY_DIM, LENGTH, CACHE = 2, 4, 7, 9
 # Chunks of one sequence: token by token, and a prompt of 4 then 1 then 2.
 SPLITS = {"token by token": [1] * LENGTH, "prefill then extend": [4, 1, 2]}
@@ -146,7 +146,7 @@ def test_the_causal_lm_decodes_with_its_cache_as_in_one_pass(family, tmp_path):
     np.testing.assert_array_equal(to_numpy(loaded(TOKENS)), full)
 
 
-@pytest.mark.parametrize("family", list(positions.ROTARY_EXTENSIONS))
+@pytest.mark.parametrize("family", list(families.ROTARY_EXTENSIONS))
 def test_rope_extension_families_run_in_every_execution_path(family):
     """Lengths below and beyond max_length through predict (TensorFlow traces
     it for any length after two), compiled or not, evaluate, fit and

@@ -9,7 +9,7 @@ import pytest
 from helpers import TINY_FLAGS, run_main, run_python
 
 from keras_posemb.cli import compare, predict, train
-from keras_posemb.run import Run
+from keras_posemb.runs.run import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -274,7 +274,7 @@ def test_the_wheel_and_sdist_carry_what_they_must_and_nothing_else(tmp_path):
     assert not [name for name in names if name.startswith(("tests/", "runs/", ".venv/", ".git/"))]
     wheel = zipfile.ZipFile(wheel).namelist()
     assert "keras_posemb/py.typed" in wheel and "keras_posemb_cli/__init__.py" in wheel
-    assert "keras_posemb/layers/token_embedding.py" in wheel
+    assert "keras_posemb/modeling/token_embedding.py" in wheel
     assert not [
         name for name in wheel if name.startswith(("tests/", "runs/", "benchmarks/", "demos/"))
     ]

@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 from helpers import run_script
 
-from keras_posemb import experiments, models, positions, training, viz
+from keras_posemb import families, models, training
+from keras_posemb.analysis import plots, viz
+from keras_posemb.analysis.plots import plot_file_name
 from keras_posemb.cli import plot as plot_cli
 from keras_posemb.errors import RunError
-from keras_posemb.run import plot_file_name
+from keras_posemb.training import compare as experiments
+from keras_posemb.training.text import TextSession
 
 ROOT = Path(__file__).resolve().parents[1]
 # Short sentences and table, one epoch: the comparison trains many runs.
@@ -74,10 +77,10 @@ def test_comparison_runs_every_encoding_and_seed(comparison):
 def test_a_comparison_run_again_reads_its_finished_runs_back(comparison, monkeypatch):
     results, out = comparison
 
-    def no_training(config, run, *args, **kwargs):
+    def no_training(self, config, run, *args, **kwargs):
         raise AssertionError(f"trained {run.directory} again")
 
-    monkeypatch.setattr(training, "Session", no_training)
+    monkeypatch.setattr(TextSession, "__init__", no_training)
     config = training.TrainConfig(**TINY, output_dir=str(out))
     again = experiments.compare_encodings(config, seeds=2, positions=COMPARED, log=print)
     assert again["summary"] == results["summary"]
@@ -176,10 +179,10 @@ def test_plot_demo_draws_a_learned_table_whole_by_default(tmp_path, monkeypatch)
     drawn = {}
 
     def record(model, output_dir, length=None, trained_length=None):
-        drawn["rows"] = len(positions.position_table(model, length)[1])
+        drawn["rows"] = len(plots.position_table(model, length)[1])
         return [], True
 
-    monkeypatch.setattr(positions, "write_position_plots", record)
+    monkeypatch.setattr(plots, "write_position_plots", record)
     plot_cli.main([str(tmp_path / "model.keras"), "--output-dir", str(tmp_path / "plots")])
     assert drawn["rows"] == 100
     plot_cli.main([str(tmp_path / "model.keras"), "--length", "30"])
@@ -207,7 +210,8 @@ def test_a_plot_length_past_what_the_layers_encode_is_one_error_line(tmp_path, c
 @pytest.mark.backends("tensorflow")
 def test_plot_finds_the_position_layer_inside_the_raw_text_model(tmp_path, capsys):
     """`text_model.keras` wraps the classifier with its vectorizer (issue 22)."""
-    from keras_posemb import data, serving
+    from keras_posemb import data
+    from keras_posemb.runs import serving
 
     model = models.build_text_classifier(
         50, 2, 16, embed_dim=8, num_heads=2, ff_dim=8, num_layers=1
@@ -218,5 +222,5 @@ def test_plot_finds_the_position_layer_inside_the_raw_text_model(tmp_path, capsy
     status, out, err = helpers.run_main(plot_cli.main, argv, capsys)
     assert status == 0, err
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(
-        plot_file_name(name) for name in positions.get("sinusoidal").plots
+        plot_file_name(name) for name in plots.view_of(families.get("sinusoidal")).plots
     )

@@ -19,7 +19,7 @@ from keras_posemb import (
     PositionEmbedding2D,
     RotaryEmbedding2D,
     SinusoidalEncoding2D,
-    positions,
+    families,
 )
 
 pytestmark = pytest.mark.all_backends
@@ -236,8 +236,8 @@ def test_layer_contract(name, tmp_path):
 
 def test_grid_families_are_registered_apart_from_the_sequence_ones():
     grid = {"sinusoidal_2d", "learned_2d", "rotary_2d", "rotary_mixed"}
-    assert not grid & set(positions.names())
-    assert grid <= set(positions.names(include_grid=True))
+    assert not grid & set(families.names())
+    assert grid <= set(families.names(include_grid=True))
     from keras_posemb.models import build_text_classifier
 
     with pytest.raises(

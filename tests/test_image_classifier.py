@@ -6,11 +6,11 @@ import pytest
 from reference import to_numpy
 from test_grid_positions import pillow_resize
 
-from keras_posemb import positions
+from keras_posemb import families
 from keras_posemb.models import ImageClassifier, build_image_classifier, resize_image_classifier
 
 TINY = {"embed_dim": 16, "num_heads": 2, "ff_dim": 16, "num_layers": 1, "dropout": 0.0}
-ALL_FAMILIES = positions.names(include_grid=True)
+ALL_FAMILIES = families.names(include_grid=True)
 
 
 def images(batch, size, seed=0):
@@ -45,7 +45,7 @@ def test_every_family_trains_a_step(position, pooling):
     before = [np.array(w) for w in model.trainable_weights]
     history = model.fit(images(4, 8), np.array([0, 1, 0, 1]), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    family, layer = positions.find_position(model)
+    family, layer = families.find_position(model)
     assert family.name == position
     if family.learned:  # Its own weights moved.
         assert all(

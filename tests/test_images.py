@@ -16,8 +16,8 @@ from keras_posemb.cli import train_images as train_images_cli
 from keras_posemb.data import images
 from keras_posemb.data import tfds as tfds_module
 from keras_posemb.errors import DataError, RunError
-from keras_posemb.run import Run
-from keras_posemb.training.images import ImageTrainConfig, train_images
+from keras_posemb.runs.run import Run
+from keras_posemb.training.images import ImageTrainConfig, make_optimizer, train_images
 
 TINY = dict(
     patch_size=8, embed_dim=16, num_heads=2, ff_dim=16, num_layers=1, epochs=2, batch_size=256,
@@ -183,3 +183,16 @@ def test_plots_and_tensorboard_images_of_the_grid(tmp_path, position):
     assert run.plot_path(name).exists() and run.plot_path(name) in run.outputs()
     tag = "rotary_frequencies" if position.startswith("rotary") else "position_similarity"
     assert f"{tag}/{position}" in event_tags(run.logs_dir / "positions")
+
+
+def test_the_optimizer_decays_matrices_only_and_peaks_at_the_learning_rate():
+    config = ImageTrainConfig(learning_rate=2e-3)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3), keras.layers.LayerNormalization()]
+    )
+    optimizer = make_optimizer(config, model, steps=100)
+    optimizer.build(model.trainable_variables)
+    for variable in model.trainable_variables:
+        assert optimizer._use_weight_decay(variable) == (len(variable.shape) >= 2), variable.path
+    schedule = optimizer._learning_rate
+    assert max(float(schedule(step)) for step in range(100)) == pytest.approx(2e-3, rel=1e-5)

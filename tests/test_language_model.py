@@ -12,13 +12,15 @@ import keras
 import numpy as np
 import pytest
 
-from keras_posemb import checkpoints, extrapolation, positions
+from keras_posemb import families
+from keras_posemb.analysis import extrapolation
 from keras_posemb.cli import generate as generate_cli
 from keras_posemb.cli import lm as lm_cli
 from keras_posemb.data import characters
 from keras_posemb.errors import ArgumentError, DataError, DataWarning, RunError
 from keras_posemb.models import build_causal_lm
-from keras_posemb.run import Run
+from keras_posemb.runs import checkpoints
+from keras_posemb.runs.run import Run
 from keras_posemb.training import language_model
 from tests.helpers import run_main, run_python
 from tests.test_training import SignalDuringStep, StopAfterEpoch
@@ -171,19 +173,19 @@ def test_with_rope_scaling_copies_the_weights_and_rescales_the_frequencies():
         extrapolation.with_rope_scaling(model, {**YARN, "factr": 4.0})
 
 
-@pytest.mark.parametrize("name", list(positions.ROTARY_EXTENSIONS))
+@pytest.mark.parametrize("name", list(families.ROTARY_EXTENSIONS))
 def test_rotary_extension_families_are_rotary_up_to_max_length_then_extended(name):
     plain, extended = small_model("rotary"), small_model(name)
     extended.set_weights(plain.get_weights())
-    assert positions.find_position(extended)[0].name == name
-    assert positions.find_position(plain)[0].name == "rotary"
+    assert families.find_position(extended)[0].name == name
+    assert families.find_position(plain)[0].name == "rotary"
     ids = np.arange(24, dtype=np.int32)[None] % 7
 
     def logits(model, length):
         return keras.ops.convert_to_numpy(model(ids[:, :length]))
 
     np.testing.assert_array_equal(logits(extended, 8), logits(plain, 8))  # Up to max_length 8.
-    rope_type = positions.ROTARY_EXTENSIONS[name][0].removeprefix("dynamic_")
+    rope_type = families.ROTARY_EXTENSIONS[name][0].removeprefix("dynamic_")
     static = {"rope_type": "ntk" if rope_type == "dynamic" else rope_type, "factor": 3.0}
     if rope_type in ("yarn", "llama3"):
         static["original_max_position_embeddings"] = 8

@@ -353,3 +353,36 @@ def test_texts_of_punctuation_only_are_one_error_line(tmp_path, capsys):
     status, _, err = run_main(train.main, argv, capsys)
     assert status == 2 and err.count("\n") == 1
     assert "training texts hold no words once lower-cased and stripped of punctuation" in err
+
+
+def test_text_data_has_one_fingerprint_per_content():
+    """Equal texts, labels and class names: equal fingerprints; any one of
+    them changed, or a text moved between splits, another."""
+    import numpy as np
+
+    from keras_posemb.data.text_data import Split, TextData
+
+    def made(texts=("a b", "c d"), labels=(0, 1), classes=("no", "yes"), test=("e",)):
+        train = Split(list(texts), np.array(labels))
+        return TextData(
+            "t",
+            train,
+            Split(["f"], np.array([0])),
+            Split(list(test), np.ones(len(test), int)),
+            list(classes),
+        )
+
+    first = made().fingerprint()
+    assert made().fingerprint() == first
+    assert (
+        len(
+            {
+                first,
+                made(texts=("a b", "c e")).fingerprint(),
+                made(labels=(1, 1)).fingerprint(),
+                made(classes=("yes", "no")).fingerprint(),
+                made(texts=("a b",), labels=(0,), test=("e", "c d")).fingerprint(),
+            }
+        )
+        == 5
+    )

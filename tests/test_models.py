@@ -5,8 +5,8 @@ from helpers import run_python
 from layer_contract import check_reload_under_another_policy
 from reference import to_numpy
 
-from keras_posemb import models, positions
-from keras_posemb.layers import PositionalAttention, SequencePooling
+from keras_posemb import families, modeling, models
+from keras_posemb.modeling import PositionalAttention, SequencePooling
 
 pytestmark = pytest.mark.all_backends
 SMALL = dict(
@@ -23,11 +23,11 @@ def test_structure_is_standard_layers_with_a_named_position_layer():
     assert model.input.shape == (None, None)
     assert model.output.shape == (None, 3)
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
-    assert type(model.get_layer(models.POSITION_LAYER_NAME)).__name__ == "SinusoidalEncoding"
+    assert type(model.get_layer(families.POSITION_LAYER_NAME)).__name__ == "SinusoidalEncoding"
     learned = models.build_text_classifier(**SMALL, position="learned")
-    assert learned.get_layer(models.POSITION_LAYER_NAME).embeddings.shape == (24, 16)
+    assert learned.get_layer(families.POSITION_LAYER_NAME).embeddings.shape == (24, 16)
     none = models.build_text_classifier(**SMALL, position="none")
-    assert models.POSITION_LAYER_NAME not in [layer.name for layer in none.layers]
+    assert families.POSITION_LAYER_NAME not in [layer.name for layer in none.layers]
 
 
 def test_probabilities_are_the_softmax_of_the_logits():
@@ -53,7 +53,7 @@ def test_none_with_mean_pooling_is_permutation_invariant(norm_first):
     np.testing.assert_allclose(to_numpy(model(shuffled)), to_numpy(model(ids)), atol=1e-5)
 
 
-@pytest.mark.parametrize("position", [p for p in positions.names() if p != "none"])
+@pytest.mark.parametrize("position", [p for p in families.names() if p != "none"])
 def test_encodings_are_not_permutation_invariant(position):
     # Not a reversal: the bidirectional ALiBi bias depends on |i - j| alone,
     # which reversing a sequence keeps.
@@ -68,7 +68,7 @@ def test_encodings_are_not_permutation_invariant(position):
     assert np.abs(to_numpy(model(shuffled)) - to_numpy(model(ids))).max() > 1e-4
 
 
-@pytest.mark.parametrize("position", positions.names())
+@pytest.mark.parametrize("position", families.names())
 @pytest.mark.parametrize(
     "pooling, norm_first", [("mean", True), ("max", True), ("first", True), ("mean", False)]
 )
@@ -83,7 +83,7 @@ def test_appended_padding_changes_nothing(position, pooling, norm_first):
     np.testing.assert_allclose(to_numpy(model(padded)), to_numpy(model(ids)), atol=1e-5)
 
 
-@pytest.mark.parametrize("position", positions.names())
+@pytest.mark.parametrize("position", families.names())
 def test_padding_reaches_every_attention_layer(position):
     """Changing the embedding of the padding token leaves the output alone."""
     rng = np.random.default_rng(4)
@@ -186,7 +186,7 @@ def save_trained_models(directory):
     rng = np.random.default_rng(7)
     ids, _ = learnable_task(rng, n=64)
     np.save(directory / "ids.npy", ids)
-    for position in positions.names():
+    for position in families.names():
         model = models.build_text_classifier(
             vocab_size=20, num_classes=2, max_length=8, position=position, embed_dim=16,
             num_heads=2, ff_dim=32, num_layers=1, pooling="max",
@@ -203,9 +203,10 @@ def save_trained_models(directory):
 LOAD_AND_COMPARE = """
 import sys
 import numpy as np, keras, keras_posemb
-from keras_posemb import models, positions
+from keras_posemb import models
+from keras_posemb import families
 tolerance = float(sys.argv[1])
-for position in positions.names():
+for position in families.names():
     model = keras.saving.load_model(f"{position}.keras", safe_mode=True)
     got = keras.ops.convert_to_numpy(model.predict(np.load("ids.npy"), verbose=0))
     np.testing.assert_allclose(got, np.load(f"{position}.npy"), rtol=tolerance, atol=tolerance)
@@ -240,7 +241,7 @@ def test_bad_arguments(change, match):
 def test_block_rejects_heads_that_do_not_divide_the_width():
     x = keras.Input(shape=(None, 10))
     with pytest.raises(ValueError, match="embed_dim=10; received num_heads=4"):
-        models.transformer_encoder_block(x, None, num_heads=4, ff_dim=8)
+        modeling.transformer_encoder_block(x, None, num_heads=4, ff_dim=8)
 
 
 # SequencePooling against numpy on the arrays it pools.
@@ -268,7 +269,7 @@ def test_sequence_pooling_bad_mode():
         SequencePooling("median")
 
 
-@pytest.mark.parametrize("position", positions.names())
+@pytest.mark.parametrize("position", families.names())
 def test_embedding_scaling_is_part_of_the_token_path_for_every_position(position):
     """Scaling by sqrt(d) equals training a table that is sqrt(d) larger,
     whatever the position choice ("none" included)."""

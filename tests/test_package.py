@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import keras_posemb
-from keras_posemb import cli, data, layers, models, positions, training
+from keras_posemb import cli, data, families, layers, modeling, models, training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def test_typed_package_with_licence_and_changelog():
 
 
 def public_callables():
-    for module in (keras_posemb, layers, data, models, positions, training):
+    for module in (keras_posemb, layers, modeling, data, models, families, training):
         for name in getattr(module, "__all__", [n for n in dir(module) if not n.startswith("_")]):
             value = getattr(module, name)
             if inspect.isclass(value) and value.__module__.startswith("keras_posemb"):
@@ -78,3 +78,39 @@ def test_flag_types_come_from_the_annotations_not_their_spelling():
     assert cli.config_from_args(Config, args) == Config(0.5, 7, True, "x")
     assert type(args.rate) is float and type(args.steps) is int
     assert cli.config_from_args(Config, parser.parse_args([])) == Config()
+
+
+def test_an_import_against_the_architecture_breaks_a_contract(tmp_path):
+    """`lint-imports` (the README's test command) fails on an upward import:
+    a copy of the package whose position layers import the command line."""
+    import shutil
+    import subprocess
+
+    shutil.copytree(ROOT / "keras_posemb", tmp_path / "keras_posemb")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    layer = tmp_path / "keras_posemb" / "layers" / "scale_check.py"
+    layer.write_text("from keras_posemb import cli  # Upward: layers below cli.\n")
+    lint = Path(sys.executable).parent / "lint-imports"
+    found = subprocess.run([str(lint)], cwd=tmp_path, capture_output=True, text=True)
+    assert found.returncode == 1, found.stdout[-2000:]
+    assert "keras_posemb.layers.scale_check -> keras_posemb.cli" in found.stdout
+    kept = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True)
+    assert kept.returncode == 0, kept.stdout[-2000:]
+
+
+def test_every_dotted_name_of_the_package_in_the_code_exists():
+    """A docstring or comment that names `keras_posemb.x.y` names something
+    that exists: a module moved is not left behind in the text."""
+    import re
+
+    from helpers import resolves_dotted_name
+
+    folders = ("keras_posemb", "benchmarks", "demos", "docs/guides")
+    missing = sorted(
+        (str(path.relative_to(ROOT)), name)
+        for folder in folders
+        for path in (ROOT / folder).rglob("*.py")
+        for name in set(re.findall(r"\bkeras_posemb(?:\.[A-Za-z_]\w*)+", path.read_text()))
+        if not resolves_dotted_name(name)
+    )
+    assert not missing, missing

@@ -11,14 +11,14 @@ from keras_posemb import (
     PositionalAttention,
     RelativePositionBias,
     RotaryEmbedding,
-    positions,
+    families,
 )
 
 pytestmark = pytest.mark.all_backends
 HEADS, KEY_DIM, WIDTH = 2, 4, 6
 # Every family that works inside attention, as registered.
 ATTENTION_FAMILIES = [
-    f.name for f in positions.families().values() if f.where in ("attention", "none") and not f.grid
+    f.name for f in families.families().values() if f.where in ("attention", "none") and not f.grid
 ]
 
 

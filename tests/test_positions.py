@@ -8,13 +8,15 @@ import pytest
 from helpers import TINY_FLAGS, run_main
 from reference import reference_encoding, to_numpy
 
-from keras_posemb import experiments, models, positions, training, viz
+from keras_posemb import families, modeling, models, training
+from keras_posemb.analysis import plots, viz
 from keras_posemb.cli import compare as compare_cli
 from keras_posemb.cli import plot as plot_cli
 from keras_posemb.cli import train as train_cli
 from keras_posemb.errors import ArgumentError, argument_error
 from keras_posemb.layers import AttentionBias
-from keras_posemb.run import Run
+from keras_posemb.runs.run import Run
+from keras_posemb.training import compare as experiments
 
 SMALL = dict(
     vocab_size=20, num_classes=2, max_length=12, embed_dim=8, num_heads=2, ff_dim=8, num_layers=2
@@ -44,21 +46,27 @@ def _toy_plot(layer, length, trained_length=None):
 
 @pytest.fixture
 def toy_family():
-    family = positions.register(
-        positions.PositionFamily(
+    family = families.register(
+        families.PositionFamily(
             name="toy",
             where="attention",
             description="a toy distance penalty",
             make_layer=lambda settings, **kwargs: NeighbourBias(**kwargs),
             layer_class=NeighbourBias,
-            plots={"toy_bias": _toy_plot},
-            summaries=lambda layer, length, epoch: [
-                positions.Summary("position_bias/toy", "image", _toy_plot(layer, length))
-            ],
         )
     )
+    plots.register_view(
+        "toy",
+        plots.FamilyView(
+            plots={"toy_bias": _toy_plot},
+            summaries=lambda layer, length, epoch: [
+                plots.Summary("position_bias/toy", "image", _toy_plot(layer, length))
+            ],
+        ),
+    )
     yield family
-    positions.unregister("toy")
+    families.unregister("toy")
+    plots.unregister_view("toy")
 
 
 # Under TensorFlow only: what is tested is the registry, the same on every
@@ -67,7 +75,7 @@ def test_a_family_added_in_a_test_reaches_every_tool(toy_family, tmp_path, capsy
     """No other file changes: the classifier, the trainer's flags and its run,
     the comparison and the plots take the new family from the registry."""
     model = models.build_text_classifier(30, 2, 16, position="toy", embed_dim=8, num_heads=2)
-    assert positions.find_position(model)[0] is toy_family
+    assert families.find_position(model)[0] is toy_family
     # The trainer: its --position choices and help, its run, plots and summaries.
     status, out, _ = run_main(train_cli.main, ["--help"], capsys)
     assert status == 0 and "toy: a toy distance penalty" in " ".join(out.split())
@@ -135,14 +143,14 @@ def test_every_setting_a_family_needs_is_checked_before_any_data(
 
 def test_the_registry_refuses_what_it_cannot_hold(toy_family):
     with pytest.raises(ArgumentError, match="a name not registered yet; received name='toy'"):
-        positions.register(toy_family)
+        families.register(toy_family)
     with pytest.raises(ArgumentError, match=r"where='inside'"):
-        positions.PositionFamily(name="x", where="inside", description="")
+        families.PositionFamily(name="x", where="inside", description="")
     with pytest.raises(ArgumentError, match="make_layer"):
-        positions.PositionFamily(name="x", where="attention", description="")
+        families.PositionFamily(name="x", where="attention", description="")
     with pytest.raises(ArgumentError, match=r"position='nope'"):
-        positions.get("nope")
-    assert positions.names()[-1] == "toy" and "toy_bias" in positions.plot_names()
+        families.get("nope")
+    assert families.names()[-1] == "toy" and "toy_bias" in plots.plot_names()
 
 
 def test_an_attention_family_is_refused_where_embeddings_are_expected_and_back():
@@ -159,16 +167,16 @@ def test_an_attention_family_is_refused_where_embeddings_are_expected_and_back()
 def test_position_table_of_each_kind():
     small = {**SMALL, "num_layers": 1}
     learned = models.build_text_classifier(**small, position="learned")
-    kind, table = positions.position_table(learned)
+    kind, table = plots.position_table(learned)
     assert kind == "learned"
     np.testing.assert_array_equal(
-        table, learned.get_layer(models.POSITION_LAYER_NAME).get_weights()[0]
+        table, learned.get_layer(families.POSITION_LAYER_NAME).get_weights()[0]
     )
-    kind, table = positions.position_table(models.build_text_classifier(**small), length=12)
+    kind, table = plots.position_table(models.build_text_classifier(**small), length=12)
     assert kind == "sinusoidal"
     np.testing.assert_allclose(table, reference_encoding(np.arange(12), 8), atol=1e-12)
     with pytest.raises(ValueError, match=r"no position table \(its positions: 'none'\)"):
-        positions.position_table(models.build_text_classifier(**small, position="none"))
+        plots.position_table(models.build_text_classifier(**small, position="none"))
 
 
 def test_a_layer_is_told_by_its_type_not_by_its_attributes():
@@ -177,28 +185,28 @@ def test_a_layer_is_told_by_its_type_not_by_its_attributes():
     import keras
 
     tokens = keras.Input(shape=(None,), dtype="int32")
-    embedding = keras.layers.Embedding(10, 4, name=models.POSITION_LAYER_NAME)
+    embedding = keras.layers.Embedding(10, 4, name=families.POSITION_LAYER_NAME)
     model = keras.Model(tokens, embedding(tokens))
     assert hasattr(embedding, "embeddings")
     with pytest.raises(ValueError, match="no position table"):
-        positions.position_table(model)
-    assert positions.find_position(model) == (positions.get("none"), None)
+        plots.position_table(model)
+    assert families.find_position(model) == (families.get("none"), None)
 
 
-@pytest.mark.parametrize("position", positions.names())
+@pytest.mark.parametrize("position", families.names())
 def test_the_family_of_each_classifier_is_found_again(position):
     model = models.build_text_classifier(**SMALL, position=position)
-    family, layer = positions.find_position(model)
+    family, layer = families.find_position(model)
     assert family.name == position
     if family.where == "embeddings":
-        assert layer is model.get_layer(models.POSITION_LAYER_NAME)
+        assert layer is model.get_layer(families.POSITION_LAYER_NAME)
     elif family.where == "attention":
-        assert layer in model.get_layer(models.attention_layer_name(0)).position_layers
+        assert layer in model.get_layer(modeling.attention_layer_name(0)).position_layers
 
 
 def test_alibi_bias_by_offset_is_the_papers_penalty():
     model = models.build_text_classifier(**SMALL, position="alibi")
-    offsets, bias = viz.bias_by_offset(positions.find_position(model)[1], 5)
+    offsets, bias = viz.bias_by_offset(families.find_position(model)[1], 5)
     np.testing.assert_array_equal(offsets, np.arange(-5, 6))
     # Two split heads with the slope of one head, 2^-8: left, then right.
     left = np.where(offsets <= 0, -(2.0**-8) * np.abs(offsets), np.nan)
@@ -209,8 +217,8 @@ def test_t5_bias_by_offset_reads_the_first_blocks_table():
     from reference import reference_t5_bucket
 
     model = models.build_text_classifier(**SMALL, position="t5")
-    _, bias_layer = positions.find_position(model)
-    assert bias_layer is model.get_layer(models.attention_layer_name(0)).bias
+    _, bias_layer = families.find_position(model)
+    assert bias_layer is model.get_layer(modeling.attention_layer_name(0)).bias
     table = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
     bias_layer.set_weights([table])
     offsets, bias = viz.bias_by_offset(bias_layer, 40)
@@ -221,12 +229,12 @@ def test_t5_bias_by_offset_reads_the_first_blocks_table():
 def test_rotary_wavelengths():
     model = models.build_text_classifier(**SMALL, position="rotary")
     # Heads of 4 features: pairs 0 and 1 turn by 10000^0 and 10000^-0.5 per position.
-    rotary = positions.find_position(model)[1]
+    rotary = families.find_position(model)[1]
     np.testing.assert_allclose(viz.rotary_wavelengths(rotary), [2 * np.pi, 2 * np.pi * 100])
 
 
 EMBEDDINGS_FAMILIES = [
-    f.name for f in positions.families().values() if f.where == "embeddings" and not f.grid
+    f.name for f in families.families().values() if f.where == "embeddings" and not f.grid
 ]
 
 
@@ -238,7 +246,7 @@ def test_attention_after_an_embeddings_family_sees_the_padding_mask(name):
     padding, which holds only if the mask passes through to attention."""
     tokens = keras.Input(shape=(None,), dtype="int32")
     x = keras.layers.Embedding(50, 8, mask_zero=True)(tokens)
-    x = positions.get(name).make_layer(positions.PositionSettings(8, 2, max_length=10))(x)
+    x = families.get(name).make_layer(families.PositionSettings(8, 2, max_length=10))(x)
     model = keras.Model(tokens, keras.layers.MultiHeadAttention(2, 4)(x, x))
     alone = to_numpy(model(np.array([[3, 7, 9]])))
     np.testing.assert_allclose(
@@ -253,7 +261,7 @@ def test_attention_after_an_embeddings_family_sees_the_padding_mask(name):
 def test_an_embeddings_family_trains_jit_compiled(name):
     tokens = keras.Input(shape=(12,), dtype="int32")
     x = keras.layers.Embedding(20, 8)(tokens)
-    x = positions.get(name).make_layer(positions.PositionSettings(8, 2, max_length=12))(x)
+    x = families.get(name).make_layer(families.PositionSettings(8, 2, max_length=12))(x)
     model = keras.Model(tokens, keras.layers.Dense(1)(keras.layers.Flatten()(x)))
     model.compile("adam", "mse", jit_compile=True)
     ids = np.random.default_rng(0).integers(0, 20, size=(64, 12))

@@ -1,42 +1,94 @@
+"""The README and the pages in docs/: their examples run and print what
+they say, their links and names resolve, the site builds."""
+
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
 import pytest
-from helpers import run_python
+from helpers import resolves_dotted_name, run_python
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+EXAMPLES = [
+    (page.name, example)
+    for page in PAGES
+    for example in re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+]
 
 
 def test_the_readme_has_its_examples():
-    assert len(EXAMPLES) >= 2
+    assert sum(page == "README.md" for page, _ in EXAMPLES) >= 2
 
 
 @pytest.mark.all_backends  # Each backend's leg runs them, in fresh processes.
-def test_readme_examples_run_under_every_backend_and_print_what_they_say(tmp_path):
+def test_examples_run_under_every_backend_and_print_what_they_say(tmp_path):
     """An example's `# prints X` line is what its print before it shows."""
-    for example in EXAMPLES:
+    for page, example in EXAMPLES:
         printed = run_python(example, cwd=tmp_path, backend=keras.backend.backend())
         for expected in re.findall(r"^# prints (.*)$", example, re.M):
-            assert expected in printed.splitlines(), (expected, printed)
+            assert expected in printed.splitlines(), (page, expected, printed)
     assert (tmp_path / "model.keras").exists()
-    assert any("# prints " in example for example in EXAMPLES)
+    assert any("# prints " in example for _, example in EXAMPLES)
 
 
-def test_no_readme_line_names_a_path_outside_the_repository():
+def test_no_line_names_a_path_outside_the_repository():
     """A clone has nothing next to it: every path is the repository's, or
     a placeholder the reader fills."""
-    lines = [line for line in README.read_text().splitlines() if "../" in line]
+    lines = [
+        (page.name, line)
+        for page in PAGES
+        for line in page.read_text().splitlines()
+        if "../" in line
+    ]
     assert not lines, lines
+
+
+def test_every_dotted_name_of_the_package_exists():
+    """`keras_posemb.x.y` in the text is a module or an attribute of one."""
+    names = {
+        name for page in PAGES for name in re.findall(r"keras_posemb(?:\.\w+)+", page.read_text())
+    }
+    missing = [name for name in sorted(names) if not resolves_dotted_name(name)]
+    assert not missing, missing
+
+
+def test_every_file_a_page_names_exists():
+    """`path/to/file.py` in backticks or a link is a file of the repository."""
+    missing = []
+    for page in PAGES:
+        base = page.parent
+        for path in re.findall(
+            r"[`(]((?:[\w.-]+/)+[\w.-]+\.(?:py|md|png|toml|yml))[`)]", page.read_text()
+        ):
+            if not ((ROOT / path).exists() or (base / path).exists()):
+                missing.append((page.name, path))
+    assert not missing, missing
+
+
+def test_the_docs_site_builds_without_a_warning(tmp_path):
+    """mkdocs in strict mode: every link and anchor resolves, every API
+    entry renders from its docstring."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"NO_MKDOCS_2_WARNING": "1", "PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "site" / "api" / "index.html").exists()
 
 
 def test_ci_runs_the_readme_test_command():
     text = README.read_text()
     command = re.search(r"Run the tests:\n\n```bash\n(.*?)\n```", text, re.S).group(1)
-    ci = (README.parent / ".ci" / "run").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
     assert command in ci.splitlines()
 
 
 def test_every_number_placeholder_is_filled():
-    assert "«" not in README.read_text()
+    assert not [page.name for page in PAGES if "«" in page.read_text()]

@@ -17,7 +17,7 @@ import pytest
 from reference import to_numpy
 
 import keras_posemb  # noqa: F401  (registers the layers)
-from keras_posemb import AlibiBias, RelativePositionBias, RotaryEmbedding, positions
+from keras_posemb import AlibiBias, RelativePositionBias, RotaryEmbedding, families
 
 pytestmark = pytest.mark.all_backends
 DATA = Path(__file__).parent / "fixtures" / "release_0_2_0"
@@ -29,7 +29,7 @@ def test_a_classifier_of_0_2_0_loads_and_predicts_the_same(position):
     model = keras.saving.load_model(DATA / f"classifier_{position}.keras", safe_mode=True)
     got = to_numpy(model(OUTPUTS["token_ids"]))
     np.testing.assert_allclose(got, OUTPUTS[f"classifier_{position}"], rtol=1e-5, atol=1e-6)
-    assert positions.find_position(model)[0].name == position
+    assert families.find_position(model)[0].name == position
 
 
 @pytest.mark.parametrize("position, layer_class, options", [
@@ -65,4 +65,4 @@ def test_a_model_saved_before_the_redesign_loads_and_predicts_the_same(name):
     got = to_numpy(model(inputs))
     np.testing.assert_allclose(got, BEFORE_OUTPUTS[name], rtol=1e-5, atol=1e-5)
     family = name.removeprefix("causal_lm_").removeprefix("image_classifier_")
-    assert positions.find_position(model)[0].name == family
+    assert families.find_position(model)[0].name == family

@@ -6,8 +6,8 @@ from PIL import Image
 from reference import to_numpy
 
 from keras_posemb import PositionEmbedding
-from keras_posemb.models import build_text_classifier
-from keras_posemb.resample import resample_position_embedding, resample_table, resize_matrix
+from keras_posemb.models import build_text_classifier, resample_position_embedding
+from keras_posemb.numerics.resample import resample_table, resize_matrix
 
 
 def pillow_1d(column, length, method):

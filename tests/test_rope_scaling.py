@@ -14,7 +14,7 @@ from reference import (
 
 from keras_posemb import PositionalAttention, RotaryEmbedding
 from keras_posemb.layers.rotary_embedding import FLOAT64_OPS
-from keras_posemb.rope_scaling import ROPE_TYPES, check_rope_scaling, rope_frequencies
+from keras_posemb.numerics.rope_scaling import ROPE_TYPES, check_rope_scaling, rope_frequencies
 
 DIM = 16
 # One dictionary per variant, as a Hugging Face config spells it.

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from helpers import TINY_FLAGS, run_main, tiny_config
 
-from keras_posemb import experiments, training
+from keras_posemb import training
 from keras_posemb.cli import train as train_cli
 from keras_posemb.errors import RunError
-from keras_posemb.owned import OwnedDirectory
-from keras_posemb.run import Run
+from keras_posemb.runs.owned import OwnedDirectory
+from keras_posemb.runs.run import Run
+from keras_posemb.training import compare as experiments
 
 
 def snapshot(directory: Path) -> dict:
@@ -204,7 +205,7 @@ def test_a_run_folder_is_not_taken_for_a_comparison(finished):
 
 HOLD_THE_LOCK = """
 import sys, time
-from keras_posemb.owned import OwnedDirectory
+from keras_posemb.runs.owned import OwnedDirectory
 with OwnedDirectory(sys.argv[1], sys.argv[2]).locked():
     print("locked", flush=True)
     time.sleep(600)

@@ -12,7 +12,7 @@ from helpers import TINY_FLAGS, run_main
 from test_run_directory import snapshot
 
 from keras_posemb.cli import generate, lm, plot, predict, train, train_images
-from keras_posemb.run import Run
+from keras_posemb.runs.run import Run
 
 LM_FLAGS = ["--steps", "4", "--eval-interval", "2", "--batch-size", "4", "--max-length", "8"]
 LM_FLAGS += ["--embed-dim", "16", "--num-heads", "2", "--ff-dim", "32", "--num-layers", "1"]

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_posemb import models
-from keras_posemb.serving import build_string_classifier
+from keras_posemb.runs.serving import build_string_classifier
 
 TEXTS = [
     "the dog chased the cat",

@@ -18,7 +18,7 @@ import pytest
 from matplotlib import image as mpimg
 
 from keras_posemb import training
-from keras_posemb.run import Run
+from keras_posemb.runs.run import Run
 
 # Logs are written by TensorFlow's summary writers under every backend;
 # test_training.py checks their tags under the other backends.

@@ -4,7 +4,7 @@ import pytest
 from layer_contract import run_layer_test
 from reference import to_numpy
 
-from keras_posemb.layers import TokenDropout
+from keras_posemb.modeling import TokenDropout
 
 pytestmark = pytest.mark.all_backends
 

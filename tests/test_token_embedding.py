@@ -8,7 +8,7 @@ from layer_contract import run_layer_test
 from reference import to_numpy
 
 from keras_posemb.errors import TokenIdError
-from keras_posemb.layers import TokenEmbedding
+from keras_posemb.modeling import TokenEmbedding
 from keras_posemb.models import build_text_classifier
 
 pytestmark = pytest.mark.all_backends

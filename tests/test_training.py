@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from helpers import TINY, run_python, tiny_config
 
-from keras_posemb import checkpoints, data, training
-from keras_posemb.checkpoints import EpochCheckpoints, InterruptBetweenSteps, PlateauPatience
+from keras_posemb import data, training
+from keras_posemb.analysis.plots import plot_file_name
 from keras_posemb.errors import ArgumentError, RunError, TrainingError
-from keras_posemb.run import Run, plot_file_name
+from keras_posemb.runs import checkpoints
+from keras_posemb.runs.checkpoints import EpochCheckpoints, InterruptBetweenSteps, PlateauPatience
+from keras_posemb.runs.run import Run
 
 
 @pytest.fixture(scope="module")
@@ -219,6 +221,23 @@ def test_the_learning_rate_defaults_by_data_set_and_peaks_in_the_schedule():
         schedule = training.learning_rate_schedule(config, steps_per_epoch, epochs)
         peak = max(float(schedule(step)) for step in range(0, 1000, 10))
         assert peak == pytest.approx(config.resolved_learning_rate(), rel=1e-5)
+
+
+@pytest.mark.parametrize("warmup, final", [(0, 0.0), (30, 0.0), (30, 1e-4)])
+def test_warmup_cosine_follows_its_formula(warmup, final):
+    """Every trainer's schedule against the float64 formula: linear from 0
+    to the peak, then peak's cosine half-wave down to `final`."""
+    from keras_posemb.training.schedule import warmup_cosine
+
+    peak, total = 1e-3, 200
+    schedule = warmup_cosine(peak, total, warmup, final)
+    for step in (0, 10, 29, 30, 31, 100, 150, 199, 200):
+        if step < warmup:
+            want = peak * step / warmup
+        else:
+            progress = (step - warmup) / (total - warmup)
+            want = final + (peak - final) * 0.5 * (1 + np.cos(np.pi * progress))
+        assert float(schedule(step)) == pytest.approx(want, rel=1e-5, abs=1e-10), step
 
 
 def test_patience_counts_from_the_first_improvement(tmp_path):
@@ -595,7 +614,7 @@ def test_sizes_that_cannot_fit_are_refused_before_anything_is_written(tmp_path, 
 
 
 def test_attention_that_cannot_fit_is_refused_before_training(tmp_path):
-    from keras_posemb.training.session import check_attention_memory
+    from keras_posemb.training.text import check_attention_memory
 
     long_text = " ".join(["word"] * 30_000)
     dataset = data.TextData(

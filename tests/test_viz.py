@@ -3,7 +3,8 @@ import pytest
 from reference import reference_encoding
 
 import keras_posemb
-from keras_posemb import positions, viz
+from keras_posemb import families
+from keras_posemb.analysis import plots, viz
 
 pytestmark = pytest.mark.all_backends
 
@@ -112,16 +113,16 @@ def test_a_learned_table_plot_marks_where_training_ended(tmp_path):
     heatmap and similarity plots draw a line after the last trained row."""
     layer = keras_posemb.PositionEmbedding(max_length=32)
     layer.build((1, 32, 8))
-    plots = positions.get("learned").plots
+    drawings = plots.view_of(families.get("learned")).plots
 
     def dashed_lines(figure):
         own = [ax for ax in figure.axes if ax.get_title().startswith("learned (model)")][0]
         return sorted({line.get_xydata()[0][i] for line in own.lines for i in (0, 1)} - {0.0, 1.0})
 
-    assert dashed_lines(plots["heatmaps"](layer, None, 12)) == [11.5]
-    assert dashed_lines(plots["similarity"](layer, None, 12)) == [11.5]
-    assert dashed_lines(plots["heatmaps"](layer, None, None)) == []  # Unknown: no line.
-    assert dashed_lines(plots["heatmaps"](layer, None, 32)) == []  # Every row trained.
+    assert dashed_lines(drawings["heatmaps"](layer, None, 12)) == [11.5]
+    assert dashed_lines(drawings["similarity"](layer, None, 12)) == [11.5]
+    assert dashed_lines(drawings["heatmaps"](layer, None, None)) == []  # Unknown: no line.
+    assert dashed_lines(drawings["heatmaps"](layer, None, 32)) == []  # Every row trained.
 
 
 def test_grid_similarity_mosaic_is_vits_figure_7():
@@ -163,6 +164,6 @@ def test_plots_of_a_fixed_family_say_so(position, fixed, tmp_path, monkeypatch):
     drawn = []
     monkeypatch.setattr(files, "atomic_save_figure", lambda figure, path: drawn.append(figure))
     model = build_text_classifier(50, 2, 16, position, 16, 2, 32, 1)
-    positions.write_position_plots(model, tmp_path, 16)
+    plots.write_position_plots(model, tmp_path, 16)
     notes = [figure._suptitle.get_text() if figure._suptitle else "" for figure in drawn]
     assert drawn and all(("Fixed by the formula" in note) == fixed for note in notes), notes

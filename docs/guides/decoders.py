@@ -19,9 +19,9 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-from keras_posemb import extrapolation
+from keras_posemb.analysis import extrapolation
 from keras_posemb.layers import RotaryEmbedding
-from keras_posemb.run import Run
+from keras_posemb.runs.run import Run
 from keras_posemb.training import language_model
 
 SMALL = os.environ.get("KERAS_POSEMB_GUIDE_SMALL") == "1"
@@ -111,7 +111,7 @@ for name, losses in rows.items():
     print(f"{name:20}" + "".join(cells))
 
 # %% [markdown]
-# On real text (Tiny Shakespeare, the README's study) the same table, with
+# On real text (Tiny Shakespeare, the study in docs/decoders.md) the same table, with
 # every family and three seeds, is what `benchmarks/lm_extrapolation.py`
 # prints.
 #

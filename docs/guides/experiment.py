@@ -18,11 +18,12 @@ import tempfile
 
 import keras
 
-from keras_posemb import experiments, positions, training
+from keras_posemb import families, training
+from keras_posemb.training import compare as experiments
 
 SMALL = os.environ.get("KERAS_POSEMB_GUIDE_SMALL") == "1"
 keras.utils.set_random_seed(0)
-print("encodings:", ", ".join(positions.names()))
+print("encodings:", ", ".join(families.names()))
 
 # %% [markdown]
 # ## One config for every run
@@ -90,7 +91,7 @@ experiments.plot_extrapolation(results)
 # %% [markdown]
 # ## The full study
 #
-# The README's numbers come from the command-line front end of the same
+# The numbers in docs/results.md come from the command-line front end of the same
 # function, three seeds per encoding at the default size (tens of minutes
 # on a 2-core CPU):
 #

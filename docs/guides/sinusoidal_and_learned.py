@@ -21,7 +21,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import keras_posemb
-from keras_posemb import positions, training
+from keras_posemb import training
+from keras_posemb.analysis import plots
 
 SMALL = os.environ.get("KERAS_POSEMB_GUIDE_SMALL") == "1"
 keras.utils.set_random_seed(0)
@@ -141,7 +142,7 @@ metrics = training.train(training.TrainConfig(position="learned", output_dir=run
 print(f"test accuracy with a learned table: {metrics['test_accuracy']:.3f}")
 
 model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
-family, learned = positions.position_table(model)
+family, learned = plots.position_table(model)
 print(family, learned.shape)
 
 # %% [markdown]

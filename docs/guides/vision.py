@@ -22,11 +22,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import keras_posemb
-from keras_posemb import positions, viz
+from keras_posemb import families
+from keras_posemb.analysis import viz
 from keras_posemb.data import images
 from keras_posemb.models import build_image_classifier, resize_image_classifier
-from keras_posemb.resample import resample_table
-from keras_posemb.run import Run
+from keras_posemb.numerics.resample import resample_table
+from keras_posemb.runs.run import Run
 from keras_posemb.training.images import ImageTrainConfig, train_images
 
 SMALL = os.environ.get("KERAS_POSEMB_GUIDE_SMALL") == "1"
@@ -138,7 +139,7 @@ for twin, name in zip(metrics["twin_pair"], ("image", "mirror image")):
           f"({twin['predicted']['probability']:.3f})")  # fmt: skip
 
 model = Run(run_dir).load_model()
-family, learned = positions.find_position(model)
+family, learned = families.find_position(model)
 viz.plot_grid_similarity(learned.resampled_table(learned.grid_size), "learned_2d, trained")
 
 # %% [markdown]
@@ -183,7 +184,7 @@ for size in [size for size in (16, 24, 32, 48, 64) if size % config.patch_size =
 # large is a new object to it, whatever the positions say. On the larger
 # canvas the resampled table keeps much more: resampling keeps rows in
 # order and columns in order, and "left of" needs no more than that. The
-# README's resolution study (`benchmarks/resolution_study.py`) asks the
+# resolution study in docs/vision.md (`benchmarks/resolution_study.py`) asks the
 # same of every 2-D family and the 1-D baselines, with three seeds.
 #
 # ## Rotary positions on a grid
@@ -222,6 +223,6 @@ viz.plot_grid_rotary(angles[cols], angles[1], "rotary_2d: radians per row and pe
 #
 # ## What to try next
 #
-# - `keras-posemb-train-images --position P` for every family (the README
+# - `keras-posemb-train-images --position P` for every family (docs/vision.md
 #   has the accuracies), and `--task above` for the vertical question.
 # - `--dataset cifar10 --download` for real photographs.

@@ -20,7 +20,7 @@ import numpy as np
 
 import keras_posemb
 from keras_posemb import training
-from keras_posemb.predict import predict_run
+from keras_posemb.runs.predict import predict_run
 
 SMALL = os.environ.get("KERAS_POSEMB_GUIDE_SMALL") == "1"
 keras.utils.set_random_seed(0)

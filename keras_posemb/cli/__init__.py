@@ -1,10 +1,13 @@
-"""Command-line front ends: `keras-posemb-train`, `-plot`, `-compare`, `-predict`.
+"""Command-line front ends: one module per console script (`train`,
+`predict`, `plot`, `compare`, `lm`, `generate`, `train_images`), each a thin
+layer over the library.
 
-The trainer's flags are generated from `training.TrainConfig` (each field's
-metadata holds its help text and choices), so the flags, their defaults and
-the library cannot drift apart. Every user mistake ends with one line,
-`error: ...`, that names the flag, the value and what is expected, and exit
-status 2; `--debug` (or `KERAS_POSEMB_DEBUG=1`) shows the traceback instead.
+A trainer's flags are generated from its settings dataclass (`TrainConfig`,
+`LanguageModelConfig`, `ImageTrainConfig`: each field's metadata holds its
+help text and choices), so the flags, their defaults and the library cannot
+drift apart. Every user mistake ends with one line, `error: ...`, that
+names the flag, the value and what is expected, and exit status 2;
+`--debug` (or `KERAS_POSEMB_DEBUG=1`) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -94,12 +97,17 @@ def add_config_flags(
     A field whose default `defaults` changes shows that default in its help,
     not the one its help text names (another command's own defaults).
     """
-    from keras_posemb.training import field_choices, field_help, field_types
+    from keras_posemb.training.config import (
+        field_choices,
+        field_help,
+        field_types,
+        fields_in_flag_order,
+    )
 
     defaults = defaults or {}
     default_config = config_class(**defaults)
     types = field_types(config_class)
-    for field in dataclasses.fields(config_class):
+    for field in fields_in_flag_order(config_class):
         if field.name in exclude:
             continue
         help = field_help(field)

@@ -20,8 +20,8 @@ from keras_posemb import cli
 from keras_posemb.cli.train import parse_config
 
 # A 32-row table for 16-word sentences, so that the longer evaluation
-# sentences go past it; the data size and learning rate of the README's
-# comparison (the trainer's defaults when it was measured).
+# sentences go past it; the data size and learning rate of the
+# comparison in docs/results.md (the trainer's defaults when it was measured).
 DEFAULTS = {
     "max_length": 32,
     "learning_rate": 1e-3,
@@ -44,29 +44,29 @@ def _defaults(argv) -> dict:
 
 
 def _positions(text):
-    from keras_posemb import positions
+    from keras_posemb import families
 
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in positions.names()]
+    unknown = [name for name in names if name not in families.names()]
     if not names or unknown:
         raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list from {', '.join(positions.names())}; received {text!r}"
+            f"expected a comma-separated list from {', '.join(families.names())}; received {text!r}"
         )
     return tuple(names)
 
 
 def extra_flags():
     """The flags besides the trainer's (the families registered now)."""
-    from keras_posemb import positions
+    from keras_posemb import families
 
-    names = ", ".join(positions.names())
+    names = ", ".join(families.names())
     return [
         ("--seeds", {"type": int, "default": 3, "help": "seeds per encoding, from --seed on"}),
         (
             "--positions",
             {
                 "type": _positions,
-                "default": positions.names(),
+                "default": families.names(),
                 "metavar": "A,B,...",
                 "help": f"encodings to compare, comma-separated, from {names} (default: all)",
             },
@@ -80,7 +80,7 @@ def _main(argv):
     config, args = parse_config(argv, __doc__, defaults, extra_flags(), exclude=("position",))
     if args.seeds < 1:
         cli.fail(f"argument --seeds: must be a positive int; received --seeds {args.seeds}")
-    from keras_posemb import experiments
+    from keras_posemb.training import compare as experiments
 
     results = experiments.compare_encodings(config, seeds=args.seeds, positions=args.positions)
     written = experiments.write_results(results, config.output_dir)

@@ -19,8 +19,8 @@ from __future__ import annotations
 from keras_posemb import cli
 from keras_posemb._args import check_int
 from keras_posemb.errors import DataError, Setting, argument_error
-from keras_posemb.generation import check_generation_fits
-from keras_posemb.run import LANGUAGE_MODEL, Run
+from keras_posemb.models.generation import check_generation_fits
+from keras_posemb.runs.run import LANGUAGE_MODEL, Run
 
 # nanoGPT's sample.py: temperature 0.8, top_k 200 (and 10 samples).
 TEMPERATURE, TOP_K, NUM_SAMPLES = 0.8, 200, 3

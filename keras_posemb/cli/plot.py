@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 
 from keras_posemb import cli
-from keras_posemb.run import Run, load_keras_file
+from keras_posemb.runs.run import Run, load_keras_file
 
 # Positions (or offsets) drawn for a model that records no length.
 DEFAULT_LENGTH = 64
@@ -75,17 +75,19 @@ def _main(argv):
             f"argument --length: must be an int in [1, {MAX_POSITION:,}] (the most positions the "
             f"position layers encode); received --length {args.length}"
         )
-    from keras_posemb import positions
+    from keras_posemb import families
+    from keras_posemb.analysis import plots
 
     model, run_length, trained_length = load(args.path)
-    family, _ = positions.find_position(model)
-    if not family.plots:
+    family, _ = families.find_position(model)
+    view = plots.view_of(family)
+    if not view.plots:
         cli.fail(f"{args.path} holds a model with no position information (position='none'?).")
     length = args.length
-    learned_table = family.learned and family.table is not None
+    learned_table = family.learned and view.table is not None
     if length is None and not learned_table:  # A learned table is drawn whole.
         length = run_length or DEFAULT_LENGTH
-    paths, learned = positions.write_position_plots(model, args.output_dir, length, trained_length)
+    paths, learned = plots.write_position_plots(model, args.output_dir, length, trained_length)
     if not learned:
         print(
             f"This model's {family.name} positions are fixed: nothing was learned; the plots show them."

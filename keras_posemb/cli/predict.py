@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 
 from keras_posemb import cli
-from keras_posemb.run import IMAGE_CLASSIFIER, TEXT_CLASSIFIER, Run
+from keras_posemb.runs.run import IMAGE_CLASSIFIER, TEXT_CLASSIFIER, Run
 
 
 def _main(argv):
@@ -33,7 +33,7 @@ def _main(argv):
     run = Run(args.run_dir)
     images = run.kind() == IMAGE_CLASSIFIER
     run.check_kind(IMAGE_CLASSIFIER if images else TEXT_CLASSIFIER)
-    from keras_posemb import predict
+    from keras_posemb.runs import predict
 
     if images:
         predictions = predict.predict_images(run, args.inputs)

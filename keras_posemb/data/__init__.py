@@ -1,9 +1,14 @@
-"""Text classification data: the built-in `order` set, local files, tfds.
+"""The trainers' data.
 
-Every loader returns a `TextData`: Python lists of strings and NumPy label
-arrays for the train, validation and test splits, and the class names.
-`make_vectorizer` adapts a `TextVectorization` layer on the training text
-and the pipeline functions turn a split into `tf.data` batches of token ids.
+Text classification (this module): the built-in `order` set, local files
+and tfds. Every loader returns a `TextData`: Python lists of strings and
+NumPy label arrays for the train, validation and test splits, and the class
+names. `make_vectorizer` adapts a `TextVectorization` layer on the training
+text and the pipeline functions turn a split into `tf.data` batches of
+token ids. The language-model and image trainers read NumPy only:
+`characters` (text as character or byte ids, random windows), `corpora`
+(downloads with a checked hash) and `images` (the built-in shapes, tensorflow-
+datasets' image sets, one image file for a prediction).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from pathlib import Path
 
@@ -32,6 +33,16 @@ class TextData:
     validation: Split
     test: Split
     class_names: list[str]
+
+    def fingerprint(self) -> str:
+        """SHA-256 of every text, label and class name: a resumed run checks its data."""
+        digest = hashlib.sha256()
+        for split in (self.train, self.validation, self.test):
+            for text in split.texts:
+                digest.update(text.encode("utf-8") + b"\0")
+            digest.update(split.labels.astype("int64").tobytes())
+        digest.update("\0".join(self.class_names).encode("utf-8"))
+        return digest.hexdigest()
 
 
 def split_off(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:

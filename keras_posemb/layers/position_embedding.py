@@ -6,10 +6,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_posemb import resample, sinusoid
 from keras_posemb._args import check_int
 from keras_posemb._memory import check_fits
 from keras_posemb.layers.position_layer import PositionLayer, with_call_arguments
+from keras_posemb.numerics import resample, sinusoid
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
@@ -160,7 +160,7 @@ class PositionEmbedding(PositionLayer):
         self, max_length: int, interpolation: str = "linear", antialias: bool = True
     ) -> np.ndarray:
         """The table interpolated to `max_length` rows, float64 NumPy (see
-        `keras_posemb.resample`): row `i` reads the trained table at
+        `keras_posemb.numerics.resample`): row `i` reads the trained table at
         `(i + 0.5) * self.max_length / max_length - 0.5`."""
         if not self.built:
             raise ValueError(f"{self._who()} has no table to resample before it is built.")
@@ -173,7 +173,7 @@ class PositionEmbedding(PositionLayer):
         """A new, built layer like this one whose table has `max_length` rows,
         interpolated from this one's (`linear` or `cubic`). To resample the
         table inside a saved model, use
-        `keras_posemb.resample.resample_position_embedding`."""
+        `keras_posemb.models.resampling.resample_position_embedding`."""
         table = self.resampled_table(max_length, interpolation, antialias)
         layer = type(self).from_config({**self.get_config(), "max_length": max_length})
         layer.build((None, None, self.width))

@@ -6,11 +6,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_posemb import resample
 from keras_posemb._args import check_bool
 from keras_posemb._memory import check_fits
 from keras_posemb.layers._grid import check_grid_size
 from keras_posemb.layers.grid_position_layer import GridPositionLayer, with_grid_call_arguments
+from keras_posemb.numerics import resample
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
@@ -23,7 +23,7 @@ class PositionEmbedding2D(GridPositionLayer):
     its flattened table. On a grid of another size (a model used at another
     image resolution) the table is resampled, by default automatically at
     call time: bicubic or bilinear, antialiased when shrinking, pixel
-    centres aligned (`keras_posemb.resample`; timm's `resample_abs_pos_embed`
+    centres aligned (`keras_posemb.numerics.resample`; timm's `resample_abs_pos_embed`
     does the same with PyTorch's cubic kernel, a = -0.75, where this uses
     Pillow's and TensorFlow's a = -0.5). Prefix embeddings are never
     interpolated. On the table's own grid, the table is used as it is.

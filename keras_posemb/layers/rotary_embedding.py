@@ -6,13 +6,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_posemb import rope_scaling as scalings
-from keras_posemb import sinusoid
 from keras_posemb._args import check_choice, check_int, check_number
 from keras_posemb.errors import ArgumentError, Setting, argument_error
 from keras_posemb.layers._angles import MAX_POSITION, AngleTable
 from keras_posemb.layers._positions import PositionArguments, dtype_name
 from keras_posemb.layers._range_guard import poison, static_value
+from keras_posemb.numerics import rope_scaling as scalings
+from keras_posemb.numerics import sinusoid
 
 LAYOUTS = ("half", "interleaved")
 
@@ -83,7 +83,7 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
     (`{"rope_type": "yarn", "factor": 4.0,
     "original_max_position_embeddings": 2048}`) with the same defaults:
     `linear`, `ntk`, `dynamic`, `yarn`, `longrope`, `llama3` (see
-    `keras_posemb.rope_scaling` for the formulas and the papers). Variants
+    `keras_posemb.numerics.rope_scaling` for the formulas and the papers). Variants
     with an attention factor (YaRN, LongRoPE) multiply the rotated channels
     by it. `dynamic` and `longrope` depend on the length of the sequence:
     the inputs' own length in a full pass, `sequence_length` when given
@@ -205,6 +205,13 @@ class RotaryEmbedding(PositionArguments, keras.layers.Layer):
             parameters["rope_type"] = "default"
         scaling = scalings.check_rope_scaling(parameters)
         return cls(rope_scaling=None if scaling["rope_type"] == "default" else scaling, **kwargs)
+
+    @property
+    def reads_sequence_length(self) -> bool:
+        """Whether the rotation depends on the sequence's length (`dynamic`,
+        `longrope`, ...): attention then gives the cache's length when it
+        decodes (`sequence_length`)."""
+        return scalings.is_length_dependent(self.rope_scaling)
 
     def frequencies(self, length: int | None = None) -> tuple[np.ndarray, float]:
         """`(angle per position of each rotated pair, float64, attention

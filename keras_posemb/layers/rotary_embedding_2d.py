@@ -6,13 +6,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_posemb import sinusoid
 from keras_posemb._args import check_bool, check_choice, check_int
 from keras_posemb.errors import ArgumentError, Setting
 from keras_posemb.layers._grid import check_grid_size, coordinates
 from keras_posemb.layers._positions import check_dense, dtype_name
 from keras_posemb.layers.rotary_embedding import LAYOUTS, rotate_pairs
-from keras_posemb.rope_scaling import default_frequencies
+from keras_posemb.numerics import sinusoid
+from keras_posemb.numerics.rope_scaling import default_frequencies
 
 # Heo et al.'s bases: 100 for axial frequencies, 10 to start the mixed ones.
 DEFAULT_WAVELENGTH = {False: 100.0, True: 10.0}

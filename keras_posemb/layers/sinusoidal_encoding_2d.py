@@ -4,8 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_posemb import sinusoid
 from keras_posemb.layers.grid_position_layer import GridPositionLayer, with_grid_call_arguments
+from keras_posemb.numerics import sinusoid
 
 
 def sinusoidal_grid_table(

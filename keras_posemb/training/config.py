@@ -15,20 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from keras_posemb import data as data_lib
-from keras_posemb import positions
+from keras_posemb import families
 from keras_posemb._args import check_bool, check_choice, check_divisible, check_int, check_number
 from keras_posemb._memory import check_fits
 from keras_posemb.data.order import MIN_WORDS, check_split_size
 from keras_posemb.errors import Setting, argument_error
 from keras_posemb.layers._angles import MAX_POSITION
-from keras_posemb.layers.sequence_pooling import MODES as POOLING_MODES
-from keras_posemb.run import TEXT_CLASSIFIER, RunKind
+from keras_posemb.modeling.sequence_pooling import MODES as POOLING_MODES
+from keras_posemb.runs.run import TEXT_CLASSIFIER, RunKind
 from keras_posemb.training import runtime
 
 # Peak learning rates. On the built-in data set the model first sits at
 # chance while it finds how word order decides the label; 3e-3 leaves that
-# plateau in well under half the steps 1e-3 takes (the README's demo section).
-# On real text 1e-3 is the measured choice (the README's Real data).
+# plateau in well under half the steps 1e-3 takes (docs/results.md, the built-in data set).
+# On real text 1e-3 is the measured choice (docs/results.md, Real data).
 LEARNING_RATE, BUILT_IN_LEARNING_RATE = 1e-3, 3e-3
 
 # Memory one generated sentence takes in the data set and its pipeline
@@ -74,17 +74,49 @@ def field_types(config_class: type) -> dict[str, type]:
     return types
 
 
+def fields_in_flag_order(config_class: type) -> list[dataclasses.Field]:
+    """The fields of a settings dataclass, its own first and then those it
+    shares with every trainer (`RunSettings`): the order of its flags."""
+    shared = {field.name for field in dataclasses.fields(RunSettings)}
+    return sorted(dataclasses.fields(config_class), key=lambda field: field.name in shared)
+
+
 def position_help(**which) -> str:
-    """The `--position` help: the families of `positions.names(**which)`."""
-    families = positions.families()
+    """The `--position` help: the families of `families.names(**which)`."""
     described = "; ".join(
-        f"{name}: {families[name].description}" for name in positions.names(**which)
+        f"{name}: {families.get(name).description}" for name in families.names(**which)
     )
     return f"position encoding ({described})"
 
 
+@dataclasses.dataclass
 class RunSettings:
-    """What every run's settings share (a dataclass of `setting` fields)."""
+    """What every trainer's settings share: the fields below, declared once,
+    and the checks of any settings dataclass of `setting` fields. A trainer's
+    own fields come first in its flags (`add_config_flags`)."""
+
+    num_heads: int = setting(4, "attention heads (must divide --embed-dim)")
+    overwrite: bool = setting(
+        False,
+        "start afresh in an output directory that holds another run (its files are removed)",
+        same_on_resume=False,
+    )
+    seed: int = setting(
+        0,
+        "random seed: the same seed and settings give the same run on CPU, interrupted or not",
+    )
+    mixed_precision: bool = setting(False, "mixed precision: float16 on GPU, bfloat16 on CPU")
+    jit_compile: bool = setting(False, "compile training with XLA (JAX always compiles)")
+    plots: bool = setting(
+        True, "write PNG plots: the training curves and the position vectors", same_on_resume=False
+    )
+    verbose: int = setting(
+        1,
+        "1: progress bars on a terminal (one line per epoch or interval elsewhere), 2: one "
+        "line per epoch or interval, 0: nothing (the results are in metrics.json)",
+        choices=(0, 1, 2),
+        same_on_resume=False,
+    )
 
     # The setting that names the training data (in the message that refuses
     # to resume on other data).
@@ -111,6 +143,11 @@ class RunSettings:
                 check_choice(field.name, value, field_choices(field))
             elif kind is str and not isinstance(value, (str, type(None))):
                 raise argument_error(field.name, value, "a string or None")
+
+    def check_shared(self) -> None:
+        """Checks the shared fields' values (after the width, `embed_dim`)."""
+        check_int("seed", self.seed, minimum=0, maximum=2**32 - 1)  # What NumPy seeds take.
+        check_divisible("num_heads", self.num_heads, "embed_dim", self.embed_dim)
 
     def check_applies(self, names, applies: bool, *condition) -> None:
         """Refuses the settings `names` given other values than their
@@ -178,15 +215,10 @@ class TrainConfig(RunSettings):
     position: str = setting(
         "sinusoidal",
         lambda: position_help(include_variants=True),
-        choices=lambda: positions.names(include_variants=True),
+        choices=lambda: families.names(include_variants=True),
     )
     output_dir: str | None = setting(
         None, "where the run's files go (default: runs/<dataset>_<position>)", same_on_resume=False
-    )
-    overwrite: bool = setting(
-        False,
-        "start afresh in an output directory that holds another run (its files are removed)",
-        same_on_resume=False,
     )
     epochs: int | None = setting(
         None,
@@ -211,7 +243,6 @@ class TrainConfig(RunSettings):
     )
     vocab_size: int = setting(20000, "vocabulary size, padding and out-of-vocabulary included")
     embed_dim: int = setting(64, "embedding width")
-    num_heads: int = setting(4, "attention heads (must divide --embed-dim)")
     ff_dim: int = setting(128, "feed-forward hidden width")
     num_layers: int = setting(2, "encoder blocks")
     dropout: float = setting(0.1, "dropout rate")
@@ -223,25 +254,10 @@ class TrainConfig(RunSettings):
         True, "pre-norm encoder blocks (--no-norm-first: post-norm, as in the paper)"
     )
     scale_embeddings: bool = setting(True, "multiply token embeddings by sqrt(embed-dim)")
-    seed: int = setting(
-        0,
-        "random seed: the same seed and settings give the same metrics on CPU, interrupted or not",
-    )
-    mixed_precision: bool = setting(False, "mixed precision: float16 on GPU, bfloat16 on CPU")
-    jit_compile: bool = setting(False, "compile training with XLA (JAX always compiles)")
     strategy: str = setting(
         "default",
         "'default': one device; 'mirrored': data parallel over all local GPUs",
         choices=runtime.STRATEGIES,
-    )
-    plots: bool = setting(
-        True, "write PNG plots: the training curves and the position vectors", same_on_resume=False
-    )
-    verbose: int = setting(
-        1,
-        "1: progress bars on a terminal (one line per epoch elsewhere), 2: one line per epoch, 0: nothing (the results are in metrics.json)",
-        choices=(0, 1, 2),
-        same_on_resume=False,
     )
 
     def resolved_output_dir(self) -> str:
@@ -255,8 +271,8 @@ class TrainConfig(RunSettings):
             return self.learning_rate
         return BUILT_IN_LEARNING_RATE if self.dataset == data_lib.BUILT_IN else LEARNING_RATE
 
-    def position_settings(self) -> positions.PositionSettings:
-        return positions.PositionSettings(self.embed_dim, self.num_heads, self.max_length)
+    def position_settings(self) -> families.PositionSettings:
+        return families.PositionSettings(self.embed_dim, self.num_heads, self.max_length)
 
     def _check_data_settings_apply(self) -> None:
         kind = data_lib.dataset_kind(self.dataset)
@@ -291,7 +307,6 @@ class TrainConfig(RunSettings):
             )  # fmt: skip
         check_int("vocab_size", self.vocab_size, minimum=3)  # Padding, OOV and a word.
         check_int("patience", self.patience, minimum=0)
-        check_int("seed", self.seed, minimum=0, maximum=2**32 - 1)  # What NumPy seeds take.
         check_int("max_words", self.max_words, minimum=MIN_WORDS)
         check_split_size("order_train_size", self.order_train_size, minimum=2)
         if self.dataset == data_lib.BUILT_IN:
@@ -301,8 +316,8 @@ class TrainConfig(RunSettings):
                 sentences * (BYTES_PER_SENTENCE + 16 * self.max_words),
                 f"{sentences:,} generated sentences",
             )  # fmt: skip
-        check_divisible("num_heads", self.num_heads, "embed_dim", self.embed_dim)
-        positions.get(self.position).check(self.position_settings())
+        self.check_shared()
+        families.get(self.position).check(self.position_settings())
         if self.learning_rate is not None:
             check_number("learning_rate", self.learning_rate, low=0, low_open=True)
         check_number("warmup_fraction", self.warmup_fraction, 0, 1, high_open=True)

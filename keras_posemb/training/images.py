@@ -21,22 +21,15 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from keras_posemb import positions
-from keras_posemb._args import check_divisible, check_int, check_number
-from keras_posemb.checkpoints import EpochCheckpoints
+from keras_posemb import families
+from keras_posemb._args import check_int, check_number
 from keras_posemb.data import images as image_data
 from keras_posemb.errors import Setting, argument_error
-from keras_posemb.image_classifier import POOLINGS, build_image_classifier
-from keras_posemb.run import IMAGE_CLASSIFIER, RunKind
+from keras_posemb.models.image_classifier import POOLINGS, build_image_classifier
+from keras_posemb.runs.run import IMAGE_CLASSIFIER, RunKind
 from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
-from keras_posemb.training.session import (
-    TrainingProgress,
-    fit_resumably,
-    fit_verbosity,
-    restore,
-    run_session,
-    training_callbacks,
-)
+from keras_posemb.training.schedule import adamw_without_decay_on_vectors, warmup_cosine
+from keras_posemb.training.session import TrainingSession, run_session
 
 BUILT_IN = "shapes"
 # Image size and channels of the data sets, known before any is read.
@@ -65,17 +58,12 @@ class ImageTrainConfig(RunSettings):
     position: str = setting(
         "learned_2d",
         lambda: position_help(include_grid=True),
-        lambda: positions.names(include_grid=True),
+        lambda: families.names(include_grid=True),
     )
     output_dir: str | None = setting(
         None, "where the run's files go (default: runs/images_<dataset>_<position>)",
         same_on_resume=False,
     )  # fmt: skip
-    overwrite: bool = setting(
-        False,
-        "start afresh in an output directory that holds another run (its files are removed)",
-        same_on_resume=False,
-    )
     epochs: int = setting(5, "training epochs")
     batch_size: int = setting(64, "images per batch")
     learning_rate: float = setting(1e-3, "peak learning rate (AdamW)")
@@ -83,23 +71,10 @@ class ImageTrainConfig(RunSettings):
     weight_decay: float = setting(0.05, "AdamW weight decay (matrices only)")
     patch_size: int = setting(4, "side of the square patches, in pixels")
     embed_dim: int = setting(64, "patch embedding width")
-    num_heads: int = setting(4, "attention heads (must divide --embed-dim)")
     ff_dim: int = setting(128, "feed-forward hidden width")
     num_layers: int = setting(2, "encoder blocks")
     dropout: float = setting(0.0, "dropout rate")
     pooling: str = setting("class", "a class token, or the mean of the patches", POOLINGS)
-    seed: int = setting(0, "random seed: the same seed and settings give the same run on CPU")
-    mixed_precision: bool = setting(False, "mixed precision: float16 on GPU, bfloat16 on CPU")
-    jit_compile: bool = setting(False, "compile training with XLA (JAX always compiles)")
-    plots: bool = setting(
-        True, "write PNG plots: the training curves and the position vectors", same_on_resume=False
-    )
-    verbose: int = setting(
-        1,
-        "1: progress bars on a terminal, 2: one line per epoch, 0: nothing (the results are in metrics.json)",
-        choices=(0, 1, 2),
-        same_on_resume=False,
-    )
 
     def resolved_output_dir(self) -> str:
         if self.output_dir == "":
@@ -126,8 +101,7 @@ class ImageTrainConfig(RunSettings):
         self.check_fields()
         for name in ("epochs", "batch_size", "patch_size", "embed_dim", "ff_dim", "num_layers"):
             check_int(name, getattr(self, name))
-        check_int("seed", self.seed, minimum=0, maximum=2**32 - 1)
-        check_divisible("num_heads", self.num_heads, "embed_dim", self.embed_dim)
+        self.check_shared()
         check_number("learning_rate", self.learning_rate, low=0, low_open=True)
         check_number("warmup_fraction", self.warmup_fraction, 0, 1, high_open=True)
         check_number("weight_decay", self.weight_decay, low=0)
@@ -145,11 +119,11 @@ class ImageTrainConfig(RunSettings):
                 self.patch_size,
                 f"a divisor of the {size}-pixel images of {self.dataset}",
             )
-        settings = positions.PositionSettings(
+        settings = families.PositionSettings(
             self.embed_dim, self.num_heads, self.tokens, grid_size=self.grid_size,
             num_prefix_tokens=int(self.pooling == "class"),
         )  # fmt: skip
-        positions.get(self.position).check(settings)
+        families.get(self.position).check(settings)
         check_output_dir(self.resolved_output_dir())
 
 
@@ -171,16 +145,8 @@ def build_model(config: ImageTrainConfig, dataset: image_data.ImageData):
 
 def make_optimizer(config: ImageTrainConfig, model, steps: int) -> keras.optimizers.Optimizer:
     """AdamW, linear warmup then cosine decay to zero over `steps`."""
-    warmup = int(config.warmup_fraction * steps)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup else config.learning_rate, steps - warmup,
-        warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup,
-    )  # fmt: skip
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
-    optimizer.exclude_from_weight_decay(
-        var_list=[v for v in model.trainable_variables if len(v.shape) < 2]
-    )
-    return optimizer
+    schedule = warmup_cosine(config.learning_rate, steps, int(config.warmup_fraction * steps))
+    return adamw_without_decay_on_vectors(model, schedule, config.weight_decay)
 
 
 def training_batches(
@@ -206,20 +172,25 @@ def train_images(
     from the last completed epoch; rerunning a finished run returns its
     metrics and changes nothing; a config with other settings is refused.
     """
-    return run_session(
-        config, extra_callbacks, load_images, ImageSession,
-        lambda finished: f"test accuracy {finished['test_accuracy']:.4f}", _report,
-    )  # fmt: skip
+    return run_session(config, extra_callbacks, ImageSession)
 
 
-class ImageSession:
-    """One call of `train_images`: the model, its checkpoints, fit, evaluation."""
+class ImageSession(TrainingSession):
+    """One call of `train_images`: the Vision Transformer on NumPy batches."""
 
-    def __init__(self, config, run, dataset, log):
-        self.config, self.run, self.dataset, self.log = config, run, dataset, log
-        log(
-            f"Data set {config.dataset!r}{f' (task {config.task!r})' * (config.dataset == BUILT_IN)}: "
-            f"{len(dataset.train):,} training, "
+    loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+    # The position tables of a grid family are drawn, not projected.
+    writes_projector = False
+
+    @staticmethod
+    def load(config, log):
+        return load_images(config)
+
+    def prepare(self):
+        config, dataset = self.config, self.data
+        task = f" (task {config.task!r})" if config.dataset == BUILT_IN else ""
+        self.log(
+            f"Data set {config.dataset!r}{task}: {len(dataset.train):,} training, "
             f"{len(dataset.validation):,} validation and {len(dataset.test):,} test images of "
             f"{dataset.image_size[0]} x {dataset.image_size[1]}, {len(dataset.class_names)} classes."
         )
@@ -228,56 +199,51 @@ class ImageSession:
             raise argument_error(
                 "batch_size", config.batch_size, f"at most the {len(dataset.train)} training images"
             )
-        self.model = build_model(config, dataset)
-        self.model.compile(
-            optimizer=make_optimizer(config, self.model, self.steps_per_epoch * config.epochs),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=config.jit_compile or keras.backend.backend() == "jax",
-        )
-        self.model.optimizer.build(self.model.trainable_variables)
-        run.claim_training_files()
-        self.checkpoints = EpochCheckpoints(run.backup_dir)
+        self.epochs = config.epochs
 
-    def fit(self, extra_callbacks=()):
-        """Trains from the last checkpoint on; ends with the best epoch's weights."""
-        config, validation, steps = self.config, self.dataset.validation, self.steps_per_epoch
-        restore(self.checkpoints, self.model, self.run, self.log, "epoch", steps)
-        fit_resumably(
-            self.model, self.checkpoints,
-            lambda epoch, step: training_batches(config, self.dataset.train, epoch, step),
-            steps, config.epochs,
-            training_callbacks(
-                self.checkpoints, self.run, config.tokens, config.embed_dim,
-                TrainingProgress(steps, config.epochs), extra_callbacks,
-            ),
-            validation_data=(validation.images, validation.labels),
-            validation_batch_size=256,
-            verbose=fit_verbosity(config.verbose),
-        )  # fmt: skip
-        self.checkpoints.restore_best(self.model)
+    def build_model(self):
+        return build_model(self.config, self.data)
 
-    def save_outputs(self):
-        """Every final file but metrics.json."""
-        run, model, config = self.run, self.model, self.config
-        run.save_model(model)
-        run.write_classes(self.dataset.class_names)
-        if config.plots:
-            history, kept = self.checkpoints.state["history"], self.checkpoints.best_epoch
-            run.save_training_curves(history, "accuracy", kept=kept)
-            if positions.find_position(model)[0].plots:
-                run.save_plots(model, config.tokens, config.tokens)
+    def make_optimizer(self):
+        return make_optimizer(self.config, self.model, self.steps_per_epoch * self.epochs)
+
+    @property
+    def summary_length(self):
+        return self.config.tokens
+
+    trained_length = summary_length
+
+    def batches(self, epoch, step):
+        return training_batches(self.config, self.data.train, epoch, step)
+
+    def validation_arguments(self):
+        validation = self.data.validation
+        return {
+            "validation_data": (validation.images, validation.labels),
+            "validation_batch_size": 256,
+        }
+
+    def save_task_files(self):
+        self.run.write_classes(self.data.class_names)
+
+    @staticmethod
+    def finished_summary(metrics):
+        return f"test accuracy {metrics['test_accuracy']:.4f}"
+
+    @staticmethod
+    def report(config, run, metrics, log):
+        _report(run, metrics, log)
 
     def evaluate(self) -> dict:
-        config, test, state = self.config, self.dataset.test, self.checkpoints.state
+        config, test, state = self.config, self.data.test, self.checkpoints.state
         probabilities = self.model.predict(test.images, batch_size=256, verbose=0)
         accuracy = float(np.mean(np.argmax(probabilities, axis=1) == test.labels))
         seconds = self.checkpoints.train_seconds
         metrics = {
-            "dataset": self.dataset.name,
+            "dataset": self.data.name,
             "position": config.position,
             "backend": keras.backend.backend(),
-            "image_size": list(self.dataset.image_size),
+            "image_size": list(self.data.image_size),
             "grid_size": list(self.model.grid_size),
             "test_accuracy": accuracy,
             "val_accuracy": state["best"]["val_accuracy"],
@@ -291,12 +257,12 @@ class ImageSession:
             "seed": config.seed,
             "config": dataclasses.asdict(config),
         }  # fmt: skip
-        if self.dataset.name.startswith("shapes"):
+        if self.data.name.startswith("shapes"):
             # The first test pair: an image and its mirror image.
             metrics["twin_pair"] = [
                 {
-                    "label": self.dataset.class_names[test.labels[i]],
-                    "predicted": _top(p, self.dataset),
+                    "label": self.data.class_names[test.labels[i]],
+                    "predicted": _top(p, self.data),
                 }
                 for i, p in enumerate(probabilities[:2])
             ]

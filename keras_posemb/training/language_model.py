@@ -28,24 +28,18 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from keras_posemb import extrapolation, positions, summaries
-from keras_posemb._args import check_divisible, check_int, check_number
+from keras_posemb import families
+from keras_posemb._args import check_int, check_number
 from keras_posemb._memory import check_fits
-from keras_posemb.causal_lm import build_causal_lm
-from keras_posemb.checkpoints import EpochCheckpoints
+from keras_posemb.analysis import extrapolation
 from keras_posemb.data import characters, corpora
 from keras_posemb.errors import Setting, argument_error
 from keras_posemb.layers._angles import MAX_POSITION
-from keras_posemb.run import LANGUAGE_MODEL, RunKind
+from keras_posemb.models.causal_lm import build_causal_lm
+from keras_posemb.runs.run import LANGUAGE_MODEL, RunKind
 from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
-from keras_posemb.training.session import (
-    TrainingProgress,
-    fit_resumably,
-    fit_verbosity,
-    restore,
-    run_session,
-    training_callbacks,
-)
+from keras_posemb.training.schedule import adamw_without_decay_on_vectors, warmup_cosine
+from keras_posemb.training.session import TrainingSession, run_session
 
 # Held-out windows per batch while training (the loss does not depend on it).
 VALIDATION_BATCH = 64
@@ -93,15 +87,10 @@ class LanguageModelConfig(RunSettings):
     position: str = setting(
         "rotary",
         lambda: position_help(include_variants=True),
-        lambda: positions.names(include_variants=True),
+        lambda: families.names(include_variants=True),
     )
     output_dir: str | None = setting(
         None, "where the run's files go (default: runs/lm_<text>_<position>)", same_on_resume=False
-    )
-    overwrite: bool = setting(
-        False,
-        "start afresh in an output directory that holds another run (its files are removed)",
-        same_on_resume=False,
     )
     steps: int = setting(2000, "optimizer steps")
     eval_interval: int | None = setting(
@@ -119,23 +108,9 @@ class LanguageModelConfig(RunSettings):
     weight_decay: float = setting(0.1, "AdamW weight decay (matrices only)")
     clip_norm: float = setting(1.0, "clip the gradients' global norm to this (0: no clipping)")
     embed_dim: int = setting(128, "model width")
-    num_heads: int = setting(4, "attention heads (must divide --embed-dim)")
     ff_dim: int | None = setting(None, "feed-forward width (default: 4 x --embed-dim)")
     num_layers: int = setting(4, "decoder blocks")
     dropout: float = setting(0.0, "dropout rate")
-    seed: int = setting(0, "random seed: the same seed and settings give the same run on CPU")
-    mixed_precision: bool = setting(False, "mixed precision: float16 on GPU, bfloat16 on CPU")
-    jit_compile: bool = setting(False, "compile training with XLA (JAX always compiles)")
-    plots: bool = setting(
-        True, "write PNG plots: the training curves and the position vectors", same_on_resume=False
-    )
-    verbose: int = setting(
-        1,
-        "1: progress bars on a terminal (one line per interval elsewhere), 2: one line per "
-        "interval, 0: nothing (the results are in metrics.json)",
-        choices=(0, 1, 2),
-        same_on_resume=False,
-    )
 
     def resolved_output_dir(self) -> str:
         if self.output_dir == "":
@@ -198,8 +173,7 @@ class LanguageModelConfig(RunSettings):
             )  # fmt: skip
         if self.warmup_steps is not None:
             check_int("warmup_steps", self.warmup_steps, minimum=0, maximum=self.steps - 1)
-        check_int("seed", self.seed, minimum=0, maximum=2**32 - 1)
-        check_divisible("num_heads", self.num_heads, "embed_dim", self.embed_dim)
+        self.check_shared()
         check_number("validation_fraction", self.validation_fraction, 0, 1, True, True)
         check_number("learning_rate", self.learning_rate, low=0, low_open=True)
         check_number("min_learning_rate", self.min_learning_rate, 0, self.learning_rate)
@@ -223,10 +197,10 @@ class LanguageModelConfig(RunSettings):
             path = getattr(self, name)
             if path is not None and not os.path.isfile(path):
                 raise argument_error(name, path, "an existing text file")
-        settings = positions.PositionSettings(
+        settings = families.PositionSettings(
             self.embed_dim, self.num_heads, self.max_length, bidirectional=False
         )
-        positions.get(self.position).check(settings)
+        families.get(self.position).check(settings)
         self._check_memory()
         check_output_dir(self.resolved_output_dir())
 
@@ -280,28 +254,22 @@ def build_model(config: LanguageModelConfig, vocab_size: int):
 
 def learning_rate_schedule(config: LanguageModelConfig):
     """Linear warmup to `learning_rate`, then cosine decay to `min_learning_rate`."""
-    warmup = config.resolved_warmup_steps
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup else config.learning_rate,
-        decay_steps=config.steps - warmup,
-        alpha=config.min_learning_rate / config.learning_rate,
-        warmup_target=config.learning_rate if warmup else None,
-        warmup_steps=warmup,
+    return warmup_cosine(
+        config.learning_rate,
+        config.steps,
+        config.resolved_warmup_steps,
+        final=config.min_learning_rate,
     )
 
 
 def make_optimizer(config: LanguageModelConfig, model) -> keras.optimizers.Optimizer:
-    optimizer = keras.optimizers.AdamW(
+    return adamw_without_decay_on_vectors(
+        model,
         learning_rate_schedule(config),
-        weight_decay=config.weight_decay,
+        config.weight_decay,
         beta_2=0.99,  # nanoGPT's: a small model on few tokens per step.
         global_clipnorm=config.clip_norm or None,
     )
-    # Decay matrices only (weights, embeddings), not biases and norms' scales.
-    optimizer.exclude_from_weight_decay(
-        var_list=[v for v in model.trainable_variables if len(v.shape) < 2]
-    )
-    return optimizer
 
 
 def training_batches(
@@ -342,54 +310,58 @@ def train_language_model(
     from the last completed interval; rerunning a finished run returns its
     metrics and changes nothing; a config with other settings is refused.
     """
-    return run_session(
-        config, extra_callbacks, load_text, LanguageModelSession,
-        lambda finished: f"validation loss {finished['val_loss']:.4f}", _report,
-    )  # fmt: skip
+    return run_session(config, extra_callbacks, LanguageModelSession)
 
 
-class LanguageModelSession:
-    """One call of `train_language_model`: the model, its checkpoints, fit, outputs."""
+class LanguageModelSession(TrainingSession):
+    """One call of `train_language_model`: the causal model on random windows,
+    evaluated every `interval_steps` steps (its "epochs")."""
 
-    def __init__(self, config, run, text, log):
-        self.config, self.run, self.text, self.log = config, run, text, log
-        log(
+    unit, monitor, higher_is_better, curve_metric = "steps", "val_loss", False, "perplexity"
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @staticmethod
+    def load(config, log):
+        return load_text(config)
+
+    def prepare(self):
+        config, text = self.config, self.data
+        self.log(
             f"Text {config.text_source}: "
             f"{len(text.train):,} training and {len(text.validation):,} "
             f"validation tokens, {text.vocabulary.size} {config.level} ids."
         )
-        self.model = build_model(config, text.vocabulary.size)
-        self.model.compile(
-            optimizer=make_optimizer(config, self.model),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            jit_compile=config.jit_compile or keras.backend.backend() == "jax",
-        )
-        self.model.optimizer.build(self.model.trainable_variables)
-        run.claim_training_files()
-        self.checkpoints = EpochCheckpoints(run.backup_dir, "val_loss", higher_is_better=False)
+        self.steps_per_epoch, self.epochs = config.interval_steps, config.intervals
 
-    def fit(self, extra_callbacks=()):
-        """Trains from the last checkpoint on; ends with the best interval's weights."""
-        config, steps = self.config, self.config.interval_steps
-        restore(self.checkpoints, self.model, self.run, self.log, "steps", steps)
-        inputs, targets, _ = characters.windows(self.text.validation, config.max_length)
-        fit_resumably(
-            self.model, self.checkpoints,
-            lambda interval, step: training_batches(config, self.text.train, interval, step),
-            steps, config.intervals,
-            training_callbacks(
-                self.checkpoints, self.run, config.max_length, config.embed_dim,
-                TrainingProgress(steps, config.intervals, "steps"), extra_callbacks,
-                before=[Perplexity()],
-            ),
-            validation_data=(inputs, targets),
-            validation_batch_size=VALIDATION_BATCH,
-            verbose=fit_verbosity(config.verbose),
-        )  # fmt: skip
-        self.checkpoints.restore_best(self.model)
+    def build_model(self):
+        return build_model(self.config, self.data.vocabulary.size)
+
+    def make_optimizer(self):
+        return make_optimizer(self.config, self.model)
+
+    def callbacks_before(self):
+        return [Perplexity()]
+
+    def batches(self, interval, step):
+        return training_batches(self.config, self.data.train, interval, step)
+
+    def validation_arguments(self):
+        inputs, targets, _ = characters.windows(self.data.validation, self.config.max_length)
+        return {"validation_data": (inputs, targets), "validation_batch_size": VALIDATION_BATCH}
+
+    def save_task_files(self):
+        self.run.write_tokens(self.data.vocabulary.to_json())
+
+    @staticmethod
+    def finished_summary(metrics):
+        return f"validation loss {metrics['val_loss']:.4f}"
+
+    @staticmethod
+    def report(config, run, metrics, log):
+        _report(run, metrics, log)
 
     def evaluate(self) -> dict:
-        config, text, state = self.config, self.text, self.checkpoints.state
+        config, text, state = self.config, self.data, self.checkpoints.state
         start = time.perf_counter()
         losses = extrapolation.extrapolation_losses(self.model, text.validation, config.max_length)
         seconds = self.checkpoints.train_seconds
@@ -429,19 +401,6 @@ class LanguageModelSession:
             "seed": config.seed,
             "config": dataclasses.asdict(config),
         }
-
-    def save_outputs(self):
-        """Every final file but metrics.json."""
-        run, model, config = self.run, self.model, self.config
-        run.save_model(model)
-        run.write_tokens(self.text.vocabulary.to_json())
-        tables = summaries.position_tables(model, config.max_length, config.embed_dim)
-        run.write_projector(tables)
-        if config.plots:
-            history, kept = self.checkpoints.state["history"], self.checkpoints.best_epoch
-            run.save_training_curves(history, "perplexity", "step", config.interval_steps, kept)
-            if positions.find_position(model)[0].plots:
-                run.save_plots(model, config.max_length, config.max_length)
 
 
 def _report(run, metrics, log):

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING
 
-from keras_posemb import data as data_lib
 from keras_posemb.errors import RunError, Setting
-from keras_posemb.run import Run
+from keras_posemb.runs.run import Run
 
 if TYPE_CHECKING:
     from keras_posemb.training.config import TrainConfig
-
-
-def data_fingerprint(dataset: data_lib.TextData) -> str:
-    """SHA-256 of every text, label and class name: the same data, the same value."""
-    digest = hashlib.sha256()
-    for split in (dataset.train, dataset.validation, dataset.test):
-        for text in split.texts:
-            digest.update(text.encode("utf-8") + b"\0")
-        digest.update(split.labels.astype("int64").tobytes())
-    digest.update("\0".join(dataset.class_names).encode("utf-8"))
-    return digest.hexdigest()
 
 
 def _differences(recorded: dict, wanted: dict) -> list[str]:

@@ -1,192 +1,118 @@
-"""One training run in a process: pipelines, model, checkpoints, fit, evaluation, outputs."""
+"""The skeleton of every trainer: one run in a process, its model, checkpoints,
+fit, evaluation and outputs (`TrainingSession`, `run_session`), and the
+callbacks they share."""
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import sys
-from typing import TYPE_CHECKING
 
 import keras
 
-from keras_posemb import data as data_lib
-from keras_posemb import models, positions, serving, summaries
-from keras_posemb._memory import check_fits
-from keras_posemb.checkpoints import (
-    EpochCheckpoints,
-    InterruptBetweenSteps,
-    PlateauPatience,
-    StopOnNaN,
-)
+from keras_posemb.analysis import summaries
 from keras_posemb.errors import RunError
-from keras_posemb.run import Run
+from keras_posemb.runs.checkpoints import EpochCheckpoints, InterruptBetweenSteps, StopOnNaN
+from keras_posemb.runs.run import Run
 from keras_posemb.training import resume, runtime
-from keras_posemb.training.schedule import learning_rate_schedule, planned_epochs
-
-if TYPE_CHECKING:
-    from keras_posemb.training.config import TrainConfig
 
 
-def _arguments_from(config, function, **given) -> dict:
-    """`given`, and every other parameter of `function` that `config` has a
-    field of the same name for: a new setting reaches the model or the
-    data loader without being forwarded by hand."""
-    names = {field.name for field in dataclasses.fields(config)}
-    parameters = inspect.signature(function).parameters
-    chosen = {name: getattr(config, name) for name in parameters if name in names}
-    return {**chosen, **given}
+class TrainingSession:
+    """One call of a trainer, the skeleton every task fills in: the data
+    described, the model built and compiled with its optimizer, checkpoints
+    per epoch (or interval), fit from the last checkpoint with the one
+    callback list, evaluation, and the final files.
 
+    A task subclasses it and gives:
 
-def build_model(config: TrainConfig, vocab_size: int, num_classes: int) -> keras.Model:
-    return models.build_text_classifier(
-        **_arguments_from(
-            config, models.build_text_classifier, vocab_size=vocab_size, num_classes=num_classes
-        )
-    )
+    - `load(config)` (static): the data, with a `fingerprint()`;
+    - `prepare()`: what the model and batches need (vectorizer, steps),
+      after which `steps_per_epoch` and `epochs` are set; it also logs the
+      data's description;
+    - `build_model()`, `make_optimizer()`, `loss`, `metrics`;
+    - `batches(epoch, step)`: training batches from `step` of `epoch` on;
+      `validation_arguments()`: `fit`'s validation arguments;
+    - `evaluate()`: the metrics; `save_task_files()`: the files besides the
+      model, the projector and the plots;
+    - `finished_summary(metrics)` and `report(run, metrics, log)` (static):
+      what a finished run reached, and the end of a run.
 
-
-def load_data(config: TrainConfig) -> data_lib.TextData:
-    dataset = data_lib.load_dataset(**_arguments_from(config, data_lib.load_dataset))
-    check_attention_memory(config, dataset)
-    return dataset
-
-
-# Tensors of (batch, heads, query, key) floats that one attention layer keeps
-# for the backward pass: logits, softmax weights, dropout mask, a gradient.
-ATTENTION_TENSORS = 4
-
-
-def check_attention_memory(config: TrainConfig, dataset: data_lib.TextData) -> None:
-    """Refuses, before training, batches whose attention cannot fit in memory.
-
-    The longest batch holds the longest training text (in words, at most
-    `max_length`); each layer keeps `ATTENTION_TENSORS` float32 tensors of
-    `(batch, heads, length, length)` for the backward pass.
+    And may change: `unit` ("epoch" or "steps"), `monitor` and
+    `higher_is_better` (the checkpoint that is kept), `curve_metric`,
+    `summary_length` (positions in the summaries and plots), `trained_length`,
+    `writes_projector`, `callbacks_before()`/`callbacks_after()` (around the
+    checkpoints) and `should_stop()`.
     """
-    longest = max(len(text.split()) for text in dataset.train.texts)
-    length = min(config.max_length, longest)
-    needed = 4 * ATTENTION_TENSORS * config.num_layers * config.batch_size
-    needed *= config.num_heads * length**2
-    check_fits(
-        "max_length", config.max_length, needed,
-        f"attention over {length:,} tokens in batches of {config.batch_size}",
-    )  # fmt: skip
 
+    unit, monitor, higher_is_better, curve_metric = "epoch", "val_accuracy", True, "accuracy"
+    metrics: list = []
+    writes_projector = True
+    steps_per_epoch: int
+    epochs: int
 
-class Session:
-    """One call of `train`: the data pipelines, the model and its checkpoints."""
-
-    def __init__(self, config, run, dataset, distribution, log):
-        self.config, self.run, self.dataset, self.log = config, run, dataset, log
-        self.vectorizer = data_lib.make_vectorizer(dataset.train.texts, config.vocab_size)
-        batch_size = config.batch_size * distribution.replicas
-        multiple = distribution.batch_multiple
-        self.held_out = {
-            name: data_lib.make_pipeline(
-                split, self.vectorizer, config.max_length, batch_size, multiple
-            )
-            for name, split in [("validation", dataset.validation), ("test", dataset.test)]
-        }
-        self.batches = data_lib.TrainingBatches(
-            dataset.train, self.vectorizer, config.max_length, batch_size, config.seed, multiple
-        )
-        log(
-            f"Data set {config.dataset!r}: {len(dataset.train):,} training, "
-            f"{len(dataset.validation):,} validation and {len(dataset.test):,} test examples; "
-            f"{len(dataset.class_names)} classes; "
-            f"vocabulary {self.vectorizer.vocabulary_size()}."
-        )
-        self.model = build_model(
-            config, self.vectorizer.vocabulary_size(), len(dataset.class_names)
-        )
-        self.epochs = planned_epochs(config, self.batches.steps_per_epoch)
-        schedule = learning_rate_schedule(config, self.batches.steps_per_epoch, self.epochs)
+    def __init__(self, config, run, data, log, distribution=None):
+        self.config, self.run, self.data, self.log = config, run, data, log
+        self.distribution = distribution or runtime.Distribution("default")
+        self.prepare()
+        self.model = self.build_model()
         self.model.compile(
-            optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
-            # Divided by the sample weights' sum: rows that only pad a batch
-            # for data parallelism (weight 0) do not dilute it.
-            loss=keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight"),
-            metrics=["accuracy"],
+            optimizer=self.make_optimizer(),
+            loss=self.loss,
+            metrics=self.metrics,
             # JAX runs op by op otherwise, many times slower: it always compiles.
             jit_compile=config.jit_compile or keras.backend.backend() == "jax",
         )
         # Built now, so that a checkpoint restores the optimizer's state too.
         self.model.optimizer.build(self.model.trainable_variables)
         run.claim_training_files()
-        self.checkpoints = EpochCheckpoints(run.backup_dir)
-        self.patience = PlateauPatience(self.checkpoints, config.patience, len(dataset.validation))
+        self.checkpoints = EpochCheckpoints(run.backup_dir, self.monitor, self.higher_is_better)
 
-    def fit(self, extra_callbacks):
+    @property
+    def summary_length(self) -> int:
+        return self.config.max_length
+
+    @property
+    def trained_length(self) -> int:
+        return self.config.max_length
+
+    def callbacks_before(self) -> list:
+        return []
+
+    def callbacks_after(self) -> list:
+        return []
+
+    def should_stop(self) -> bool:
+        return False
+
+    def fit(self, extra_callbacks=()):
         """Trains from the last checkpoint on; ends with the best epoch's weights."""
-        config, steps = self.config, self.batches.steps_per_epoch
-        restore(self.checkpoints, self.model, self.run, self.log, "epoch", steps)
-        if not self.patience.should_stop(self.epochs):
+        steps = self.steps_per_epoch
+        restore(self.checkpoints, self.model, self.run, self.log, self.unit, steps)
+        if not self.should_stop():
+            callbacks = training_callbacks(
+                self.checkpoints, self.run, self.summary_length, self.config.embed_dim,
+                TrainingProgress(steps, self.epochs, self.unit), extra_callbacks,
+                before=self.callbacks_before(), after=self.callbacks_after(),
+            )  # fmt: skip
             fit_resumably(
-                self.model, self.checkpoints,
-                lambda epoch, step: self.batches.epochs(epoch, self.epochs, step),
-                steps, self.epochs,
-                training_callbacks(
-                    self.checkpoints, self.run, config.max_length, config.embed_dim,
-                    TrainingProgress(steps, self.epochs), extra_callbacks, after=[self.patience],
-                ),
-                validation_data=self.held_out["validation"],
-                verbose=fit_verbosity(config.verbose),
+                self.model, self.checkpoints, self.batches, steps, self.epochs, callbacks,
+                verbose=fit_verbosity(self.config.verbose), **self.validation_arguments(),
             )  # fmt: skip
         self.checkpoints.restore_best(self.model)
 
-    def evaluate(self) -> dict:
-        config, dataset, state = self.config, self.dataset, self.checkpoints.state
-        results = {
-            name: self.model.evaluate(pipeline, verbose=0, return_dict=True)
-            for name, pipeline in self.held_out.items()
-        }
-        seconds = self.checkpoints.train_seconds
-        return {
-            "dataset": dataset.name,
-            "position": config.position,
-            "backend": keras.backend.backend(),
-            "class_names": dataset.class_names,
-            "train_examples": len(dataset.train),
-            "longest_train_tokens": self.batches.longest,
-            "validation_examples": len(dataset.validation),
-            "test_examples": len(dataset.test),
-            "val_accuracy": results["validation"]["accuracy"],
-            "test_accuracy": results["test"]["accuracy"],
-            "test_loss": results["test"]["loss"],
-            "epochs": self.epochs,
-            "epochs_trained": state["epoch"],
-            "epochs_this_run": self.checkpoints.epochs_this_run,
-            "best_epoch": self.checkpoints.best_epoch,
-            "stopped_early": self.patience.should_stop(self.epochs),
-            "validation_curve": [
-                {key: entry[key] for key in ("epoch", "val_accuracy", "val_loss") if key in entry}
-                for entry in state["history"]
-            ],
-            "train_seconds": seconds,
-            "examples_per_second": (
-                len(dataset.train) * state["epoch"] / seconds if seconds else None
-            ),
-            "seed": config.seed,
-            "jit_compile": config.jit_compile,
-            "config": dataclasses.asdict(config),
-        }
-
     def save_outputs(self):
         """Every final file but metrics.json."""
-        run, model = self.run, self.model
+        run, model, config = self.run, self.model, self.config
         run.save_model(model)
-        run.write_vocabulary(self.vectorizer.get_vocabulary())
-        run.write_classes(self.dataset.class_names)
-        if keras.backend.backend() == "tensorflow":  # TextVectorization runs TensorFlow ops.
-            run.save_text_model(serving.build_string_classifier(model, self.vectorizer))
-        config = self.config
-        tables = summaries.position_tables(model, config.max_length, config.embed_dim)
-        run.write_projector(tables)
-        if self.config.plots:
+        self.save_task_files()
+        if self.writes_projector:
+            run.write_projector(
+                summaries.position_tables(model, self.summary_length, config.embed_dim)
+            )
+        if config.plots:
             history, kept = self.checkpoints.state["history"], self.checkpoints.best_epoch
-            run.save_training_curves(history, "accuracy", kept=kept)
-            if positions.find_position(model)[0].plots:
-                run.save_plots(model, self.config.max_length, self.batches.longest)
+            steps = self.steps_per_epoch if self.unit == "steps" else 1
+            axis = "step" if self.unit == "steps" else "epoch"
+            run.save_training_curves(history, self.curve_metric, axis, steps, kept)
+            run.save_plots(model, self.summary_length, self.trained_length)
 
 
 def fit_verbosity(verbose: int) -> int:
@@ -314,28 +240,39 @@ def report_finished(run, summary: str, log) -> None:
     )
 
 
-def run_session(config, extra_callbacks, load, make_session, finished_summary, report) -> dict:
-    """What a NumPy-pipeline trainer does with a run directory (images, language
-    models): locked, a finished run returned as it is, otherwise the data
-    loaded and fingerprinted, `make_session(config, run, data, log)` fitted,
-    evaluated and saved, and the metrics written last (they mark the run
-    complete). `finished_summary(metrics)` says what a finished run reached;
-    `report(run, metrics, log)` prints the end of a run."""
+def run_session(config, extra_callbacks, task: type[TrainingSession], strategy="default") -> dict:
+    """What every trainer does with its run directory.
+
+    Locked; a finished run returned as it is (`task.finished_summary` says
+    what it reached); otherwise the data loaded (`task.load`) and its
+    fingerprint recorded, the session (`task`) built under the `strategy`'s
+    distribution, fitted, evaluated and saved, the metrics written last
+    (they mark the run complete), and the end of the run reported
+    (`task.report`).
+    """
     config.validate()
     run = Run(config.resolved_output_dir())
     log = print if config.verbose else (lambda *args, **kwargs: None)
     with run.locked():
         finished = resume.prepare_run(run, config)
         if finished is not None:
-            report_finished(run, finished_summary(finished), log)
+            report_finished(run, task.finished_summary(finished), log)
             return finished
         with runtime.process_settings(config):
-            data = load(config)
+            distribution = runtime.Distribution(strategy)
+            policy, device = keras.config.dtype_policy().name, runtime.describe_devices()
+            log(
+                f"Training on {device} with {keras.backend.backend()}, "
+                f"{distribution.replicas} replica(s), policy {policy}."
+            )
+            data = task.load(config, log)
             resume.record_settings(run, config, data.fingerprint())
-            session = make_session(config, run, data, log)
-            session.fit(extra_callbacks)
-            metrics = session.evaluate()
-            write_outputs(session, run, metrics)
+            with distribution.scope():
+                session = task(config, run, data, log, distribution)
+                session.fit(extra_callbacks)
+                metrics = session.evaluate()
+                metrics.update(policy=policy, device=device, replicas=distribution.replicas)
+                write_outputs(session, run, metrics)
         run.owner.remove(run.BACKUP)
-    report(run, metrics, log)
+    task.report(config, run, metrics, log)
     return metrics

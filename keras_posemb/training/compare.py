@@ -19,10 +19,10 @@ import os
 import numpy as np
 
 from keras_posemb import data, files, training
-from keras_posemb import positions as registry
+from keras_posemb import families as registry
 from keras_posemb.errors import PositionRangeError
-from keras_posemb.owned import OwnedDirectory
-from keras_posemb.run import Run
+from keras_posemb.runs.owned import OwnedDirectory
+from keras_posemb.runs.run import Run
 
 EXTRAPOLATION_FACTORS = (1.5, 2.0, 4.0, 8.0)
 # The kind of `OwnedDirectory` a comparison's folder is; it holds one run per

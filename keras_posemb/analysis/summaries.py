@@ -11,8 +11,10 @@ import os
 import keras
 import numpy as np
 
-from keras_posemb import positions, sinusoid, viz
+from keras_posemb import families
+from keras_posemb.analysis import plots, viz
 from keras_posemb.files import atomic_write_text
+from keras_posemb.numerics import sinusoid
 
 # The folder under the log directory with the position summaries and the
 # projector files. TensorBoard looks for `projector_config.pbtxt` in each
@@ -30,7 +32,7 @@ class PositionSummaries(keras.callbacks.Callback):
 
     Loss, accuracy and learning rate come from `keras.callbacks.TensorBoard`;
     this adds what the model's position family provides
-    (`positions.PositionFamily.summaries`): for a table, a histogram
+    (its view's summaries, `analysis.plots`): for a table, a histogram
     `position_table/<family>` and an image `position_similarity/<family>`
     (cosine similarity between positions, drawn as in the PNG plots); for
     ALiBi and T5, images `position_bias/<family>` of the first block's bias
@@ -70,13 +72,14 @@ class PositionSummaries(keras.callbacks.Callback):
         self._writer.flush()
 
     def _summaries(self, epoch):
-        family, layer = positions.find_position(self.model)
-        found = family.summaries(layer, self.length, epoch) if family.summaries else []
+        family, layer = families.find_position(self.model)
+        view = plots.view_of(family)
+        found = view.summaries(layer, self.length, epoch) if view.summaries else []
         found = [s for s in found if not (s.fixed and s.tag in self._fixed_written)]
         self._fixed_written.update(s.tag for s in found if s.fixed)
-        if family.table is not None and family.name != "sinusoidal":
+        if view.table is not None and family.learned:
             reference = sinusoid.sinusoidal_table(self.length, self.width)
-            found += positions.table_summaries(REFERENCE, reference)
+            found += plots.table_summaries(REFERENCE, reference)
         return found
 
     def on_train_end(self, logs=None):
@@ -86,14 +89,15 @@ class PositionSummaries(keras.callbacks.Callback):
 
 
 def position_tables(model, length: int, width: int) -> dict:
-    """`{name: table}`: the model's position table, if it has one, and for a
-    table other than the sinusoidal one, the sinusoidal table of the same
-    shape as `REFERENCE`. Empty for positions without a table."""
-    family, layer = positions.find_position(model)
-    if family.table is None:
+    """`{name: table}`: the model's position table, if it has one, and beside
+    a learned table the sinusoidal table of the same shape as `REFERENCE`.
+    Empty for positions without a table."""
+    family, layer = families.find_position(model)
+    table = plots.view_of(family).table
+    if table is None:
         return {}
-    tables = {family.name: family.table(layer, length)}
-    if family.name != "sinusoidal":
+    tables = {family.name: table(layer, length)}
+    if family.learned:
         tables[REFERENCE] = sinusoid.sinusoidal_table(length, width)
     return tables
 

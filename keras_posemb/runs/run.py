@@ -15,7 +15,7 @@ reads it back.
     metrics.json       accuracies, timings, the validation curve, settings
     logs/              TensorBoard logs
     training_curves.png  loss and accuracy (or perplexity) by epoch or step
-    position_*.png     plots of the position vectors (`plot_file_name`)
+    position_*.png     plots of the position vectors (`analysis.plots`)
     backup/            checkpoints while training; removed once every file
                        above is written
     .keras-posemb/     what the package wrote here, the lock of the process
@@ -39,7 +39,7 @@ from typing import Any
 
 from keras_posemb import files
 from keras_posemb.errors import RunError, Setting
-from keras_posemb.owned import OwnedDirectory
+from keras_posemb.runs.owned import OwnedDirectory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,11 +79,6 @@ IMAGE_CLASSIFIER = RunKind(
     "patch_size",
 )
 KINDS = {kind.name: kind for kind in (TEXT_CLASSIFIER, LANGUAGE_MODEL, IMAGE_CLASSIFIER)}
-
-
-def plot_file_name(name: str) -> str:
-    """The file of a position family's plot `name` (`positions.PositionFamily.plots`)."""
-    return f"position_{name}.png"
 
 
 def _is_dict(value) -> bool:
@@ -178,6 +173,8 @@ class Run:
         return self.path(self.BACKUP)
 
     def plot_path(self, kind: str) -> Path:
+        from keras_posemb.analysis.plots import plot_file_name
+
         return self.path(plot_file_name(kind))
 
     def locked(self):
@@ -192,7 +189,7 @@ class Run:
         """Claims, before training starts, backup/ and logs/ and what this
         process will write there: the checkpoints, and TensorBoard's event
         files, which TensorBoard names itself (time, host, process id)."""
-        from keras_posemb import checkpoints
+        from keras_posemb.runs import checkpoints
 
         self.claim(self.BACKUP, self.LOGS)
         for pattern in checkpoints.FILE_PATTERNS:
@@ -203,7 +200,7 @@ class Run:
     def write_projector(self, tables: dict) -> None:
         """TensorBoard's Embedding Projector files of `tables` in logs/
         (`summaries.write_projector`)."""
-        from keras_posemb import summaries
+        from keras_posemb.analysis import summaries
 
         self.claim(
             self.LOGS, *(f"{self.LOGS}/{name}" for name in summaries.projector_files(tables))
@@ -396,7 +393,7 @@ class Run:
 
         Its `TextVectorization` runs TensorFlow ops, so it is written and
         loaded under the TensorFlow backend; on other backends
-        `keras_posemb.predict` vectorizes with TensorFlow and runs
+        `keras_posemb.runs.predict` vectorizes with TensorFlow and runs
         `model.keras`.
         """
         self.claim(self.TEXT_MODEL)
@@ -409,23 +406,27 @@ class Run:
         self, history, second: str, unit="epoch", steps_per_point=1, kept=None
     ):
         """Writes `training_curves.png` (`viz.plot_training_curves`)."""
-        from keras_posemb import viz
+        from keras_posemb.analysis import viz
 
         self.claim(self.TRAINING_CURVES)
         figure = viz.plot_training_curves(history, second, unit, steps_per_point, kept)
         files.atomic_save_figure(figure, self.path(self.TRAINING_CURVES))
 
     def save_plots(self, model, length: int | None, trained_length: int | None = None) -> list[str]:
-        """Writes the plots of the model's position family (`position_*.png`)."""
-        from keras_posemb import positions
+        """Writes the plots of the model's position family (`position_*.png`),
+        if it has any (`analysis.plots`)."""
+        from keras_posemb import families
+        from keras_posemb.analysis import plots
 
-        family, _ = positions.find_position(model)
-        self.claim(*(plot_file_name(name) for name in family.plots))
-        return positions.write_position_plots(model, self.directory, length, trained_length)[0]
+        view = plots.view_of(families.find_position(model)[0])
+        if not view.plots:
+            return []
+        self.claim(*(plots.plot_file_name(name) for name in view.plots))
+        return plots.write_position_plots(model, self.directory, length, trained_length)[0]
 
     def has_backup(self) -> bool:
         """Whether the run's own checkpoints (`backup/state.json`) exist."""
-        from keras_posemb.checkpoints import STATE
+        from keras_posemb.runs.checkpoints import STATE
 
         return self.owner.owns(f"{self.BACKUP}/{STATE}") and (self.backup_dir / STATE).exists()
 

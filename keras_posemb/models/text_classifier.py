@@ -12,19 +12,18 @@ from typing import Any
 
 import keras
 
-from keras_posemb import positions
+from keras_posemb import families
 from keras_posemb._args import check_bool, check_choice, check_divisible, check_int, check_number
-from keras_posemb.layers import (
+from keras_posemb.modeling import (
     PaddingMask,
-    PositionalAttention,
     Scale,
     SequencePooling,
     TokenDropout,
     TokenEmbedding,
     check_token_ids,
+    transformer_encoder_block,
 )
-from keras_posemb.layers.sequence_pooling import MODES as POOLING_MODES
-from keras_posemb.positions import POSITION_LAYER_NAME  # noqa: F401  (where tools expect it)
+from keras_posemb.modeling.sequence_pooling import MODES as POOLING_MODES
 
 
 class TokenIdsModel(keras.Model):
@@ -50,87 +49,6 @@ class TokenIdsModel(keras.Model):
 class TextClassifier(TokenIdsModel):
     """The functional model `build_text_classifier` returns: token ids in,
     class probabilities (or logits) out, ids checked (`TokenIdsModel`)."""
-
-
-def attention_layer_name(block: int) -> str:
-    return f"encoder_block_{block}_attention"
-
-
-def _check_dropout(dropout):
-    check_number("dropout", dropout, 0, 1, high_open=True)
-
-
-def transformer_encoder_block(
-    x: keras.KerasTensor,
-    padding_mask: keras.KerasTensor | None,
-    num_heads: int,
-    ff_dim: int,
-    dropout: float = 0.1,
-    norm_first: bool = False,
-    name: str = "encoder_block",
-    position: Any = "none",
-) -> keras.KerasTensor:
-    """Applies one transformer encoder block to a Keras tensor.
-
-    Multi-head self-attention (`PositionalAttention`) and a two-layer ReLU
-    feed-forward network, each with dropout, a residual connection and layer
-    normalization: after the residual (post-norm, as in Vaswani et al.) or
-    before each sub-layer (pre-norm, `norm_first=True`). Attention never
-    looks at padded positions, so the outputs at real positions do not
-    depend on them.
-
-    Args:
-        x: Keras tensor `(batch, sequence, width)`.
-        padding_mask: boolean Keras tensor `(batch, sequence)`, `True` at
-            real tokens (see `PaddingMask`), or `None` for no padding.
-        num_heads: number of attention heads; must divide `width`.
-        ff_dim: hidden width of the feed-forward network.
-        dropout: dropout rate after attention, inside and after the
-            feed-forward network.
-        norm_first: pre-norm instead of post-norm.
-        name: prefix of the block's layer names.
-        position: what `PositionalAttention` takes: the name of an
-            "attention" family of `keras_posemb.positions` (`"rotary"`,
-            `"alibi"`, `"t5"`, ...), a position layer, or `"none"`.
-
-    Returns:
-        Keras tensor of the same shape as `x`.
-
-    Example:
-
-    ```python
-    mask = keras_posemb.layers.PaddingMask()(token_ids)
-    x = keras.layers.Embedding(1000, 64)(token_ids)
-    x = keras_posemb.SinusoidalEncoding()(x)
-    x = transformer_encoder_block(x, mask, num_heads=4, ff_dim=128)
-    ```
-    """
-    width = x.shape[-1]
-    check_divisible("num_heads", num_heads, "embed_dim", width)
-    check_int("ff_dim", ff_dim)
-    _check_dropout(dropout)
-
-    def norm(part):
-        return keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}_{part}_norm")
-
-    def sublayer(x, part, apply):
-        if norm_first:
-            return keras.layers.Add(name=f"{name}_{part}_residual")([x, apply(norm(part)(x))])
-        return norm(part)(keras.layers.Add(name=f"{name}_{part}_residual")([x, apply(x)]))
-
-    def attention(y):
-        y = PositionalAttention(
-            num_heads, width // num_heads, position, dropout=dropout, name=f"{name}_attention"
-        )(y, padding_mask=padding_mask)
-        return keras.layers.Dropout(dropout, name=f"{name}_attention_dropout")(y)
-
-    def feed_forward(y):
-        y = keras.layers.Dense(ff_dim, activation="relu", name=f"{name}_ff_hidden")(y)
-        y = keras.layers.Dropout(dropout, name=f"{name}_ff_hidden_dropout")(y)
-        y = keras.layers.Dense(width, name=f"{name}_ff_output")(y)
-        return keras.layers.Dropout(dropout, name=f"{name}_ff_dropout")(y)
-
-    return sublayer(sublayer(x, "attention", attention), "ff", feed_forward)
 
 
 def build_text_classifier(
@@ -163,7 +81,7 @@ def build_text_classifier(
         num_classes: number of classes (2 or more).
         max_length: longest sequence the learned table covers (the
             sinusoidal encoding has no such limit).
-        position: the name of a position family (`keras_posemb.positions`):
+        position: the name of a position family (`keras_posemb.families`):
             `"sinusoidal"` or `"learned"` (added to the token embeddings),
             `"rotary"`, `"alibi"` or `"t5"` (inside every attention layer),
             `"none"`, or any family registered since.
@@ -199,13 +117,13 @@ def build_text_classifier(
         check_int(name, value)
     check_int("num_classes", num_classes, minimum=2)
     check_divisible("num_heads", num_heads, "embed_dim", embed_dim)
-    _check_dropout(dropout)
+    check_number("dropout", dropout, 0, 1, high_open=True)
     check_choice("pooling", pooling, POOLING_MODES)
     check_bool("scale_embeddings", scale_embeddings)
     check_number("token_dropout", token_dropout, 0, 1, high_open=True)
-    family = positions.get(position)
-    settings = positions.PositionSettings(embed_dim, num_heads, max_length)
-    family.check(settings)
+    positions = families.ModelPositions.for_model(
+        position, families.PositionSettings(embed_dim, num_heads, max_length)
+    )
 
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     padding_mask = PaddingMask(name="padding_mask")(token_ids)
@@ -215,12 +133,9 @@ def build_text_classifier(
     x = TokenEmbedding(vocab_size, embed_dim, name="token_embedding")(x)
     if scale_embeddings:  # The same for every position choice, "none" included.
         x = Scale(math.sqrt(embed_dim), name="embedding_scale")(x)
-    if family.where == "embeddings":
-        x = family.make_layer(settings, name=POSITION_LAYER_NAME)(x)
+    x = positions.add_to_embeddings(x)
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     for index in range(num_layers):
-        # Made here, where the model's settings (max_length) are known.
-        relative = family.make_layer(settings) if family.where == "attention" else "none"
         x = transformer_encoder_block(
             x,
             padding_mask,
@@ -229,7 +144,7 @@ def build_text_classifier(
             dropout,
             norm_first,
             f"encoder_block_{index}",
-            relative,
+            positions.inside_attention(),
         )
     if norm_first:
         x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
@@ -240,12 +155,3 @@ def build_text_classifier(
         num_classes, activation=None if logits else "softmax", dtype="float32", name="classifier"
     )(x)
     return TextClassifier(token_ids, outputs, name=name)
-
-
-# The decoder lives in its own module; it is built here too, where models are.
-from keras_posemb.causal_lm import CausalLM, build_causal_lm  # noqa: E402, F401
-from keras_posemb.image_classifier import (  # noqa: E402, F401
-    ImageClassifier,
-    build_image_classifier,
-    resize_image_classifier,
-)

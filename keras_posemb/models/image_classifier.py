@@ -12,14 +12,11 @@ from typing import Any
 
 import keras
 
-from keras_posemb import positions
+from keras_posemb import families
 from keras_posemb._args import check_choice, check_divisible, check_int, check_number
 from keras_posemb._memory import check_fits
 from keras_posemb.errors import argument_error
-from keras_posemb.layers import ClassToken, PositionEmbedding, PositionEmbedding2D, SequencePooling
-from keras_posemb.models import transformer_encoder_block
-from keras_posemb.positions import POSITION_LAYER_NAME
-from keras_posemb.resample import GRID_INTERPOLATIONS
+from keras_posemb.modeling import ClassToken, SequencePooling, transformer_encoder_block
 
 POOLINGS = ("class", "mean")
 
@@ -84,16 +81,15 @@ class ImageClassifier(keras.Model):
         check_divisible("num_heads", num_heads, "embed_dim", embed_dim)
         check_number("dropout", dropout, 0, 1, high_open=True)
         check_choice("pooling", pooling, POOLINGS)
-        family = positions.get(position)
         prefix = 1 if pooling == "class" else 0
-        settings = positions.PositionSettings(
+        settings = families.PositionSettings(
             embed_dim,
             num_heads,
             prefix + grid[0] * grid[1],
             grid_size=grid,
             num_prefix_tokens=prefix,
         )
-        family.check(settings)
+        positions = families.ModelPositions.for_model(position, settings)
         _check_attention_fits(image_size, settings)
 
         images = keras.Input(shape=(rows, cols, channels), name="images")
@@ -103,14 +99,13 @@ class ImageClassifier(keras.Model):
         x = keras.layers.Reshape((grid[0] * grid[1], embed_dim), name="patches")(x)
         if prefix:
             x = ClassToken(name="class_token")(x)
-        if family.where == "embeddings":
-            x = family.make_layer(settings, name=POSITION_LAYER_NAME)(x)
+        x = positions.add_to_embeddings(x)
         x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
         for index in range(num_layers):
-            relative = family.make_layer(settings) if family.where == "attention" else "none"
             x = transformer_encoder_block(
-                x, None, num_heads, ff_dim, dropout, True, f"encoder_block_{index}", relative
-            )
+                x, None, num_heads, ff_dim, dropout, True, f"encoder_block_{index}",
+                positions.inside_attention(),
+            )  # fmt: skip
         x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
         x = SequencePooling("first" if prefix else "mean", name=f"{pooling}_pooling")(x)
         outputs = keras.layers.Dense(
@@ -207,7 +202,7 @@ def build_image_classifier(
         image_size: an int, or `(height, width)`; multiples of `patch_size`.
         patch_size: side of the square patches.
         num_classes: number of classes (2 or more).
-        position: any family of `keras_posemb.positions`: a grid family
+        position: any family of `keras_posemb.families`: a grid family
             (`"learned_2d"`, `"sinusoidal_2d"`, `"rotary_2d"`,
             `"rotary_mixed"`) or a sequence family over the flattened patches
             (`"learned"`, `"sinusoidal"`, `"rotary"`, `"alibi"`, `"t5"`,
@@ -231,44 +226,3 @@ def build_image_classifier(
         image_size, patch_size, num_classes, position, channels, embed_dim, num_heads,
         ff_dim, num_layers, dropout, pooling, logits, name=name,
     )  # fmt: skip
-
-
-def resize_image_classifier(
-    model: ImageClassifier,
-    image_size: Any,
-    interpolation: str | None = None,
-    antialias: bool = True,
-) -> ImageClassifier:
-    """The same classifier for images of another size, its weights copied.
-
-    Learned position tables are resampled to the new grid: a 2-D table with
-    `interpolation` (`"bicubic"` or `"bilinear"`; default the layer's own),
-    a 1-D table over the flattened patches with `"cubic"` or `"linear"`
-    along its length (the naive baseline). Fixed encodings and rotary
-    positions need no change: they are computed for the new grid, and
-    RoPE-Mixed's learned frequencies apply to any grid.
-
-    Args:
-        model: an `ImageClassifier`.
-        image_size: the new image size (an int or `(height, width)`).
-        interpolation: overrides the 2-D tables' interpolation; for a 1-D
-            table, `"bilinear"`/`"bicubic"` mean `"linear"`/`"cubic"`.
-        antialias: widen the kernel when shrinking.
-
-    Returns:
-        A new `ImageClassifier`; `model` is left unchanged.
-    """
-    if not isinstance(model, ImageClassifier):
-        raise argument_error("model", type(model).__name__, "an ImageClassifier")
-    resized = ImageClassifier.from_config({**model.get_config(), "image_size": image_size})
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if isinstance(layer, PositionEmbedding2D):
-            table = layer.resampled_table(resized.grid_size, interpolation, antialias)
-            weights = [table, *weights[1:]]
-        elif isinstance(layer, PositionEmbedding):
-            kernel = GRID_INTERPOLATIONS.get(interpolation, "cubic")
-            length = resized.get_layer(layer.name).max_length
-            weights = [layer.resampled_table(length, kernel, antialias)]
-        resized.get_layer(layer.name).set_weights(weights)
-    return resized

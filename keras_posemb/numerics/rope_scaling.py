@@ -41,7 +41,7 @@ are those three with the factor the length of the sequence over L0 (the
 default frequencies up to L0), as `dynamic` is NTK-aware scaling with a
 factor that grows with the length. A model trained as plain rotary up to L0
 then reads longer text with the extension sized to it, without being
-changed: this is how the README's study applies the extensions at
+changed: this is how the extrapolation study (docs/decoders.md) applies the extensions at
 evaluation time, and the registry's `rotary_linear`, `rotary_ntk`,
 `rotary_yarn` and `rotary_llama3` families.
 """

@@ -92,7 +92,7 @@ class TokenEmbedding(keras.layers.Embedding):
 
     ```python
     token_ids = keras.Input(shape=(None,), dtype="int32")
-    x = keras_posemb.layers.TokenEmbedding(20000, 64)(token_ids)
+    x = keras_posemb.modeling.TokenEmbedding(20000, 64)(token_ids)
     ```
     """
 

@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from keras_posemb.errors import RunError
-from keras_posemb.run import Run
+from keras_posemb.runs.run import Run
 
 # The ids `TextVectorization` gives padding and words outside its vocabulary.
 PADDING_ID, OOV_ID = 0, 1

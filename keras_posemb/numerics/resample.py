@@ -19,7 +19,6 @@ a = -0.5, which this module uses).
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
@@ -122,52 +121,3 @@ def resample_table(
         matrix = resize_matrix(table.shape[axis], size, interpolation, antialias)
         table = np.moveaxis(np.tensordot(matrix, table, axes=([1], [axis])), 0, axis)
     return table
-
-
-def resample_position_embedding(
-    model,
-    max_length: int,
-    interpolation: str = "linear",
-    antialias: bool = True,
-):
-    """A copy of `model` whose `PositionEmbedding` tables have `max_length` rows.
-
-    Every table is resampled (`PositionEmbedding.resample`); every other
-    weight is copied. The model is rebuilt from its config, so it must be a
-    functional model (or one whose config rebuilds it), as the package's
-    text classifiers and language models are.
-
-    Args:
-        model: a Keras model, or the path of a saved `.keras` file (loaded
-            with `safe_mode=True`).
-        max_length: the new number of positions.
-        interpolation: `"linear"` or `"cubic"`.
-        antialias: widen the kernel when shrinking.
-
-    Returns:
-        The new model (the given one is left unchanged).
-    """
-    import keras
-
-    from keras_posemb.layers import PositionEmbedding
-
-    if isinstance(model, (str, os.PathLike)):
-        model = keras.saving.load_model(model, safe_mode=True)
-    check_int("max_length", max_length)
-    check_interpolation(interpolation)
-    tables = [layer for layer in model.layers if isinstance(layer, PositionEmbedding)]
-    if not tables:
-        raise ValueError(f"Model {model.name!r} has no PositionEmbedding layer to resample.")
-    config = model.get_config()
-    for layer_config in config["layers"]:
-        if layer_config["name"] in {layer.name for layer in tables}:
-            layer_config["config"]["max_length"] = max_length
-    resized = type(model).from_config(config)
-    for layer in model.layers:
-        target = resized.get_layer(layer.name)
-        if isinstance(layer, PositionEmbedding):
-            weights = [layer.resampled_table(max_length, interpolation, antialias)]
-        else:
-            weights = layer.get_weights()
-        target.set_weights(weights)
-    return resized

@@ -5,20 +5,19 @@ or sliding); `extrapolation_losses` does it at 1x, 2x, 4x and 8x the
 training context, `None` where the model's position family cannot encode
 that length (a learned table ends at its last row); `with_rope_scaling`
 gives a rotary model's copy with a RoPE context extension
-(`keras_posemb.rope_scaling`) applied at evaluation time. NumPy and Keras
+(`keras_posemb.numerics.rope_scaling`) applied at evaluation time. NumPy and Keras
 only, on every backend.
 """
 
 from __future__ import annotations
 
-import math
-
 import keras
 import numpy as np
 
+from keras_posemb import families
 from keras_posemb.data.characters import windows
-from keras_posemb.layers import PositionEmbedding, RotaryEmbedding
-from keras_posemb.rope_scaling import check_rope_scaling
+from keras_posemb.layers import RotaryEmbedding
+from keras_posemb.numerics.rope_scaling import check_rope_scaling
 
 FACTORS = (1, 2, 4, 8)
 # Windows scored per call of the model: about 8 MiB of float32 logits at
@@ -53,15 +52,6 @@ def window_loss(model, ids: np.ndarray, length: int, stride: int | None = None) 
     return total / float(scored.sum())
 
 
-def longest_encodable(model) -> float:
-    """The most positions the model's position layer encodes (a learned
-    table's rows; `inf` for the families without a limit)."""
-    from keras_posemb.positions import find_position
-
-    _, layer = find_position(model)
-    return layer.max_length if isinstance(layer, PositionEmbedding) else math.inf
-
-
 def extrapolation_losses(
     model, ids: np.ndarray, context: int, factors=FACTORS, sliding: bool = False
 ) -> dict[str, float | None]:
@@ -84,8 +74,10 @@ def extrapolation_losses(
 
 def why_unscored(model, ids: np.ndarray, length: int) -> str | None:
     """Why windows of `length` tokens of `ids` cannot be scored (`None`: they can)."""
-    if length > longest_encodable(model):
-        return f"past the {longest_encodable(model):,} positions of the model's learned table"
+    if length > families.covered_positions(model):
+        return (
+            f"past the {families.covered_positions(model):,} positions of the model's learned table"
+        )
     if length > len(ids) - 1:
         return f"the validation text has {len(ids):,} tokens, fewer than a window needs"
     return None
@@ -93,7 +85,7 @@ def why_unscored(model, ids: np.ndarray, length: int) -> str | None:
 
 def with_rope_scaling(model, rope_scaling: dict | None):
     """A copy of `model` (same weights) whose rotary layers use `rope_scaling`
-    (a Hugging Face style dictionary, `keras_posemb.rope_scaling`).
+    (a Hugging Face style dictionary, `keras_posemb.numerics.rope_scaling`).
 
     Raises:
         ValueError: when the model has no rotary layer, or `rope_scaling`

@@ -17,7 +17,7 @@ class ClassToken(keras.layers.Layer):
 
     ```python
     patches = keras.layers.Reshape((196, 192))(patch_grid)
-    tokens = keras_posemb.layers.ClassToken()(patches)  # (batch, 197, 192)
+    tokens = keras_posemb.modeling.ClassToken()(patches)  # (batch, 197, 192)
     ```
 
     References:

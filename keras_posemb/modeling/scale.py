@@ -27,7 +27,7 @@ class Scale(keras.layers.Layer):
 
     ```python
     x = keras.layers.Embedding(1000, 64, mask_zero=True)(token_ids)
-    x = keras_posemb.layers.Scale(8.0)(x)  # sqrt(64)
+    x = keras_posemb.modeling.Scale(8.0)(x)  # sqrt(64)
     ```
     """
 

@@ -29,7 +29,7 @@ class SequencePooling(keras.layers.Layer):
 
     ```python
     x = keras.layers.Embedding(100, 8, mask_zero=True)(token_ids)
-    pooled = keras_posemb.layers.SequencePooling("max")(x)
+    pooled = keras_posemb.modeling.SequencePooling("max")(x)
     ```
     """
 

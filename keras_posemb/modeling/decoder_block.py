@@ -5,7 +5,7 @@ from typing import Any
 import keras
 
 from keras_posemb._args import check_divisible, check_int, check_number
-from keras_posemb.layers.positional_attention import PositionalAttention
+from keras_posemb.modeling.positional_attention import PositionalAttention
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
@@ -45,7 +45,7 @@ class DecoderBlock(keras.layers.Layer):
     Example:
 
     ```python
-    block = keras_posemb.layers.DecoderBlock(num_heads=4, ff_dim=512, position="rotary")
+    block = keras_posemb.modeling.DecoderBlock(num_heads=4, ff_dim=512, position="rotary")
     y = block(x)  # (batch, sequence, 128)
     cache = block.attention.empty_cache(batch_size=1, cache_length=64)
     y, cache = block(x[:, :1], cache=cache, cache_update_index=0)

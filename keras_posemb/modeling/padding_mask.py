@@ -24,7 +24,7 @@ class PaddingMask(keras.layers.Layer):
 
     ```python
     token_ids = keras.Input(shape=(None,), dtype="int32")
-    mask = keras_posemb.layers.PaddingMask()(token_ids)
+    mask = keras_posemb.modeling.PaddingMask()(token_ids)
     ```
     """
 

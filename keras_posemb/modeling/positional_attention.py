@@ -6,7 +6,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_posemb import rope_scaling as scalings
+from keras_posemb import families
 from keras_posemb._args import check_bool, check_int, check_number
 from keras_posemb.errors import argument_error
 from keras_posemb.layers._attention_bias import MASKED_LOGIT
@@ -30,38 +30,20 @@ class PositionalAttention(keras.layers.Layer):
     """Multi-head self-attention that sees relative positions.
 
     The attention of `keras.layers.MultiHeadAttention`, with position
-    layers inside it: a layer whose `attention_role` is "queries_and_keys"
-    (such as `RotaryEmbedding`) transforms queries and keys, and one whose
-    role is "logits" (an `AttentionBias` such as `AlibiBias` or
-    `RelativePositionBias`) is added to the logits; one of each may be
-    given. A family name is the short form: `position="rotary"` makes the
-    registry's rotary layer (`keras_posemb.positions`), `"alibi"` and `"t5"`
-    the biases (T5: one table per attention layer), `"none"` is plain
-    attention. Logits and softmax are computed in float32, also under mixed
-    precision. Padded keys get no weight at all, so outputs at real tokens
-    do not depend on padding.
+    layers inside: one whose `attention_role` is "queries_and_keys" (such as
+    `RotaryEmbedding`) transforms queries and keys, one whose role is
+    "logits" (an `AttentionBias`, such as `AlibiBias`) is added to the
+    logits. A family name is the short form (`"rotary"`, `"alibi"`, `"t5"`,
+    `"none"`, or any registered "attention" family). Logits and softmax are
+    float32, also under mixed precision; padded keys get exactly zero
+    weight; with `bidirectional=False` this layer masks every key after its
+    query, whatever the position layers add.
 
-    Fused path (JAX and PyTorch by default, see `fused`): without dropout
-    (inference, or `dropout=0`), attention runs through
-    `keras.ops.dot_product_attention`. Causal attention with
-    no other mask passes `is_causal=True` (no mask tensor at all) for
-    `"none"` and rotary; padding masks go as a boolean mask; ALiBi and T5
-    pass their bias, the one `(1, heads, query, key)` tensor they need.
-
-    Who masks: this layer. Keys after the query are masked when
-    `bidirectional=False` (whatever the position layers add), padded keys
-    always; the short forms of ALiBi and T5 then take their causal form.
-
-    Cached decoding (causal attention only): give `cache`, a tensor
-    `(batch, 2, cache_length, heads, key_dim)` of the keys and values so far
-    (`empty_cache` makes one), and `cache_update_index`, the position of the
-    first new token. The new tokens' keys and values are written into the
-    cache at that position, the queries attend to every cached key at or
-    before their own position, and the call returns `(outputs, cache)`.
-    Rotary layers rotate the new queries and keys at their own positions
-    (the cache holds rotated keys); biases are computed for the new queries
-    against all cached keys. The cache has a fixed size, so a compiled step
-    is traced once whatever the index.
+    With `cache` (causal attention only) the layer decodes step by step: the
+    new keys and values are written at `cache_update_index`, the queries
+    attend to every cached key up to their own position, and the call
+    returns `(outputs, cache)`. docs/decoders.md describes the cache, the
+    fused path and what each family passes to it.
 
     Args:
         num_heads: positive int, attention heads.
@@ -80,9 +62,9 @@ class PositionalAttention(keras.layers.Layer):
             flash attention where the backend and device support it)
             whenever no dropout applies; `False` always takes the explicit
             einsum and softmax; `"auto"` is `True` on JAX and PyTorch and
-            `False` on TensorFlow, where Keras has no fused kernel (its
-            `dot_product_attention` measured 1.7 times slower than the
-            explicit path at 4,096 tokens on CPU). Both paths compute in
+            `False` on TensorFlow, where Keras has no fused kernel and its
+            `dot_product_attention` is slower than the explicit path
+            (docs/decoders.md has the measurements). Both paths compute in
             float32 and agree to float32 rounding. Defaults to `"auto"`.
         **kwargs: other keyword arguments of `keras.layers.Layer`; with a
             family name, also the options of 0.2.0 (`max_wavelength`,
@@ -138,10 +120,8 @@ class PositionalAttention(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         # Attribute names as in 0.2.0: a T5 table saved then loads into `bias`.
         self.rotary = self.bias = None
-        from keras_posemb.positions import check_attention_position
-
         for layer in self._position_layers(position, options):
-            check_attention_position(layer, num_heads, key_dim)
+            families.check_attention_position(layer, num_heads, key_dim)
             role = "bias" if layer.attention_role == "logits" else "rotary"
             if getattr(self, role) is not None:
                 raise argument_error(
@@ -163,8 +143,6 @@ class PositionalAttention(keras.layers.Layer):
         return [layer for layer in (self.rotary, self.bias) if layer is not None]
 
     def _position_layers(self, position, options):
-        from keras_posemb import positions  # The registry imports the layers.
-
         if not isinstance(position, str):
             for name, value in options.items():
                 raise argument_error(name, value, "given with a family name only")
@@ -174,7 +152,7 @@ class PositionalAttention(keras.layers.Layer):
                 keras.saving.deserialize_keras_object(layer) if isinstance(layer, dict) else layer
                 for layer in layers
             ]
-        family = positions.get(position)
+        family = families.get(position)
         if family.where == "none":
             return []
         if family.grid:
@@ -191,7 +169,7 @@ class PositionalAttention(keras.layers.Layer):
                 "a family that works inside attention (this one is added to the token "
                 "embeddings, before the attention layers)",
             )
-        settings = positions.PositionSettings(
+        settings = families.PositionSettings(
             self.num_heads * self.key_dim, self.num_heads, bidirectional=self.bidirectional
         )
         return [family.make_layer(settings, **_family_options(position, options))]
@@ -303,7 +281,7 @@ class PositionalAttention(keras.layers.Layer):
         value = self.value_dense(inputs)
         if self.rotary is not None:
             lengths = {} if sequence_length is None else {"sequence_length": sequence_length}
-            if not scalings.is_length_dependent(getattr(self.rotary, "rope_scaling", None)):
+            if not getattr(self.rotary, "reads_sequence_length", False):
                 lengths = {}  # Other layers need not take the argument.
             query = self.rotary(query, start_index=start_index, **lengths)
             key = self.rotary(key, start_index=start_index, **lengths)

@@ -34,7 +34,7 @@ class TokenDropout(keras.layers.Layer):
 
     ```python
     token_ids = keras.Input(shape=(None,), dtype="int32")
-    dropped = keras_posemb.layers.TokenDropout(0.1)(token_ids)
+    dropped = keras_posemb.modeling.TokenDropout(0.1)(token_ids)
     x = keras.layers.Embedding(20000, 64)(dropped)
     ```
 

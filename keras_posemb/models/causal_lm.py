@@ -3,7 +3,7 @@
 `build_causal_lm` makes a functional model (token ids in, next-token logits
 out) for training; `CausalLM.call_with_cache` runs the same layers one chunk
 of tokens at a time over a key/value cache, and `CausalLM.generate` samples
-text with it (`keras_posemb.generation`).
+text with it (`keras_posemb.models.generation`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_posemb import positions
+from keras_posemb import families
 from keras_posemb._args import check_divisible, check_int, check_number
-from keras_posemb.layers import TokenEmbedding
-from keras_posemb.layers.decoder_block import DecoderBlock
-from keras_posemb.models import TokenIdsModel
-from keras_posemb.positions import POSITION_LAYER_NAME
+from keras_posemb.families import POSITION_LAYER_NAME
+from keras_posemb.modeling import DecoderBlock, TokenEmbedding
+from keras_posemb.models.text_classifier import TokenIdsModel
 
 # GPT-2's initialization of every weight matrix.
 INITIALIZER_STDDEV = 0.02
@@ -89,10 +88,10 @@ class CausalLM(TokenIdsModel):
     ):
         """`prompt_ids` followed by `max_new_tokens` sampled tokens.
 
-        See `keras_posemb.generation.generate`; the compiled prefill and step
+        See `keras_posemb.models.generation.generate`; the compiled prefill and step
         are kept on the model, so later calls with the same shapes reuse them.
         """
-        from keras_posemb import generation
+        from keras_posemb.models import generation
 
         return generation.generate(
             self,
@@ -125,17 +124,16 @@ def build_causal_lm(
     start from GPT-2's `N(0, 0.02)`.
 
     The output embedding is not tied to the input one: at character and
-    byte vocabularies the head is a small part of the weights (8,320 of
-    about 800,000 at the defaults with 65 characters), and an untied head is
-    a plain `Dense`, so saved models load with `safe_mode=True` and nothing
+    byte vocabularies the head is a small part of the weights, and an
+    untied head is a plain `Dense`, so saved models load with `safe_mode=True` and nothing
     custom.
 
     Args:
         vocab_size: number of token ids.
         max_length: the training context; the learned table covers this many
-            positions (other families have no such limit, see the README's
-            extrapolation results).
-        position: the name of a position family (`keras_posemb.positions`).
+            positions (other families have no such limit, see
+            docs/decoders.md).
+        position: the name of a position family (`keras_posemb.families`).
             Defaults to `"rotary"`, the choice of LLaMA and GPT-NeoX.
         embed_dim: width of the token embeddings and of every block.
         num_heads: attention heads; must divide `embed_dim`.
@@ -167,25 +165,22 @@ def build_causal_lm(
     ff_dim = check_int("ff_dim", 4 * embed_dim if ff_dim is None else ff_dim)
     check_divisible("num_heads", num_heads, "embed_dim", embed_dim)
     check_number("dropout", dropout, 0, 1, high_open=True)
-    family = positions.get(position)
-    settings = positions.PositionSettings(embed_dim, num_heads, max_length, bidirectional=False)
-    family.check(settings)
+    positions = families.ModelPositions.for_model(
+        position, families.PositionSettings(embed_dim, num_heads, max_length, bidirectional=False)
+    )
     initializer = keras.initializers.RandomNormal(stddev=INITIALIZER_STDDEV)
 
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = TokenEmbedding(
         vocab_size, embed_dim, embeddings_initializer=initializer, name="token_embedding"
     )(token_ids)
-    if family.where == "embeddings":
-        x = family.make_layer(settings, name=POSITION_LAYER_NAME)(x)
+    x = positions.add_to_embeddings(x)
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     for index in range(num_layers):
-        # Made here, where the model's settings (max_length) are known.
-        inside_attention = family.make_layer(settings) if family.where == "attention" else "none"
         x = DecoderBlock(
             num_heads,
             ff_dim,
-            inside_attention,
+            positions.inside_attention(),
             dropout,
             kernel_initializer=initializer,
             name=f"decoder_block_{index}",

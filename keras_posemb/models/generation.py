@@ -19,9 +19,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_posemb import families
 from keras_posemb._args import check_int, check_number
 from keras_posemb._memory import check_fits
 from keras_posemb.errors import PositionRangeError, Setting, argument_error
+from keras_posemb.modeling import check_token_ids
 
 
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
@@ -188,7 +190,6 @@ def _check_prompt(prompt_ids, model):
             f"an array of dtype {prompt.dtype} and shape {np.asarray(prompt_ids).shape}",
             "integer token ids of shape (sequence,) or (batch, sequence) with at least one token",
         )
-    from keras_posemb.layers import check_token_ids
 
     check_token_ids(prompt, model.vocab_size, f"Model {model.name!r}")
     return prompt.astype(np.int32)
@@ -216,11 +217,9 @@ def check_generation_fits(
 def _check_length(model, total):
     """Refuses a prompt plus new tokens longer than the positions cover,
     before anything runs (inside a compiled step it would be NaN)."""
-    from keras_posemb.positions import find_position
-
-    family, layer = find_position(model)
-    limit = getattr(layer, "max_position", None)
-    if limit is not None and total > limit:
+    limit = families.covered_positions(model)
+    if total > limit:
+        family, _ = families.find_position(model)
         raise PositionRangeError(
             f"Model {model.name!r}: the prompt and the new tokens need {total} positions, but its "
             f"{family.name!r} positions cover {limit}. Shorten the prompt or max_new_tokens."

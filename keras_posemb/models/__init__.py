@@ -1,0 +1,19 @@
+"""The three models, each taking any position family: a transformer encoder
+text classifier, a causal language model with cached generation, and a
+Vision Transformer; and their copies for other lengths and image sizes."""
+
+from keras_posemb.models.causal_lm import CausalLM, build_causal_lm
+from keras_posemb.models.image_classifier import ImageClassifier, build_image_classifier
+from keras_posemb.models.resampling import resample_position_embedding, resize_image_classifier
+from keras_posemb.models.text_classifier import TextClassifier, build_text_classifier
+
+__all__ = [
+    "CausalLM",
+    "ImageClassifier",
+    "TextClassifier",
+    "build_causal_lm",
+    "build_image_classifier",
+    "build_text_classifier",
+    "resample_position_embedding",
+    "resize_image_classifier",
+]

@@ -1,0 +1,101 @@
+"""Models for other lengths and image sizes: their learned position tables
+resampled (`keras_posemb.numerics.resample`), every other weight copied."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+
+from keras_posemb._args import check_int
+from keras_posemb.errors import argument_error
+from keras_posemb.layers import PositionEmbedding, PositionEmbedding2D
+from keras_posemb.models.image_classifier import ImageClassifier
+from keras_posemb.numerics.resample import GRID_INTERPOLATIONS, check_interpolation
+
+
+def resample_position_embedding(
+    model: Any,
+    max_length: int,
+    interpolation: str = "linear",
+    antialias: bool = True,
+) -> keras.Model:
+    """A copy of `model` whose `PositionEmbedding` tables have `max_length` rows.
+
+    Every table is resampled (`PositionEmbedding.resample`); every other
+    weight is copied. The model is rebuilt from its config, so it must be a
+    functional model (or one whose config rebuilds it), as the package's
+    text classifiers and language models are.
+
+    Args:
+        model: a Keras model, or the path of a saved `.keras` file (loaded
+            with `safe_mode=True`).
+        max_length: the new number of positions.
+        interpolation: `"linear"` or `"cubic"`.
+        antialias: widen the kernel when shrinking.
+
+    Returns:
+        The new model (the given one is left unchanged).
+    """
+    if isinstance(model, (str, os.PathLike)):
+        model = keras.saving.load_model(model, safe_mode=True)
+    check_int("max_length", max_length)
+    check_interpolation(interpolation)
+    tables = [layer for layer in model.layers if isinstance(layer, PositionEmbedding)]
+    if not tables:
+        raise ValueError(f"Model {model.name!r} has no PositionEmbedding layer to resample.")
+    config = model.get_config()
+    for layer_config in config["layers"]:
+        if layer_config["name"] in {layer.name for layer in tables}:
+            layer_config["config"]["max_length"] = max_length
+    resized = type(model).from_config(config)
+    for layer in model.layers:
+        target = resized.get_layer(layer.name)
+        if isinstance(layer, PositionEmbedding):
+            weights = [layer.resampled_table(max_length, interpolation, antialias)]
+        else:
+            weights = layer.get_weights()
+        target.set_weights(weights)
+    return resized
+
+
+def resize_image_classifier(
+    model: ImageClassifier,
+    image_size: Any,
+    interpolation: str | None = None,
+    antialias: bool = True,
+) -> ImageClassifier:
+    """The same classifier for images of another size, its weights copied.
+
+    Learned position tables are resampled to the new grid: a 2-D table with
+    `interpolation` (`"bicubic"` or `"bilinear"`; default the layer's own),
+    a 1-D table over the flattened patches with `"cubic"` or `"linear"`
+    along its length (the naive baseline). Fixed encodings and rotary
+    positions need no change: they are computed for the new grid, and
+    RoPE-Mixed's learned frequencies apply to any grid.
+
+    Args:
+        model: an `ImageClassifier`.
+        image_size: the new image size (an int or `(height, width)`).
+        interpolation: overrides the 2-D tables' interpolation; for a 1-D
+            table, `"bilinear"`/`"bicubic"` mean `"linear"`/`"cubic"`.
+        antialias: widen the kernel when shrinking.
+
+    Returns:
+        A new `ImageClassifier`; `model` is left unchanged.
+    """
+    if not isinstance(model, ImageClassifier):
+        raise argument_error("model", type(model).__name__, "an ImageClassifier")
+    resized = ImageClassifier.from_config({**model.get_config(), "image_size": image_size})
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if isinstance(layer, PositionEmbedding2D):
+            table = layer.resampled_table(resized.grid_size, interpolation, antialias)
+            weights = [table, *weights[1:]]
+        elif isinstance(layer, PositionEmbedding):
+            kernel = GRID_INTERPOLATIONS.get(interpolation, "cubic")
+            length = resized.get_layer(layer.name).max_length
+            weights = [layer.resampled_table(length, kernel, antialias)]
+        resized.get_layer(layer.name).set_weights(weights)
+    return resized
