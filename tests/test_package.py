@@ -114,3 +114,19 @@ def test_every_dotted_name_of_the_package_in_the_code_exists():
         if not resolves_dotted_name(name)
     )
     assert not missing, missing
+
+
+def test_every_folder_of_the_package_is_a_package_and_none_of_its_files_is_ignored():
+    """A folder without `__init__.py` imports as a namespace package here and
+    breaks elsewhere; a file that .gitignore matches never reaches a clone."""
+    import subprocess
+
+    sources = sorted((ROOT / "keras_posemb").rglob("*.py"))
+    folders = {path.parent for path in sources if "__pycache__" not in path.parts}
+    assert not [str(f) for f in folders if not (f / "__init__.py").exists()]
+    if (ROOT / ".git").exists():
+        ignored = subprocess.run(
+            ["git", "check-ignore", "--no-index", *map(str, sources)],
+            cwd=ROOT, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        assert not ignored, ignored
