@@ -75,6 +75,11 @@ class RunError(Error):
     from the run it would resume, a damaged checkpoint, a failed write."""
 
 
+class DependencyError(Error):
+    """A feature whose optional dependency is not installed; the message
+    says which, and the command that installs it."""
+
+
 class TrainingError(Error):
     """Training that cannot go on, such as a loss that became NaN."""
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import signal
 import sys
@@ -77,11 +78,13 @@ def _load(command: str):
 
 
 def _probe_devices():
-    """Lets TensorFlow look for GPUs now, while its logging is silenced; it
-    runs the input pipeline and the vectorizer on every Keras backend."""
+    """Lets TensorFlow, where installed, look for GPUs now, while its logging
+    is silenced; it runs the text pipeline and the TensorBoard writers on
+    every Keras backend."""
     import keras_posemb
 
-    if keras_posemb._BACKEND_PROBLEM is None:  # Else the command says why, in one line.
+    # With a backend problem, the command says why in one line.
+    if keras_posemb._BACKEND_PROBLEM is None and importlib.util.find_spec("tensorflow"):
         import tensorflow as tf
 
         tf.config.list_logical_devices()

@@ -101,7 +101,9 @@ def test_an_empty_output_dir_is_refused(capsys, tmp_path):
     assert status == 2 and "--output-dir must be a path (or None for the default)" in err
 
 
-def test_a_backend_that_is_unknown_or_not_installed_is_one_error_line(capsys, monkeypatch):
+def test_a_backend_that_is_unknown_or_not_installed_is_one_error_line(
+    capsys, monkeypatch, tmp_path
+):
     import importlib.util
 
     from keras_posemb.cli import predict as predict_cli
@@ -117,7 +119,17 @@ def test_a_backend_that_is_unknown_or_not_installed_is_one_error_line(capsys, mo
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     status, _, err = run_main(predict_cli.main, ["run", "text"], capsys)
     assert status == 2 and err.count("\n") == 1
-    assert 'but jax is not installed: pip install jax or pip install "keras-posemb[jax]"' in err
+    assert 'but jax is not installed: pip install "keras-posemb[jax]"' in err
+    # Without KERAS_BACKEND, Keras' default (TensorFlow where no config file says otherwise).
+    monkeypatch.delenv("KERAS_BACKEND")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "tensorflow" else find_spec(n, *a)
+    )
+    status, _, err = run_main(predict_cli.main, ["run", "text"], capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert "Keras' backend is tensorflow (its default here) but tensorflow is not installed" in err
+    assert 'pip install "keras-posemb[tensorflow]"' in err
 
 
 def test_missing_validation_file_and_a_file_as_output_dir(capsys, tmp_path):
@@ -520,3 +532,35 @@ def test_compare_help_shows_its_own_defaults_and_only_its_flags(capsys):
         in text
     )
     assert "(default: 16)" in text  # --max-words, compare's own.
+
+
+@pytest.mark.parametrize(
+    "missing, command, argv, says",
+    [
+        ("tensorflow", "train", [], "The text classifier's pipeline (tf.data, TextVectorization) needs TensorFlow"),
+        ("tensorflow_datasets", "train_images", ["--dataset", "mnist"], "The data set 'mnist' needs tensorflow-datasets"),
+        ("tensorflow_datasets", "train", ["--dataset", "imdb_reviews"], "The data set 'imdb_reviews' needs tensorflow-datasets"),
+        ("matplotlib", "compare", [], "The comparison's plots needs matplotlib"),
+    ],
+)  # fmt: skip
+def test_a_missing_optional_package_is_one_line_with_its_install_command(
+    missing, command, argv, says, capsys, monkeypatch, tmp_path
+):
+    """Before anything is read or written: the package, what needs it, and
+    the extra that brings it."""
+    import importlib
+    import importlib.util
+
+    module = importlib.import_module(f"keras_posemb.cli.{command}")
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == missing else find_spec(n, *a)
+    )
+    if missing == "tensorflow":  # Else Keras' default backend is the one missing.
+        monkeypatch.setenv("KERAS_BACKEND", "jax")
+    out_dir = tmp_path / "out"
+    status, _, err = run_main(module.main, [*argv, "--output-dir", str(out_dir)], capsys)
+    extra = "tensorflow" if missing == "tensorflow" else "demos"
+    assert status == 2 and err.count("\n") == 1, err
+    assert says in err and f'pip install "keras-posemb[{extra}]"' in err, err
+    assert not out_dir.exists()

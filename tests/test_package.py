@@ -130,3 +130,53 @@ def test_every_folder_of_the_package_is_a_package_and_none_of_its_files_is_ignor
             cwd=ROOT, capture_output=True, text=True,
         ).stdout  # fmt: skip
         assert not ignored, ignored
+
+
+def test_a_plain_install_has_no_tensorflow_and_trains_a_language_model_under_jax(tmp_path):
+    """`pip install .` pulls Keras and NumPy, not TensorFlow: the layers,
+    attention, the causal model and the language-model trainer run under
+    JAX there, and the text trainer says what to install."""
+    import os
+    import subprocess
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python, scripts = str(venv / "bin" / "python"), venv / "bin"
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "-q", str(ROOT), "jax"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-2000:]
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": ""}
+    code = """
+import importlib.util
+import numpy as np
+import keras_posemb
+from keras_posemb.models import build_causal_lm
+assert importlib.util.find_spec("tensorflow") is None
+attention = keras_posemb.PositionalAttention(2, 8, "alibi", bidirectional=False)
+print(tuple(attention(np.zeros((1, 5, 16), "float32")).shape))
+model = build_causal_lm(32, max_length=8, embed_dim=16, num_layers=1)
+print(tuple(model.generate(np.array([1, 2]), max_new_tokens=3, temperature=0.0).shape))
+"""
+    ran = subprocess.run(
+        [python, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert ran.stdout.split("\n")[:2] == ["(1, 5, 16)", "(1, 5)"]
+    flags = ["--steps", "4", "--eval-interval", "2", "--max-length", "16", "--batch-size", "4"]
+    flags += ["--embed-dim", "16", "--num-layers", "1", "--output-dir", str(tmp_path / "lm")]
+    trained = subprocess.run(
+        [str(scripts / "keras-posemb-lm"), *flags],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "No TensorBoard logs: TensorFlow writes them" in trained.stdout
+    assert (tmp_path / "lm" / "metrics.json").exists()
+    refused = subprocess.run(
+        [str(scripts / "keras-posemb-train")], capture_output=True, text=True, env=env
+    )
+    assert refused.returncode == 2
+    assert 'needs TensorFlow, which is not installed: pip install "keras-posemb[tensorflow]"' in (
+        refused.stderr
+    )

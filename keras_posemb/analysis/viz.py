@@ -2,13 +2,14 @@
 
 The analysis functions return the arrays the plots show, so they can be
 tested on their own; the plot functions return matplotlib figures. Which
-plots a model gets is its position family's choice (`positions`).
+plots a model gets is its position family's view (`analysis.plots`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from keras_posemb import _backend
 from keras_posemb.layers._attention_bias import MASKED_LOGIT
 
 # The most positions a drawing shows along one axis: longer tables are drawn
@@ -98,6 +99,14 @@ def spectrum(table):
     return 2 * np.pi * np.fft.rfftfreq(len(table)), amplitudes
 
 
+def figure_class():
+    """matplotlib's `Figure`; `DependencyError` if matplotlib is not installed."""
+    _backend.require("matplotlib", "Drawing plots")
+    from matplotlib.figure import Figure
+
+    return Figure
+
+
 def figure_to_image(figure, dpi: int = 80) -> np.ndarray:
     """A matplotlib figure as an RGB uint8 array `(height, width, 3)`."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -109,7 +118,7 @@ def figure_to_image(figure, dpi: int = 80) -> np.ndarray:
 
 
 def _figure(columns, size=(5.5, 4.5)):
-    from matplotlib.figure import Figure
+    Figure = figure_class()
 
     figure = Figure(figsize=(size[0] * columns, size[1]), layout="constrained")
     return figure, figure.subplots(1, columns, squeeze=False)[0]
@@ -237,7 +246,7 @@ def plot_bias_by_offset(offsets, bias, title):
     """The attention bias of each head against the offset `key - query`: a
     heatmap of head x offset (masked keys blank), and one small panel per
     head, so that no curve hides another."""
-    from matplotlib.figure import Figure
+    Figure = figure_class()
 
     heads = len(bias)
     figure = Figure(figsize=(8, 2.2 + 1.1 * heads), layout="constrained")

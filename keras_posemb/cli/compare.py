@@ -80,8 +80,10 @@ def _main(argv):
     config, args = parse_config(argv, __doc__, defaults, extra_flags(), exclude=("position",))
     if args.seeds < 1:
         cli.fail(f"argument --seeds: must be a positive int; received --seeds {args.seeds}")
+    from keras_posemb import _backend
     from keras_posemb.training import compare as experiments
 
+    _backend.require("matplotlib", "The comparison's plots")  # Before hours of training.
     results = experiments.compare_encodings(config, seeds=args.seeds, positions=args.positions)
     written = experiments.write_results(results, config.output_dir)
     print("\n" + experiments.markdown_table(results))

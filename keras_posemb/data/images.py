@@ -25,6 +25,7 @@ import stat
 
 import numpy as np
 
+from keras_posemb import _backend
 from keras_posemb._args import check_choice, check_int
 from keras_posemb.errors import DataError
 
@@ -146,6 +147,7 @@ def read_image_file(path: str | os.PathLike, image_size: tuple[int, int], channe
         DataError: naming the file when it is not a regular file (a folder,
             a FIFO or a device is never opened) or not an image Pillow reads.
     """
+    _backend.require("PIL", "Reading image files")
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -181,6 +183,7 @@ def tfds_images(
     """An image classification set from tensorflow-datasets (`"mnist"`,
     `"cifar10"`, ...), as float32 arrays in [0, 1]; validation is a seeded
     `holdout_fraction` of train. Errors as `data.tfds.prepared_builder`."""
+    _backend.require("tensorflow_datasets", f"The data set {name!r}")
     import tensorflow_datasets as tfds
 
     from keras_posemb.data.tfds import prepared_builder

@@ -7,6 +7,7 @@ import urllib.request
 
 import numpy as np
 
+from keras_posemb import _backend
 from keras_posemb.data.local import TEXT_COLUMNS
 from keras_posemb.data.text_data import Split, TextData, dataset_name, split_off
 from keras_posemb.errors import DataError, Setting
@@ -57,7 +58,9 @@ def prepared_builder(name: str, data_dir: str | None = None, download: bool = Fa
             `download` is off (a plain `tfds.load` would retry downloading
             for minutes offline); when it must be downloaded and the network
             does not answer.
+        DependencyError: when tensorflow-datasets is not installed.
     """
+    _backend.require("tensorflow_datasets", f"The data set {name!r}")
     import tensorflow_datasets as tfds
 
     try:
@@ -107,6 +110,7 @@ def tfds_dataset(
             when it must be downloaded and the network does not answer, or
             when the data set has no text and class-label features.
     """
+    _backend.require("tensorflow_datasets", f"The data set {name!r}")
     import tensorflow_datasets as tfds
 
     builder = prepared_builder(name, data_dir, download)

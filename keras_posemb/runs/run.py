@@ -37,7 +37,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from keras_posemb import files
+from keras_posemb import _backend, files
 from keras_posemb.errors import RunError, Setting
 from keras_posemb.runs.owned import OwnedDirectory
 
@@ -351,6 +351,8 @@ class Run:
     def vectorizer(self):
         """The run's `TextVectorization`: raw strings to its token ids."""
         from keras_posemb.data import vectorizer_from_vocabulary
+
+        _backend.require("tensorflow", "A text classifier's vocabulary (TextVectorization)")
 
         vocabulary = self.read_vocabulary()
         return self._read(self.VOCABULARY, lambda: vectorizer_from_vocabulary(vocabulary))

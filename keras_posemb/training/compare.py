@@ -20,6 +20,7 @@ import numpy as np
 
 from keras_posemb import data, files, training
 from keras_posemb import families as registry
+from keras_posemb.analysis import viz
 from keras_posemb.errors import PositionRangeError
 from keras_posemb.runs.owned import OwnedDirectory
 from keras_posemb.runs.run import Run
@@ -196,7 +197,7 @@ def markdown_table(results):
 def plot_comparison(results):
     """Bar chart of test accuracy (mean ± std) per encoding, each bar labelled
     with its mean: bars above 0.99 look alike on a 0-1 axis."""
-    from matplotlib.figure import Figure
+    Figure = viz.figure_class()
 
     summary = results["summary"]
     figure = Figure(figsize=(6, 4), layout="constrained")
@@ -227,7 +228,7 @@ def plot_extrapolation(results):
     encoding's colour with their own legend entry, never drawn as a 0. The
     legend sits beside the axes, where it hides nothing.
     """
-    from matplotlib.figure import Figure
+    Figure = viz.figure_class()
 
     figure = Figure(figsize=(8, 4.2), layout="constrained")
     ax = figure.subplots()

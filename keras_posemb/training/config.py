@@ -14,8 +14,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from keras_posemb import _backend, families
 from keras_posemb import data as data_lib
-from keras_posemb import families
 from keras_posemb._args import check_bool, check_choice, check_divisible, check_int, check_number
 from keras_posemb._memory import check_fits
 from keras_posemb.data.order import MIN_WORDS, check_split_size
@@ -295,6 +295,9 @@ class TrainConfig(RunSettings):
             ArgumentError: naming the setting, the value and what is
                 expected.
         """
+        _backend.require(
+            "tensorflow", "The text classifier's pipeline (tf.data, TextVectorization)"
+        )
         self.check_fields()
         if self.epochs is not None:
             check_int("epochs", self.epochs)
@@ -329,6 +332,8 @@ class TrainConfig(RunSettings):
             self.dataset, self.validation_file, self.test_file, self.text_column, self.label_column
         )
         self._check_data_settings_apply()
+        if data_lib.dataset_kind(self.dataset) == "tfds":
+            _backend.require("tensorflow_datasets", f"The data set {self.dataset!r}")
         runtime.check_strategy(self.strategy)
         check_output_dir(self.resolved_output_dir())
 

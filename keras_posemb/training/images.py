@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from keras_posemb import families
+from keras_posemb import _backend, families
 from keras_posemb._args import check_int, check_number
 from keras_posemb.data import images as image_data
 from keras_posemb.errors import Setting, argument_error
@@ -29,7 +29,7 @@ from keras_posemb.models.image_classifier import POOLINGS, build_image_classifie
 from keras_posemb.runs.run import IMAGE_CLASSIFIER, RunKind
 from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
 from keras_posemb.training.schedule import adamw_without_decay_on_vectors, warmup_cosine
-from keras_posemb.training.session import TrainingSession, run_session
+from keras_posemb.training.session import TrainingSession, report_written, run_session
 
 BUILT_IN = "shapes"
 # Image size and channels of the data sets, known before any is read.
@@ -112,6 +112,8 @@ class ImageTrainConfig(RunSettings):
             ("data_dir", "download"), not built_in,
             "with a tensorflow-datasets set (", Setting("dataset", "mnist"), " or 'cifar10')",
         )  # fmt: skip
+        if not built_in:
+            _backend.require("tensorflow_datasets", f"The data set {self.dataset!r}")
         size = SIZES[self.dataset][0]
         if size % self.patch_size:
             raise argument_error(
@@ -286,8 +288,4 @@ def _report(run, metrics, log):
             f"  {name:>12}: {twin['label']!r} -> predicted {predicted['class']!r} "
             f"({predicted['probability']:.3f})"
         )
-    written = ", ".join(path.name + ("/" if path.is_dir() else "") for path in run.outputs())
-    log(
-        f"\nWrote {run.directory}/: {written}.\nSee training in TensorBoard: tensorboard "
-        f"--logdir {run.logs_dir}"
-    )
+    report_written(run, log)

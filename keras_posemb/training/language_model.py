@@ -39,7 +39,7 @@ from keras_posemb.models.causal_lm import build_causal_lm
 from keras_posemb.runs.run import LANGUAGE_MODEL, RunKind
 from keras_posemb.training.config import RunSettings, check_output_dir, position_help, setting
 from keras_posemb.training.schedule import adamw_without_decay_on_vectors, warmup_cosine
-from keras_posemb.training.session import TrainingSession, run_session
+from keras_posemb.training.session import TrainingSession, report_written, run_session
 
 # Held-out windows per batch while training (the loss does not depend on it).
 VALIDATION_BATCH = 64
@@ -417,9 +417,4 @@ def _report(run, metrics, log):
         f"{metrics['train_seconds']:.1f} s of training, {metrics['tokens_per_second'] or 0:,.0f} "
         "tokens/s."
     )
-    written = ", ".join(path.name + ("/" if path.is_dir() else "") for path in run.outputs())
-    log(
-        f"\nWrote {run.directory}/: {written}.\nGenerate text: keras-posemb-generate "
-        f'{run.directory} "prompt"\nSee training in TensorBoard: tensorboard --logdir '
-        f"{run.logs_dir}"
-    )
+    report_written(run, log, f'Generate text: keras-posemb-generate {run.directory} "prompt"')

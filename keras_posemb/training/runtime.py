@@ -55,11 +55,7 @@ def process_settings(config):
     The dtype policy and TensorFlow's op determinism are process-wide, so a
     caller (a notebook, a test) gets its own back when `train` returns.
     """
-    # The public API can switch determinism on, but not tell or undo it.
-    from tensorflow.python.framework import config as tf_config
-
     policy = keras.config.dtype_policy()
-    deterministic = tf_config.is_op_determinism_enabled()
     keras.config.set_dtype_policy(precision_policy(config.mixed_precision))
     keras.utils.set_random_seed(config.seed)
     # Same seed, same metrics. XLA on CPU is deterministic by itself, and
@@ -68,6 +64,10 @@ def process_settings(config):
         keras.backend.backend() == "tensorflow" and not config.jit_compile and not _gpu_names()
     )
     if determinism:
+        # The public API can switch determinism on, but not tell or undo it.
+        from tensorflow.python.framework import config as tf_config
+
+        deterministic = tf_config.is_op_determinism_enabled()
         tf_config.enable_op_determinism()
     try:
         yield

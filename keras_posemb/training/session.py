@@ -8,6 +8,7 @@ import sys
 
 import keras
 
+from keras_posemb import _backend
 from keras_posemb.analysis import summaries
 from keras_posemb.errors import RunError
 from keras_posemb.runs.checkpoints import EpochCheckpoints, InterruptBetweenSteps, StopOnNaN
@@ -51,7 +52,13 @@ class TrainingSession:
     def __init__(self, config, run, data, log, distribution=None):
         self.config, self.run, self.data, self.log = config, run, data, log
         self.distribution = distribution or runtime.Distribution("default")
+        # TensorBoard logs are written with TensorFlow, plots and the
+        # summaries' images drawn with matplotlib: optional dependencies.
+        self.writes_logs = _backend.installed("tensorflow")
+        self.writes_plots = config.plots and _backend.installed("matplotlib")
         self.prepare()
+        for note in self._missing_outputs():
+            log(note)
         self.model = self.build_model()
         self.model.compile(
             optimizer=self.make_optimizer(),
@@ -73,6 +80,15 @@ class TrainingSession:
     def trained_length(self) -> int:
         return self.config.max_length
 
+    def _missing_outputs(self):
+        if not self.writes_logs:
+            yield f"No TensorBoard logs: TensorFlow writes them ({_backend.INSTALL_TENSORFLOW})."
+        if self.config.plots and not self.writes_plots:
+            yield (
+                'No plots: matplotlib draws them (pip install "keras-posemb[demos]", or '
+                "--no-plots to say so)."
+            )
+
     def callbacks_before(self) -> list:
         return []
 
@@ -91,6 +107,7 @@ class TrainingSession:
                 self.checkpoints, self.run, self.summary_length, self.config.embed_dim,
                 TrainingProgress(steps, self.epochs, self.unit), extra_callbacks,
                 before=self.callbacks_before(), after=self.callbacks_after(),
+                logs=self.writes_logs, images=self.writes_plots,
             )  # fmt: skip
             fit_resumably(
                 self.model, self.checkpoints, self.batches, steps, self.epochs, callbacks,
@@ -107,7 +124,7 @@ class TrainingSession:
             run.write_projector(
                 summaries.position_tables(model, self.summary_length, config.embed_dim)
             )
-        if config.plots:
+        if self.writes_plots:
             history, kept = self.checkpoints.state["history"], self.checkpoints.best_epoch
             steps = self.steps_per_epoch if self.unit == "steps" else 1
             axis = "step" if self.unit == "steps" else "epoch"
@@ -156,23 +173,35 @@ class TrainingProgress(keras.callbacks.ProgbarLogger):
 
 
 def training_callbacks(
-    checkpoints, run, length, width, progress, extra_callbacks, before=(), after=()
+    checkpoints,
+    run,
+    length,
+    width,
+    progress,
+    extra_callbacks,
+    before=(),
+    after=(),
+    logs=True,
+    images=True,
 ) -> list:
     """The callbacks of a training run, in the order they must run: NaN
     check (a NaN epoch is never saved), `before` (what adds to the logs),
-    checkpoints, `after` (what reads them, such as patience), TensorBoard,
-    the position summaries of `length` positions of `width`, progress, and
-    the caller's own."""
+    checkpoints, `after` (what reads them, such as patience), with `logs`
+    TensorBoard and (with `images` too: they are drawn) the position
+    summaries of `length` positions of `width`, progress, and the caller's
+    own."""
+    tensorboard = [keras.callbacks.TensorBoard(str(run.logs_dir), write_graph=False)]
+    if images:
+        tensorboard.append(summaries.PositionSummaries(str(run.logs_dir), length, width))
     return [
         StopOnNaN(),
         *before,
         checkpoints,
         *after,
-        keras.callbacks.TensorBoard(str(run.logs_dir), write_graph=False),
-        summaries.PositionSummaries(str(run.logs_dir), length, width),
+        *(tensorboard if logs else []),
         progress,
         *extra_callbacks,
-    ]
+    ]  # fmt: skip
 
 
 def restore(checkpoints, model, run, log, unit: str, steps_per_epoch: int) -> None:
@@ -229,6 +258,16 @@ def write_outputs(session, run, metrics: dict) -> None:
             f"({error.strerror or error}); its checkpoints are intact. Free some space and "
             "rerun the same command to write them."
         ) from None
+
+
+def report_written(run, log, *next_steps: str) -> None:
+    """The last lines of a run: the files written, `next_steps`, and how to
+    see training in TensorBoard (where it was logged)."""
+    written = ", ".join(path.name + ("/" if path.is_dir() else "") for path in run.outputs())
+    lines = [f"\nWrote {run.directory}/: {written}.", *next_steps]
+    if _backend.installed("tensorflow"):
+        lines.append(f"See training in TensorBoard: tensorboard --logdir {run.logs_dir}")
+    log("\n".join(lines))
 
 
 def report_finished(run, summary: str, log) -> None:

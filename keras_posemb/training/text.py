@@ -17,7 +17,7 @@ from keras_posemb._memory import check_fits
 from keras_posemb.runs import predict, serving
 from keras_posemb.runs.checkpoints import PlateauPatience
 from keras_posemb.training.schedule import learning_rate_schedule, planned_epochs
-from keras_posemb.training.session import TrainingSession
+from keras_posemb.training.session import TrainingSession, report_written
 
 if TYPE_CHECKING:
     from keras_posemb.training.config import TrainConfig
@@ -210,8 +210,4 @@ class TextSession(TrainingSession):
             log("\nSame words, opposite labels: what the model says.")
             for line in predict.format_predictions(predict.predict_run(run, EXAMPLE_SENTENCES)):
                 log(line)
-        written = ", ".join(path.name + ("/" if path.is_dir() else "") for path in run.outputs())
-        log(
-            f"\nWrote {run.directory}/: {written}.\n"
-            f"See training in TensorBoard: tensorboard --logdir {run.logs_dir}"
-        )
+        report_written(run, log)
