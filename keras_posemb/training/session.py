@@ -54,8 +54,8 @@ class TrainingSession:
         self.distribution = distribution or runtime.Distribution("default")
         # TensorBoard logs are written with TensorFlow, plots and the
         # summaries' images drawn with matplotlib: optional dependencies.
-        self.writes_logs = _backend.installed("tensorflow")
-        self.writes_plots = config.plots and _backend.installed("matplotlib")
+        self.writes_logs, self.draws = map(_backend.installed, ("tensorflow", "matplotlib"))
+        self.writes_plots = config.plots and self.draws
         self.prepare()
         for note in self._missing_outputs():
             log(note)
@@ -83,10 +83,10 @@ class TrainingSession:
     def _missing_outputs(self):
         if not self.writes_logs:
             yield f"No TensorBoard logs: TensorFlow writes them ({_backend.INSTALL_TENSORFLOW})."
-        if self.config.plots and not self.writes_plots:
+        if not self.draws and (self.config.plots or self.writes_logs):
             yield (
-                'No plots: matplotlib draws them (pip install "keras-posemb[demos]", or '
-                "--no-plots to say so)."
+                "No plots, and no position images in TensorBoard: matplotlib draws them "
+                '(pip install "keras-posemb[demos]").'
             )
 
     def callbacks_before(self) -> list:
@@ -107,7 +107,7 @@ class TrainingSession:
                 self.checkpoints, self.run, self.summary_length, self.config.embed_dim,
                 TrainingProgress(steps, self.epochs, self.unit), extra_callbacks,
                 before=self.callbacks_before(), after=self.callbacks_after(),
-                logs=self.writes_logs, images=self.writes_plots,
+                logs=self.writes_logs, images=self.draws,
             )  # fmt: skip
             fit_resumably(
                 self.model, self.checkpoints, self.batches, steps, self.epochs, callbacks,
