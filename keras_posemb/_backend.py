@@ -1,7 +1,10 @@
-"""Whether the Keras backend that `KERAS_BACKEND` names can be used here.
+"""What is installed here: whether the Keras backend can be used, and the
+optional packages some features need.
 
-Checked before Keras is imported: an unknown name or a backend that is not
-installed would otherwise end in a traceback from inside Keras' import.
+The backend is checked before Keras is imported: an unknown name or a
+backend that is not installed would otherwise end in a traceback from
+inside Keras' import. A missing optional package is named with the
+command that installs it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ OPTIONAL = {
     "tensorflow_datasets": ("tensorflow-datasets", "demos"),
     "PIL": ("Pillow", "demos"),
 }
-INSTALL_TENSORFLOW = 'pip install "keras-posemb[tensorflow]"'
+
+
+def install_command(extra: str) -> str:
+    return f'pip install "keras-posemb[{extra}]"'
 
 
 def installed(package: str) -> bool:
@@ -38,7 +44,7 @@ def require(package: str, purpose: str) -> None:
 
         name, extra = OPTIONAL[package]
         raise DependencyError(
-            f'{purpose} needs {name}, which is not installed: pip install "keras-posemb[{extra}]".'
+            f"{purpose} needs {name}, which is not installed: {install_command(extra)}."
         )
 
 
@@ -61,7 +67,7 @@ def problem() -> str | None:
             return (
                 f"Keras' backend is {default} (its default here) but {SUPPORTED[default]} is "
                 "not installed: set KERAS_BACKEND to jax or torch, with that package "
-                f"installed, or {_install(default)}."
+                f"installed, or {install_command(default)}."
             )
         return None
     if name not in SUPPORTED:
@@ -72,10 +78,6 @@ def problem() -> str | None:
     if not installed(SUPPORTED[name]):
         return (
             f"KERAS_BACKEND={name!r} but {SUPPORTED[name]} is not installed: "
-            f"{_install(name)}, or choose another backend."
+            f"{install_command(name)}, or choose another backend."
         )
     return None
-
-
-def _install(backend: str) -> str:
-    return f'pip install "keras-posemb[{backend}]"'

@@ -24,7 +24,7 @@ class TrainingSession:
 
     A task subclasses it and gives:
 
-    - `load(config)` (static): the data, with a `fingerprint()`;
+    - `load(config, log)` (static): the data, with a `fingerprint()`;
     - `prepare()`: what the model and batches need (vectorizer, steps),
       after which `steps_per_epoch` and `epochs` are set; it also logs the
       data's description;
@@ -33,7 +33,7 @@ class TrainingSession:
       `validation_arguments()`: `fit`'s validation arguments;
     - `evaluate()`: the metrics; `save_task_files()`: the files besides the
       model, the projector and the plots;
-    - `finished_summary(metrics)` and `report(run, metrics, log)` (static):
+    - `finished_summary(metrics)` and `report(config, run, metrics, log)` (static):
       what a finished run reached, and the end of a run.
 
     And may change: `unit` ("epoch" or "steps"), `monitor` and
@@ -82,11 +82,12 @@ class TrainingSession:
 
     def _missing_outputs(self):
         if not self.writes_logs:
-            yield f"No TensorBoard logs: TensorFlow writes them ({_backend.INSTALL_TENSORFLOW})."
+            install = _backend.install_command("tensorflow")
+            yield f"No TensorBoard logs: TensorFlow writes them ({install})."
         if not self.draws and (self.config.plots or self.writes_logs):
             yield (
                 "No plots, and no position images in TensorBoard: matplotlib draws them "
-                '(pip install "keras-posemb[demos]").'
+                f"({_backend.install_command('demos')})."
             )
 
     def callbacks_before(self) -> list:
