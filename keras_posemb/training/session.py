@@ -44,7 +44,7 @@ class TrainingSession:
     """
 
     unit, monitor, higher_is_better, curve_metric = "epoch", "val_accuracy", True, "accuracy"
-    metrics: list = []
+    metrics: list | None = None  # Keras compile's default: the loss only.
     writes_projector = True
     steps_per_epoch: int
     epochs: int
