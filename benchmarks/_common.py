@@ -8,7 +8,7 @@ import time
 import keras
 import numpy as np
 
-from keras_posemb.layers._angles import MAX_POSITION  # noqa: F401  (for the scripts)
+from keras_posemb.numerics.angles import MAX_POSITION  # noqa: F401  (for the scripts)
 
 # Two units in the last place near 1.0 of each dtype: the precision bound.
 TWO_ULP = {"float32": 2 * 2.0**-23, "float16": 2 * 2.0**-10, "bfloat16": 2 * 2.0**-7}
@@ -81,7 +81,7 @@ def median_ms(function, x, calls: int, rounds: int) -> float:
 
 def settings_from_pairs(config_class, pairs) -> dict:
     """`["epochs=5", ...]` (a study's `--set` flags) as `config_class` field values."""
-    from keras_posemb.training.config import field_types
+    from keras_posemb.settings import field_types
 
     types, settings = field_types(config_class), {}
     for pair in pairs:

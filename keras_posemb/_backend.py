@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 
 # The backends this package supports, and the package each needs.
 SUPPORTED = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
@@ -56,6 +57,15 @@ def _configured_backend() -> str | None:
             return json.load(file).get("backend")
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def name() -> str:
+    """The backend Keras uses, or will use once it loads (its own rule:
+    `KERAS_BACKEND`, then its config file, then tensorflow)."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        return keras.backend.backend()
+    return os.environ.get("KERAS_BACKEND") or _configured_backend() or "tensorflow"
 
 
 def problem() -> str | None:

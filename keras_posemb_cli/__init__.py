@@ -4,6 +4,13 @@ They run before `keras_posemb` is imported, and with it Keras and
 TensorFlow, so that a command does what every command should at start-up,
 in one place:
 
+- The command line is checked before Keras loads, so that a mistyped flag
+  or `--help` answers at once instead of after the seconds Keras and
+  TensorFlow take to import: the package's `__init__`, which loads them,
+  is held back while the command parses its arguments with the modules
+  that need no Keras (`keras_posemb.settings`, the registry's names), and
+  runs between the command's two steps (`keras_posemb.cli.main_wrapper`).
+
 - The C++ logs of TensorFlow and XLA are not printed: the start-up block
   (oneDNN, CUDA drivers, and on machines without a GPU "failed call to
   cuInit"), written to file descriptor 2 while TensorFlow loads and first
@@ -27,6 +34,7 @@ import importlib.util
 import os
 import signal
 import sys
+import types
 
 
 @contextlib.contextmanager
@@ -64,17 +72,30 @@ def _interrupt_ends_the_process():
         os.close(stderr)
 
 
-def _load(command: str):
-    """`keras_posemb.cli.<command>.main`, loaded quietly."""
-    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-    if quiet:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    with _interrupt_ends_the_process():
-        with _native_stderr_silenced() if quiet else contextlib.nullcontext():
-            module = importlib.import_module(f"keras_posemb.cli.{command}")
-            if quiet:
-                _probe_devices()
-    return module.main
+def _package_held_back() -> types.ModuleType:
+    """The `keras_posemb` package, its `__init__` (which loads Keras) not
+    run yet: its submodules that need no Keras can be imported."""
+    spec = importlib.util.find_spec("keras_posemb")
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["keras_posemb"] = package
+    return package
+
+
+def _loader_of(package: types.ModuleType):
+    """Runs the package's `__init__`, quietly: Keras and its backend load,
+    and the layers become known to Keras (for loading `.keras` files)."""
+
+    def load():
+        quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+        if quiet:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        with _interrupt_ends_the_process():
+            with _native_stderr_silenced() if quiet else contextlib.nullcontext():
+                package.__spec__.loader.exec_module(package)
+                if quiet:
+                    _probe_devices()
+
+    return load
 
 
 def _probe_devices():
@@ -92,7 +113,11 @@ def _probe_devices():
 
 def _command(name: str):
     def main() -> None:
-        _load(name)()
+        if "keras_posemb" in sys.modules:  # Called from Python, the package loaded.
+            load = lambda: None  # noqa: E731
+        else:
+            load = _loader_of(_package_held_back())
+        importlib.import_module(f"keras_posemb.cli.{name}").main(load=load)
 
     main.__doc__ = f"Runs `keras_posemb.cli.{name}.main` (see the module docstring)."
     return main

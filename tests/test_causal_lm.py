@@ -15,7 +15,7 @@ from reference import compiled, to_numpy
 from keras_posemb import PositionalAttention, PositionRangeError, families
 from keras_posemb.modeling import DecoderBlock
 from keras_posemb.models import CausalLM, build_causal_lm
-from keras_posemb.models.generation import sample_next
+from keras_posemb.numerics.sampling import sample_next
 
 pytestmark = pytest.mark.all_backends
 ATTENTION_FAMILIES = [

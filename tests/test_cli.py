@@ -503,6 +503,39 @@ def test_console_scripts_print_no_tensorflow_start_up_block(finished_run, tmp_pa
         assert result.returncode == 0 and result.stderr == "", (argv, result.stderr[-2000:])
 
 
+@pytest.mark.parametrize(
+    "script, argv, status",
+    [
+        ("train", ["--position", "rotray"], 2),
+        ("train", ["--epochs", "-1"], 2),
+        ("train", ["--help"], 0),
+        ("lm", ["--steps", "800", "--eval-interval", "300"], 2),
+        ("lm", ["--max-length", "100000"], 2),
+        ("train_images", ["--patch-size", "5"], 2),
+        ("compare", ["--positions", "rotray"], 2),
+        ("generate", ["run", "--top-p", "2"], 2),
+        ("predict", ["run"], 2),
+        ("plot", ["model.keras", "--length", "0"], 2),
+    ],
+)
+def test_the_command_line_is_checked_before_keras_loads(script, argv, status):
+    """A bad flag, or --help, is answered without importing Keras or a
+    backend, which takes seconds (issue 30: flag errors took 10-30 s)."""
+    code = f"""
+import sys, keras_posemb_cli
+sys.argv = ["keras-posemb", *{argv!r}]
+try:
+    keras_posemb_cli.{script}()
+except SystemExit as stop:
+    loaded = [name for name in ("keras", "tensorflow", "jax", "torch") if name in sys.modules]
+    print(stop.code, loaded)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split("\n")[-2] == f"{status} []", result.stdout + result.stderr
+    if status:
+        assert result.stderr.startswith("error: "), result.stderr
+
+
 def test_ctrl_c_while_the_libraries_load_is_one_line(tmp_path):
     import signal
     import time

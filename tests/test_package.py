@@ -58,12 +58,37 @@ def test_cli_flags_come_from_the_config():
     assert flags == {field.name for field in dataclasses.fields(training.TrainConfig)}
 
 
+def test_the_settings_offer_what_the_keras_modules_take():
+    """`keras_posemb.settings` names these without importing the Keras
+    modules that own them, so that flags are checked before Keras loads."""
+    from keras_posemb.analysis import extrapolation
+    from keras_posemb.modeling import sequence_pooling
+    from keras_posemb.models import image_classifier
+    from keras_posemb.settings import images, language_model, text
+
+    assert text.POOLING_MODES == sequence_pooling.MODES
+    assert images.POOLINGS == image_classifier.POOLINGS
+    assert language_model.EVALUATION_FACTORS == extrapolation.FACTORS
+    assert language_model.EVALUATION_TOKENS_PER_CALL == extrapolation.TOKENS_PER_CALL
+
+
+def test_a_family_names_its_layer_class_to_load_without_keras():
+    from keras_posemb import families
+
+    assert families.get("rotary").layer_type() is keras_posemb.RotaryEmbedding
+    named = families.PositionFamily(
+        name="named", where="embeddings", description="d", make_layer=lambda settings: None,
+        layer_class="keras_posemb.layers.SinusoidalEncoding",
+    )  # fmt: skip
+    assert named.layer_type() is keras_posemb.SinusoidalEncoding
+
+
 def test_flag_types_come_from_the_annotations_not_their_spelling():
     """A `float | None` field parses as a float (a string match on the
     annotation's text once let it through as a string)."""
     import dataclasses
 
-    from keras_posemb.training.config import setting
+    from keras_posemb.settings import setting
 
     @dataclasses.dataclass
     class Config:

@@ -22,6 +22,7 @@ import textwrap
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from keras_posemb import _backend
 from keras_posemb.errors import Error, Setting
@@ -97,7 +98,7 @@ def add_config_flags(
     A field whose default `defaults` changes shows that default in its help,
     not the one its help text names (another command's own defaults).
     """
-    from keras_posemb.training.config import (
+    from keras_posemb.settings import (
         field_choices,
         field_help,
         field_types,
@@ -134,16 +135,24 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"warning: {message}", file=sys.stderr)
 
 
-def main_wrapper(main: Callable[[list[str]], None], interrupted: str = "interrupted."):
-    """Runs `main(argv)` with the command line's error handling.
+def main_wrapper(
+    parse: Callable[[list[str]], Any],
+    run: Callable[[Any], None],
+    interrupted: str = "interrupted.",
+):
+    """A command's `main(argv)`: `parse(argv)` checks the command line
+    without loading Keras, then `run(parsed)` does the work.
 
-    The package's errors (bad settings, data, run directories) become one
-    line with flags in it and exit status 2; Ctrl-C prints `interrupted`
-    and exits with 130, SIGTERM during training with 143 (128 + the
-    signal's number). Other exceptions are bugs and keep their traceback.
+    The console scripts' launcher (`keras_posemb_cli`) loads Keras between
+    the two, so that a mistyped flag is refused at once; it passes that step
+    as `load`. The package's errors (bad settings, data, run directories)
+    become one line with flags in it and exit status 2; Ctrl-C prints
+    `interrupted` and exits with 130, SIGTERM during training with 143
+    (128 + the signal's number). Other exceptions are bugs and keep their
+    traceback.
     """
 
-    def wrapped(argv: Sequence[str] | None = None) -> None:
+    def wrapped(argv: Sequence[str] | None = None, load: Callable[[], None] = lambda: None):
         argv = list(sys.argv[1:] if argv is None else argv)
         debug = "--debug" in argv or os.environ.get(DEBUG_VARIABLE) == "1"
         warnings.showwarning = _show_warning
@@ -151,7 +160,9 @@ def main_wrapper(main: Callable[[list[str]], None], interrupted: str = "interrup
         if problem is not None:
             fail(problem)
         try:
-            main(argv)
+            parsed = parse(argv)
+            load()
+            run(parsed)
         except Error as error:
             if debug:
                 traceback.print_exc()

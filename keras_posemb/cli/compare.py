@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 
-from keras_posemb import cli
+from keras_posemb import _backend, cli, families
 from keras_posemb.cli.train import parse_config
+from keras_posemb.data import BUILT_IN
 
 # A 32-row table for 16-word sentences, so that the longer evaluation
 # sentences go past it; the data size and learning rate of the
@@ -35,8 +36,6 @@ BUILT_IN_DEFAULTS = {"max_words": 16, "order_train_size": 16000}
 
 def _defaults(argv) -> dict:
     """`DEFAULTS`, and with the built-in data set `BUILT_IN_DEFAULTS`."""
-    from keras_posemb.data import BUILT_IN
-
     dataset = argparse.ArgumentParser(add_help=False)
     dataset.add_argument("--dataset", default=BUILT_IN)
     built_in = dataset.parse_known_args(argv)[0].dataset == BUILT_IN
@@ -44,8 +43,6 @@ def _defaults(argv) -> dict:
 
 
 def _positions(text):
-    from keras_posemb import families
-
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in families.names()]
     if not names or unknown:
@@ -57,8 +54,6 @@ def _positions(text):
 
 def extra_flags():
     """The flags besides the trainer's (the families registered now)."""
-    from keras_posemb import families
-
     names = ", ".join(families.names())
     return [
         ("--seeds", {"type": int, "default": 3, "help": "seeds per encoding, from --seed on"}),
@@ -74,23 +69,27 @@ def extra_flags():
     ]
 
 
-def _main(argv):
+def _parse(argv):
     # --positions replaces the trainer's --position.
     defaults = _defaults(argv)
     config, args = parse_config(argv, __doc__, defaults, extra_flags(), exclude=("position",))
     if args.seeds < 1:
         cli.fail(f"argument --seeds: must be a positive int; received --seeds {args.seeds}")
-    from keras_posemb import _backend
+    _backend.require("matplotlib", "The comparison's plots")  # Before hours of training.
+    return config, args
+
+
+def _run(parsed):
     from keras_posemb.training import compare as experiments
 
-    _backend.require("matplotlib", "The comparison's plots")  # Before hours of training.
+    config, args = parsed
     results = experiments.compare_encodings(config, seeds=args.seeds, positions=args.positions)
     written = experiments.write_results(results, config.output_dir)
     print("\n" + experiments.markdown_table(results))
     print(f"Wrote {config.output_dir}/: {', '.join(written)}")
 
 
-main = cli.main_wrapper(_main)
+main = cli.main_wrapper(_parse, _run)
 
 if __name__ == "__main__":
     main()

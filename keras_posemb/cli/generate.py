@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from keras_posemb import cli
 from keras_posemb._args import check_int
+from keras_posemb.data.characters import read_text
 from keras_posemb.errors import DataError, Setting, argument_error
-from keras_posemb.models.generation import check_generation_fits
+from keras_posemb.numerics.sampling import check_sampling
 from keras_posemb.runs.run import LANGUAGE_MODEL, Run
 
 # nanoGPT's sample.py: temperature 0.8, top_k 200 (and 10 samples).
@@ -63,12 +64,11 @@ def _prompt(args) -> str:
         return args.prompt
     if args.prompt:
         raise argument_error("prompt_file", args.prompt_file, "given without a prompt argument")
-    from keras_posemb.data.characters import read_text
-
     return read_text(args.prompt_file, "utf-8", "prompt_file")
 
 
-def _main(argv):
+def _parse(argv):
+    """The arguments, every flag checked (before Keras loads)."""
     args = _parser().parse_args(argv)
     greedy = args.temperature == 0
     if greedy and args.num_samples not in (None, 1):
@@ -80,8 +80,20 @@ def _main(argv):
     if num_samples is None:
         num_samples = 1 if greedy else NUM_SAMPLES
     check_int("num_samples", num_samples)
-    top_k = args.top_k if args.top_k is not None or greedy else TOP_K
-    prompt = _prompt(args)
+    check_int("max_new_tokens", args.max_new_tokens, minimum=0)
+    check_sampling(args.temperature, args.top_k, args.top_p)
+    if not greedy:
+        check_int("seed", args.seed, minimum=0)
+    args.num_samples = num_samples
+    args.top_k = args.top_k if args.top_k is not None or greedy else TOP_K
+    args.prompt = _prompt(args)
+    return args
+
+
+def _run(args):
+    from keras_posemb.models.generation import check_generation_fits
+
+    prompt, num_samples = args.prompt, args.num_samples
     run = Run(args.run_dir)
     run.check_kind(LANGUAGE_MODEL)
     model, vocabulary = run.load_language_model()
@@ -98,7 +110,7 @@ def _main(argv):
         prompt_ids[None].repeat(num_samples, axis=0),
         args.max_new_tokens,
         temperature=args.temperature,
-        top_k=top_k,
+        top_k=args.top_k,
         top_p=args.top_p,
         seed=args.seed,
     )
@@ -107,7 +119,7 @@ def _main(argv):
     print(f"\n{SEPARATOR}\n".join(texts))
 
 
-main = cli.main_wrapper(_main)
+main = cli.main_wrapper(_parse, _run)
 
 if __name__ == "__main__":
     main()

@@ -18,16 +18,22 @@ from __future__ import annotations
 
 from keras_posemb import cli
 from keras_posemb.cli.train import parse_config
+from keras_posemb.settings import LanguageModelConfig
 
 
-def _main(argv):
-    from keras_posemb.training.language_model import LanguageModelConfig, train_language_model
+def _parse(argv):
+    return parse_config(argv, __doc__, config_class=LanguageModelConfig)[0]
 
-    config, _ = parse_config(argv, __doc__, config_class=LanguageModelConfig)
+
+def _run(config):
+    from keras_posemb.training.language_model import train_language_model
+
     train_language_model(config)
 
 
-main = cli.main_wrapper(_main, "interrupted; rerun the same command to resume where it stopped.")
+main = cli.main_wrapper(
+    _parse, _run, "interrupted; rerun the same command to resume where it stopped."
+)
 
 if __name__ == "__main__":
     main()

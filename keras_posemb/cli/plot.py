@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import os
 
-from keras_posemb import cli
+from keras_posemb import cli, families
+from keras_posemb.numerics.angles import MAX_POSITION
 from keras_posemb.runs.run import Run, load_keras_file
 
 # Positions (or offsets) drawn for a model that records no length.
@@ -53,7 +54,7 @@ def load(path):
     return load_keras_file(path), None, None
 
 
-def _main(argv):
+def _parse(argv):
     description, epilog = cli.split_docstring(__doc__)
     parser = cli.Parser(description=description, epilog=epilog)
     parser.add_argument("path", help="a .keras model or a run directory")
@@ -66,8 +67,6 @@ def _main(argv):
         f"table's own length; otherwise the run's --max-length, or {DEFAULT_LENGTH})",
     )
     args = parser.parse_args(argv)
-    from keras_posemb.layers._angles import MAX_POSITION
-
     if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
         parser.error(f"argument --output-dir: {args.output_dir} is a file; expected a directory")
     if args.length is not None and not 1 <= args.length <= MAX_POSITION:
@@ -75,7 +74,10 @@ def _main(argv):
             f"argument --length: must be an int in [1, {MAX_POSITION:,}] (the most positions the "
             f"position layers encode); received --length {args.length}"
         )
-    from keras_posemb import families
+    return args
+
+
+def _run(args):
     from keras_posemb.analysis import plots
 
     model, run_length, trained_length = load(args.path)
@@ -95,7 +97,7 @@ def _main(argv):
     print("Wrote " + ", ".join(paths))
 
 
-main = cli.main_wrapper(_main)
+main = cli.main_wrapper(_parse, _run)
 
 if __name__ == "__main__":
     main()

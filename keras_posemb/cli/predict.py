@@ -20,7 +20,7 @@ from keras_posemb import cli
 from keras_posemb.runs.run import IMAGE_CLASSIFIER, TEXT_CLASSIFIER, Run
 
 
-def _main(argv):
+def _parse(argv):
     description, epilog = cli.split_docstring(__doc__)
     parser = cli.Parser(description=description, epilog=epilog)
     parser.add_argument("run_dir", help="a run directory of keras-posemb-train or -train-images")
@@ -29,7 +29,10 @@ def _main(argv):
         help="texts to classify, or for an image classifier, image files",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def _run(args):
     run = Run(args.run_dir)
     images = run.kind() == IMAGE_CLASSIFIER
     run.check_kind(IMAGE_CLASSIFIER if images else TEXT_CLASSIFIER)
@@ -53,7 +56,7 @@ def _main(argv):
         print("\n".join(predict.format_predictions(predictions)))
 
 
-main = cli.main_wrapper(_main)
+main = cli.main_wrapper(_parse, _run)
 
 if __name__ == "__main__":
     main()

@@ -16,6 +16,7 @@ examples:
 from __future__ import annotations
 
 from keras_posemb import cli
+from keras_posemb.settings import TrainConfig
 
 
 def parse_config(
@@ -36,10 +37,10 @@ def parse_config(
         exclude: config fields that get no flag (another command sets them).
         config_class: the settings' dataclass (default: `TrainConfig`).
 
-    Exits with status 2 and one `error:` line on a bad value.
+    The settings are checked as far as they can be without Keras
+    (`check_values`); the trainer checks the rest (`validate`). Exits with
+    status 2 and one `error:` line on a bad value.
     """
-    from keras_posemb.training import TrainConfig
-
     config_class = config_class or TrainConfig
     description, epilog = cli.split_docstring(doc)
     parser = cli.Parser(description=description, epilog=epilog)
@@ -48,18 +49,21 @@ def parse_config(
     cli.add_config_flags(parser, config_class, defaults, exclude)
     args = parser.parse_args(argv)
     config = cli.config_from_args(config_class, args, defaults)
-    config.validate()
+    config.check_values()
     return config, args
 
 
-def _main(argv):
-    config, _ = parse_config(argv)
+def _run(config):
     from keras_posemb.training import train
 
     train(config)
 
 
-main = cli.main_wrapper(_main, "interrupted; rerun the same command to resume where it stopped.")
+main = cli.main_wrapper(
+    lambda argv: parse_config(argv)[0],
+    _run,
+    "interrupted; rerun the same command to resume where it stopped.",
+)
 
 if __name__ == "__main__":
     main()

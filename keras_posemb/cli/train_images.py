@@ -16,16 +16,22 @@ from __future__ import annotations
 
 from keras_posemb import cli
 from keras_posemb.cli.train import parse_config
+from keras_posemb.settings import ImageTrainConfig
 
 
-def _main(argv):
-    from keras_posemb.training.images import ImageTrainConfig, train_images
+def _parse(argv):
+    return parse_config(argv, __doc__, config_class=ImageTrainConfig)[0]
 
-    config, _ = parse_config(argv, __doc__, config_class=ImageTrainConfig)
+
+def _run(config):
+    from keras_posemb.training.images import train_images
+
     train_images(config)
 
 
-main = cli.main_wrapper(_main, "interrupted; rerun the same command to resume where it stopped.")
+main = cli.main_wrapper(
+    _parse, _run, "interrupted; rerun the same command to resume where it stopped."
+)
 
 if __name__ == "__main__":
     main()

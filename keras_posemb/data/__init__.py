@@ -17,19 +17,32 @@ import os
 
 from keras_posemb.data.local import local_dataset, read_class_folders, read_table
 from keras_posemb.data.order import order_dataset
-from keras_posemb.data.pipeline import (
-    TrainingBatches,
-    bucket_lengths,
-    make_pipeline,
-    make_vectorizer,
-    token_ids,
-    vectorizer_from_vocabulary,
-)
 from keras_posemb.data.text_data import Split, TextData, dataset_name, is_local, split_off
 from keras_posemb.data.tfds import tfds_dataset
 from keras_posemb.errors import DataError, DataWarning, argument_error
 
 BUILT_IN = "order"
+
+# The tf.data functions (`pipeline`), imported on first use: the other data
+# modules, and the trainers' settings that check a data set, need no
+# TensorFlow.
+_PIPELINE = (
+    "TrainingBatches",
+    "bucket_lengths",
+    "make_pipeline",
+    "make_vectorizer",
+    "token_ids",
+    "vectorizer_from_vocabulary",
+)
+
+
+def __getattr__(name):
+    if name in _PIPELINE:
+        from keras_posemb.data import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BUILT_IN",

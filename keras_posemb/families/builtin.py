@@ -4,28 +4,31 @@ extensions as variants of rotary, and the four grid families."""
 from __future__ import annotations
 
 from keras_posemb.families.registry import PositionFamily
-from keras_posemb.layers import (
-    AlibiBias,
-    PositionEmbedding,
-    PositionEmbedding2D,
-    RelativePositionBias,
-    RotaryEmbedding,
-    RotaryEmbedding2D,
-    SinusoidalEncoding,
-    SinusoidalEncoding2D,
-)
+
+_LAYERS = "keras_posemb.layers."
+
+
+def _layers():
+    """`keras_posemb.layers`, imported when a family first makes a layer:
+    the registry loads without Keras, so that the command line checks
+    `--position` before Keras loads."""
+    from keras_posemb import layers
+
+    return layers
 
 
 def _alibi_layer(settings, **kwargs):
     # float32 like the logits it is added to, also under mixed precision.
     kwargs.setdefault("dtype", "float32")
     kwargs.setdefault("split_heads", settings.bidirectional)
-    return AlibiBias(bidirectional=settings.bidirectional, **kwargs)
+    return _layers().AlibiBias(bidirectional=settings.bidirectional, **kwargs)
 
 
 def _t5_layer(settings, **kwargs):
     kwargs.setdefault("dtype", "float32")
-    return RelativePositionBias(settings.num_heads, bidirectional=settings.bidirectional, **kwargs)
+    return _layers().RelativePositionBias(
+        settings.num_heads, bidirectional=settings.bidirectional, **kwargs
+    )
 
 
 SEQUENCE_FAMILIES = (
@@ -33,37 +36,39 @@ SEQUENCE_FAMILIES = (
         name="sinusoidal",
         where="embeddings",
         description="fixed sines and cosines added to the token embeddings (Vaswani et al.)",
-        make_layer=lambda settings, **kwargs: SinusoidalEncoding(**kwargs),
-        layer_class=SinusoidalEncoding,
+        make_layer=lambda settings, **kwargs: _layers().SinusoidalEncoding(**kwargs),
+        layer_class=_LAYERS + "SinusoidalEncoding",
     ),
     PositionFamily(
         name="learned",
         where="embeddings",
         description="one trained vector per position, added to the token embeddings (BERT)",
-        make_layer=lambda settings, **kwargs: PositionEmbedding(settings.max_length, **kwargs),
-        layer_class=PositionEmbedding,
+        make_layer=lambda settings, **kwargs: _layers().PositionEmbedding(
+            settings.max_length, **kwargs
+        ),
+        layer_class=_LAYERS + "PositionEmbedding",
         learned=True,
     ),
     PositionFamily(
         name="rotary",
         where="attention",
         description="queries and keys rotated by position inside attention (RoPE)",
-        make_layer=lambda settings, **kwargs: RotaryEmbedding(**kwargs),
-        layer_class=RotaryEmbedding,
+        make_layer=lambda settings, **kwargs: _layers().RotaryEmbedding(**kwargs),
+        layer_class=_LAYERS + "RotaryEmbedding",
     ),
     PositionFamily(
         name="alibi",
         where="attention",
         description="a distance penalty per head on the attention logits (ALiBi)",
         make_layer=_alibi_layer,
-        layer_class=AlibiBias,
+        layer_class=_LAYERS + "AlibiBias",
     ),
     PositionFamily(
         name="t5",
         where="attention",
         description="a learned bias per head and offset bucket on the attention logits (T5)",
         make_layer=_t5_layer,
-        layer_class=RelativePositionBias,
+        layer_class=_LAYERS + "RelativePositionBias",
         learned=True,
     ),
     PositionFamily(name="none", where="none", description="no position information"),
@@ -92,7 +97,7 @@ def _rotary_extension(name) -> PositionFamily:
     rope_type, what = ROTARY_EXTENSIONS[name]
 
     def make_layer(settings, **kwargs):
-        return RotaryEmbedding(
+        return _layers().RotaryEmbedding(
             rope_scaling=_extension_scaling(rope_type, settings.max_length), **kwargs
         )
 
@@ -106,7 +111,7 @@ def _rotary_extension(name) -> PositionFamily:
         where="attention",
         description=f"rotary; beyond max_length, {what} sized to the sequence",
         make_layer=make_layer,
-        layer_class=RotaryEmbedding,
+        layer_class=_LAYERS + "RotaryEmbedding",
         matches=matches,
         variant_of="rotary",
     )
@@ -121,20 +126,20 @@ GRID_FAMILIES = (
         name="sinusoidal_2d",
         where="embeddings",
         description="fixed sines and cosines of the row and the column, added to the patches (MAE)",
-        make_layer=lambda settings, **kwargs: SinusoidalEncoding2D(
+        make_layer=lambda settings, **kwargs: _layers().SinusoidalEncoding2D(
             **_grid_arguments(settings), **kwargs
         ),
-        layer_class=SinusoidalEncoding2D,
+        layer_class=_LAYERS + "SinusoidalEncoding2D",
         grid=True,
     ),
     PositionFamily(
         name="learned_2d",
         where="embeddings",
         description="one trained vector per patch of the grid, resampled for other grids (ViT)",
-        make_layer=lambda settings, **kwargs: PositionEmbedding2D(
+        make_layer=lambda settings, **kwargs: _layers().PositionEmbedding2D(
             **_grid_arguments(settings), **kwargs
         ),
-        layer_class=PositionEmbedding2D,
+        layer_class=_LAYERS + "PositionEmbedding2D",
         learned=True,
         grid=True,
     ),
@@ -142,10 +147,10 @@ GRID_FAMILIES = (
         name="rotary_2d",
         where="attention",
         description="queries and keys rotated by row and by column inside attention (RoPE-Axial)",
-        make_layer=lambda settings, **kwargs: RotaryEmbedding2D(
+        make_layer=lambda settings, **kwargs: _layers().RotaryEmbedding2D(
             **_grid_arguments(settings), **kwargs
         ),
-        layer_class=RotaryEmbedding2D,
+        layer_class=_LAYERS + "RotaryEmbedding2D",
         grid=True,
         matches=lambda layer: not layer.mixed,
     ),
@@ -153,10 +158,10 @@ GRID_FAMILIES = (
         name="rotary_mixed",
         where="attention",
         description="queries and keys rotated by learned mixes of row and column (RoPE-Mixed)",
-        make_layer=lambda settings, **kwargs: RotaryEmbedding2D(
+        make_layer=lambda settings, **kwargs: _layers().RotaryEmbedding2D(
             **_grid_arguments(settings), mixed=True, **kwargs
         ),
-        layer_class=RotaryEmbedding2D,
+        layer_class=_LAYERS + "RotaryEmbedding2D",
         learned=True,
         grid=True,
         matches=lambda layer: layer.mixed,

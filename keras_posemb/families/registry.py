@@ -12,6 +12,7 @@ family name.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
@@ -62,7 +63,8 @@ class PositionFamily:
             `AttentionBias`) or "queries_and_keys" (such as
             `RotaryEmbedding`), made anew for every attention layer.
         layer_class: the class `make_layer` returns: how a model's family
-            is found again.
+            is found again; or its dotted name (`"package.module.Class"`),
+            imported when first needed (`layer_type`).
         learned: whether the family's layer has trained weights.
         grid: whether the family encodes a 2-D grid of image patches (and
             so needs `PositionSettings.grid_size`); sequence tools list
@@ -80,7 +82,7 @@ class PositionFamily:
     where: str
     description: str
     make_layer: Callable[..., Any] | None = None
-    layer_class: type | None = None
+    layer_class: type | str | None = None
     learned: bool = False
     grid: bool = False
     matches: Callable[[Any], bool] | None = None
@@ -96,6 +98,13 @@ class PositionFamily:
                 self.make_layer,
                 f"None exactly when where='none' (where={self.where!r})",
             )
+
+    def layer_type(self) -> type | None:
+        """`layer_class`, imported first if it is given by name."""
+        if not isinstance(self.layer_class, str):
+            return self.layer_class
+        module, _, name = self.layer_class.rpartition(".")
+        return getattr(importlib.import_module(module), name)
 
     def check(self, settings: PositionSettings) -> None:
         """Raises `ArgumentError` for settings this family cannot take: its
@@ -215,7 +224,7 @@ def find_position(model: Any) -> tuple[PositionFamily, Any]:
         candidates = [
             family
             for family in _FAMILIES.values()
-            if family.layer_class is not None and isinstance(layer, family.layer_class)
+            if family.layer_class is not None and isinstance(layer, family.layer_type())
         ]
         for family in sorted(candidates, key=lambda family: family.matches is None):
             if family.matches is None or family.matches(layer):

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-BLOCK = 512
-MAX_POSITION = BLOCK * BLOCK
+from keras_posemb.numerics.angles import BLOCK
+
 # Contiguous positions up to this end are read from a cached table; the
 # table grows to the next power of two, so inputs that lengthen rebuild it
 # a few times only.

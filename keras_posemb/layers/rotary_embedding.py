@@ -8,11 +8,12 @@ from keras import ops
 
 from keras_posemb._args import check_choice, check_int, check_number
 from keras_posemb.errors import ArgumentError, Setting, argument_error
-from keras_posemb.layers._angles import MAX_POSITION, AngleTable
+from keras_posemb.layers._angles import AngleTable
 from keras_posemb.layers._positions import PositionArguments, dtype_name
 from keras_posemb.layers._range_guard import poison, static_value
 from keras_posemb.numerics import rope_scaling as scalings
 from keras_posemb.numerics import sinusoid
+from keras_posemb.numerics.angles import MAX_POSITION
 
 LAYOUTS = ("half", "interleaved")
 

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import keras
 
-from keras_posemb.layers._angles import MAX_POSITION, AngleTable
+from keras_posemb.layers._angles import AngleTable
 from keras_posemb.layers.position_layer import PositionLayer, with_call_arguments
 from keras_posemb.numerics import sinusoid
+from keras_posemb.numerics.angles import MAX_POSITION
 
 
 @keras.saving.register_keras_serializable(package="keras_posemb")

@@ -1,2 +1,3 @@
 """The package's arithmetic in NumPy, float64, no Keras: the sinusoidal
-formula, RoPE's frequency variants and resampling matrices."""
+formula, the range of positions the exact tables encode, RoPE's frequency
+variants, resampling matrices and the sampling of the next token."""

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import keras
 
-from keras_posemb.training.config import TrainConfig, field_choices, field_help, field_types
+from keras_posemb.settings import TrainConfig, field_choices, field_help, field_types
 from keras_posemb.training.schedule import learning_rate_schedule, planned_epochs
 from keras_posemb.training.session import run_session
 from keras_posemb.training.text import TextSession, build_model, load_data

@@ -8,7 +8,7 @@ from keras_posemb.errors import RunError, Setting
 from keras_posemb.runs.run import Run
 
 if TYPE_CHECKING:
-    from keras_posemb.training.config import TrainConfig
+    from keras_posemb.settings import TrainConfig
 
 
 def _differences(recorded: dict, wanted: dict) -> list[str]:

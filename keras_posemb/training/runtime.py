@@ -7,10 +7,7 @@ import os
 
 import keras
 
-from keras_posemb._args import check_choice
-from keras_posemb.errors import argument_error
-
-STRATEGIES = ("default", "mirrored")
+from keras_posemb.settings.text import check_strategy
 
 
 def precision_policy(mixed_precision: bool) -> str:
@@ -75,18 +72,6 @@ def process_settings(config):
         keras.config.set_dtype_policy(policy)
         if determinism and not deterministic:
             tf_config.disable_op_determinism()
-
-
-def check_strategy(name: str) -> str:
-    check_choice("strategy", name, STRATEGIES)
-    backend = keras.backend.backend()
-    if name == "mirrored" and backend not in ("tensorflow", "jax"):
-        raise argument_error(
-            "strategy",
-            name,
-            f"'default' under the {backend} backend (mirrored needs tensorflow or jax)",
-        )
-    return name
 
 
 class Distribution:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import keras
 
 if TYPE_CHECKING:
-    from keras_posemb.training.config import TrainConfig
+    from keras_posemb.settings import TrainConfig
 
 AUTO_EPOCH_STEPS, AUTO_EPOCH_RANGE = 3000, (3, 10)
 

@@ -20,7 +20,7 @@ from keras_posemb.training.schedule import learning_rate_schedule, planned_epoch
 from keras_posemb.training.session import TrainingSession, report_written
 
 if TYPE_CHECKING:
-    from keras_posemb.training.config import TrainConfig
+    from keras_posemb.settings import TrainConfig
 
 # The lesson's pair: the same words, opposite labels on the built-in data set.
 EXAMPLE_SENTENCES = ("the dog chased the cat", "the cat chased the dog")
