@@ -2,6 +2,7 @@
 public API only, and the README lists each one."""
 
 import ast
+import base64
 import importlib.util
 import json
 import re
@@ -44,6 +45,36 @@ def test_a_cell_shows_prints_figures_and_its_last_value(tmp_path):
     assert kernel.run("y = 2 + 3") == [] and kernel.namespace["y"] == 5  # One namespace.
     with pytest.raises(build.CellError, match=r"(?s)example.py, code cell 3.*ZeroDivisionError"):
         kernel.run("print('before')\n1 / 0")
+
+
+def test_each_guide_is_a_page_of_the_site_with_its_outputs_where_built(tmp_path, monkeypatch):
+    """`docs/guide_pages.py`: prose and code from the guide; printed text and
+    figures from its notebook once `docs/build.py` has written it."""
+    spec = importlib.util.spec_from_file_location("guide_pages", ROOT / "docs" / "guide_pages.py")
+    pages = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pages)
+    monkeypatch.setattr(pages, "NOTEBOOKS", tmp_path)
+    source = (ROOT / "docs" / "guides" / "vision.py").read_text()
+    code = [text for kind, text in build.parse_cells(source) if kind == "code"]
+    markdown, figures = pages.guide_page("vision")
+    assert all(f"```python\n{text}\n```" in markdown for text in code) and figures == {}
+    assert "run `python docs/guides/vision.py`" in markdown
+
+    png = b"\x89PNG\r\n\x1a\n not a real image"
+    notebook = {"cells": [
+        {"cell_type": "markdown", "source": ["# Vision"]},
+        {"cell_type": "code", "source": ["print(1)\n", "plot()"], "outputs": [
+            {"output_type": "stream", "name": "stdout", "text": ["1\n"]},
+            {"output_type": "display_data", "data": {"image/png": base64.b64encode(png).decode()}},
+        ]},
+    ]}  # fmt: skip
+    (tmp_path / "vision.ipynb").write_text(json.dumps(notebook))
+    markdown, figures = pages.guide_page("vision")
+    assert markdown == (
+        "# Vision\n\n```python\nprint(1)\nplot()\n```\n\n```text\n1\n```\n\n"
+        "![A figure of the guide](vision_figure_1.png)\n"
+    )
+    assert figures == {"vision_figure_1.png": png}
 
 
 def test_every_guide_is_built_and_listed_in_the_readme():

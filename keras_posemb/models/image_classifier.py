@@ -2,7 +2,7 @@
 
 `build_image_classifier` makes it (patches by a strided convolution, an
 optional class token, the encoder blocks of the text classifier);
-`resize_image_classifier` makes the same model for another image size, the
+`models.resampling.resize_image_classifier` makes the same model for another image size, the
 learned tables resampled, to study or use a model at another resolution.
 """
 
@@ -51,85 +51,20 @@ def _check_attention_fits(image_size, settings) -> None:
 
 @keras.saving.register_keras_serializable(package="keras_posemb")
 class ImageClassifier(keras.Model):
-    """A functional Vision Transformer classifier; `build_image_classifier`
-    documents the arguments. Its config is those arguments, so the same model
-    is made again at another `image_size` (`resize_image_classifier`)."""
+    """The functional model `build_image_classifier` returns: images in,
+    class probabilities (or logits) out, images of another size or channel
+    count refused. `arguments` holds the builder's arguments (in the saved
+    config too), so that the same model is made at another image size
+    (`resize_image_classifier`)."""
 
-    def __init__(
-        self,
-        image_size: Any,
-        patch_size: int,
-        num_classes: int,
-        position: str = "learned_2d",
-        channels: int = 3,
-        embed_dim: int = 64,
-        num_heads: int = 4,
-        ff_dim: int = 128,
-        num_layers: int = 2,
-        dropout: float = 0.1,
-        pooling: str = "class",
-        logits: bool = False,
-        **kwargs: Any,
-    ):
-        check_int("patch_size", patch_size)
-        rows, cols = _check_image_size(image_size, patch_size)
-        grid = (rows // patch_size, cols // patch_size)
-        for name, value in [("channels", channels), ("embed_dim", embed_dim), ("ff_dim", ff_dim)]:
-            check_int(name, value)
-        check_int("num_layers", num_layers)
-        check_int("num_classes", num_classes, minimum=2)
-        check_divisible("num_heads", num_heads, "embed_dim", embed_dim)
-        check_number("dropout", dropout, 0, 1, high_open=True)
-        check_choice("pooling", pooling, POOLINGS)
-        prefix = 1 if pooling == "class" else 0
-        settings = families.PositionSettings(
-            embed_dim,
-            num_heads,
-            prefix + grid[0] * grid[1],
-            grid_size=grid,
-            num_prefix_tokens=prefix,
-        )
-        positions = families.ModelPositions.for_model(position, settings)
-        _check_attention_fits(image_size, settings)
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any):
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        self.arguments: dict[str, Any] = {}
 
-        images = keras.Input(shape=(rows, cols, channels), name="images")
-        x = keras.layers.Conv2D(embed_dim, patch_size, strides=patch_size, name="patch_embedding")(
-            images
-        )
-        x = keras.layers.Reshape((grid[0] * grid[1], embed_dim), name="patches")(x)
-        if prefix:
-            x = ClassToken(name="class_token")(x)
-        x = positions.add_to_embeddings(x)
-        x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
-        for index in range(num_layers):
-            x = transformer_encoder_block(
-                x, None, num_heads, ff_dim, dropout, True, f"encoder_block_{index}",
-                positions.inside_attention(),
-            )  # fmt: skip
-        x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
-        x = SequencePooling("first" if prefix else "mean", name=f"{pooling}_pooling")(x)
-        outputs = keras.layers.Dense(
-            num_classes,
-            activation=None if logits else "softmax",
-            dtype="float32",
-            name="classifier",
-        )(x)
-        super().__init__(images, outputs, **kwargs)
-        self.grid_size = grid
-        self.arguments = {
-            "image_size": (rows, cols),
-            "patch_size": patch_size,
-            "num_classes": num_classes,
-            "position": position,
-            "channels": channels,
-            "embed_dim": embed_dim,
-            "num_heads": num_heads,
-            "ff_dim": ff_dim,
-            "num_layers": num_layers,
-            "dropout": dropout,
-            "pooling": pooling,
-            "logits": logits,
-        }
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        (rows, cols), patch = self.arguments["image_size"], self.arguments["patch_size"]
+        return rows // patch, cols // patch
 
     def __call__(self, images, *args, **kwargs):
         self._check_images(images)
@@ -167,11 +102,17 @@ class ImageClassifier(keras.Model):
             )
 
     def get_config(self):
-        return {**self.arguments, "name": self.name}
+        return {**super().get_config(), "arguments": dict(self.arguments)}
 
     @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    def from_config(cls, config, custom_objects=None):
+        if "layers" not in config:  # Saved before 0.3.0: the builder's arguments alone.
+            return build_image_classifier(**config)
+        config = dict(config)
+        arguments = config.pop("arguments")
+        model = super().from_config(config, custom_objects)
+        model.arguments = {**arguments, "image_size": tuple(arguments["image_size"])}
+        return model
 
 
 def build_image_classifier(
@@ -222,7 +163,56 @@ def build_image_classifier(
         An `ImageClassifier`; an embeddings position layer is named
         `POSITION_LAYER_NAME`.
     """
-    return ImageClassifier(
-        image_size, patch_size, num_classes, position, channels, embed_dim, num_heads,
-        ff_dim, num_layers, dropout, pooling, logits, name=name,
-    )  # fmt: skip
+    check_int("patch_size", patch_size)
+    rows, cols = _check_image_size(image_size, patch_size)
+    grid = (rows // patch_size, cols // patch_size)
+    for argument, value in [("channels", channels), ("embed_dim", embed_dim), ("ff_dim", ff_dim)]:
+        check_int(argument, value)
+    check_int("num_layers", num_layers)
+    check_int("num_classes", num_classes, minimum=2)
+    check_divisible("num_heads", num_heads, "embed_dim", embed_dim)
+    check_number("dropout", dropout, 0, 1, high_open=True)
+    check_choice("pooling", pooling, POOLINGS)
+    prefix = 1 if pooling == "class" else 0
+    settings = families.PositionSettings(
+        embed_dim, num_heads, prefix + grid[0] * grid[1], grid_size=grid, num_prefix_tokens=prefix
+    )
+    positions = families.ModelPositions.for_model(position, settings)
+    _check_attention_fits(image_size, settings)
+
+    images = keras.Input(shape=(rows, cols, channels), name="images")
+    x = keras.layers.Conv2D(embed_dim, patch_size, strides=patch_size, name="patch_embedding")(
+        images
+    )
+    x = keras.layers.Reshape((grid[0] * grid[1], embed_dim), name="patches")(x)
+    if prefix:
+        x = ClassToken(name="class_token")(x)
+    x = positions.add_to_embeddings(x)
+    x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+    for index in range(num_layers):
+        x = transformer_encoder_block(
+            x, None, num_heads, ff_dim, dropout, True, f"encoder_block_{index}",
+            positions.inside_attention(),
+        )  # fmt: skip
+    x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
+    x = SequencePooling("first" if prefix else "mean", name=f"{pooling}_pooling")(x)
+    # float32 output keeps the loss stable under mixed precision.
+    outputs = keras.layers.Dense(
+        num_classes, activation=None if logits else "softmax", dtype="float32", name="classifier"
+    )(x)
+    model = ImageClassifier(images, outputs, name=name)
+    model.arguments = {
+        "image_size": (rows, cols),
+        "patch_size": patch_size,
+        "num_classes": num_classes,
+        "position": position,
+        "channels": channels,
+        "embed_dim": embed_dim,
+        "num_heads": num_heads,
+        "ff_dim": ff_dim,
+        "num_layers": num_layers,
+        "dropout": dropout,
+        "pooling": pooling,
+        "logits": logits,
+    }
+    return model

@@ -11,7 +11,7 @@ import keras
 from keras_posemb._args import check_int
 from keras_posemb.errors import argument_error
 from keras_posemb.layers import PositionEmbedding, PositionEmbedding2D
-from keras_posemb.models.image_classifier import ImageClassifier
+from keras_posemb.models.image_classifier import ImageClassifier, build_image_classifier
 from keras_posemb.numerics.resample import GRID_INTERPOLATIONS, check_interpolation
 
 
@@ -87,7 +87,9 @@ def resize_image_classifier(
     """
     if not isinstance(model, ImageClassifier):
         raise argument_error("model", type(model).__name__, "an ImageClassifier")
-    resized = ImageClassifier.from_config({**model.get_config(), "image_size": image_size})
+    resized = build_image_classifier(
+        **{**model.arguments, "image_size": image_size}, name=model.name
+    )
     for layer in model.layers:
         weights = layer.get_weights()
         if isinstance(layer, PositionEmbedding2D):
