@@ -218,8 +218,8 @@ def test_attention_cost_benchmark_measures_each_layer_in_its_own_process():
     out = run_script("attention_cost.py", "--lengths", "16,32", "--steps", "1", "--key-dim", "4")
     rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| ") and "ms" not in line]  # fmt: skip
     assert [row[0].strip() for row in rows] == ["16", "32"]
-    for row in rows:  # Milliseconds and MiB for each of the three layers.
-        assert all(float(v) > 0 for cell in row[1:] for v in cell.split(",")), row
+    for row in rows:  # Milliseconds and MiB for each of the four layers.
+        assert len(row) == 5 and all(float(v) > 0 for cell in row[1:] for v in cell.split(",")), row
 
 
 def test_lm_extrapolation_study_trains_evaluates_and_summarizes(tmp_path):

@@ -14,7 +14,7 @@ from reference import compiled, to_numpy
 
 from keras_posemb import PositionalAttention, PositionRangeError, families
 from keras_posemb.modeling import DecoderBlock
-from keras_posemb.models import CausalLM, build_causal_lm
+from keras_posemb.models import CausalLM, build_causal_lm, with_attention_blocks
 from keras_posemb.numerics.sampling import sample_next
 
 pytestmark = pytest.mark.all_backends
@@ -62,6 +62,24 @@ def test_cached_attention_equals_one_causal_pass(family, split):
     for path, function in paths:
         got = cached_outputs(function, layer.empty_cache(2, CACHE), x, split)
         np.testing.assert_allclose(got, full, atol=2e-6, err_msg=f"{family}, {path}")
+
+
+@pytest.mark.parametrize("family", ["none", "rotary", "alibi", "t5"])
+def test_cached_blockwise_attention_equals_one_causal_pass(family):
+    """Blocks of 2 over a cache of 9: the cache's empty slots are masked too."""
+    x = np.random.default_rng(1).normal(size=(2, LENGTH, 6)).astype("float32")
+    layer = PositionalAttention(HEADS, KEY_DIM, family, bidirectional=False, fused=False)
+    full = to_numpy(layer(x))
+    layer.attention_block_size = 2
+
+    def call(chunk, cache, index):
+        return layer(chunk, cache=cache, cache_update_index=index)
+
+    for function in (call, compiled(call)):
+        got = cached_outputs(
+            function, layer.empty_cache(2, CACHE), x, SPLITS["prefill then extend"]
+        )
+        np.testing.assert_allclose(got, full, atol=2e-6, err_msg=family)
 
 
 def test_the_cache_holds_the_keys_and_values_at_their_positions():
@@ -144,6 +162,34 @@ def test_the_causal_lm_decodes_with_its_cache_as_in_one_pass(family, tmp_path):
     loaded = keras.saving.load_model(tmp_path / "lm.keras", safe_mode=True)
     assert isinstance(loaded, CausalLM)
     np.testing.assert_array_equal(to_numpy(loaded(TOKENS)), full)
+
+
+@pytest.mark.parametrize("family", ["none", "rotary", "alibi", "t5", "learned"])
+def test_a_sliding_window_hides_the_tokens_before_it(family, tmp_path):
+    """One block with a window of 3: the logits at position t see tokens
+    t-2 .. t alone, so changing token 1 changes positions 1 to 3 and no
+    other; the window is saved with the model."""
+    model = build_causal_lm(11, 16, family, embed_dim=16, num_heads=2, num_layers=1,
+                            sliding_window=3)  # fmt: skip
+    full = to_numpy(model(TOKENS))
+    changed = TOKENS.copy()
+    changed[:, 1] = (changed[:, 1] + 1) % 11
+    moved = np.abs(to_numpy(model(changed)) - full).max(axis=(0, 2)) > 0
+    np.testing.assert_array_equal(moved, [False, True, True, True, False, False, False])
+    model.save(tmp_path / "lm.keras")
+    loaded = keras.saving.load_model(tmp_path / "lm.keras", safe_mode=True)
+    np.testing.assert_array_equal(to_numpy(loaded(changed)), to_numpy(model(changed)))
+
+
+@pytest.mark.parametrize("family", ["rotary", "t5"])
+def test_a_copy_with_attention_blocks_gives_the_same_logits(family):
+    model = _tiny_lm(family)
+    blocked = with_attention_blocks(model, 3)
+    blocks = [layer for layer in blocked.layers if isinstance(layer, DecoderBlock)]
+    assert [block.attention.attention_block_size for block in blocks] == [3, 3]
+    np.testing.assert_allclose(to_numpy(blocked(TOKENS)), to_numpy(model(TOKENS)), atol=2e-5)
+    with pytest.raises(ValueError, match="attention_block_size=0"):
+        with_attention_blocks(model, 0)
 
 
 @pytest.mark.parametrize("family", list(families.ROTARY_EXTENSIONS))

@@ -147,6 +147,27 @@ def test_a_learned_table_has_no_loss_past_its_length_nor_a_short_text():
     assert losses["4"] is not None and losses["8"] is None  # 40 tokens hold no window of 64
 
 
+def test_long_windows_are_scored_in_attention_blocks_with_the_same_loss(monkeypatch):
+    """Beyond BLOCKWISE_FROM tokens the scorer is a blockwise copy; its loss
+    is the all-at-once model's (a window loss computed without the switch)."""
+    model = small_model("alibi")
+    ids = np.random.default_rng(0).integers(0, 7, 80).astype(np.int32)
+    want = {str(f): extrapolation.window_loss(model, ids, 8 * f) for f in (1, 2, 4, 8)}
+    copies = []
+    real_copy = extrapolation.with_attention_blocks
+    monkeypatch.setattr(extrapolation, "BLOCKWISE_FROM", 16)
+    monkeypatch.setattr(extrapolation, "BLOCK_SIZE", 5)
+    monkeypatch.setattr(
+        extrapolation,
+        "with_attention_blocks",
+        lambda m, size: copies.append(size) or real_copy(m, size),
+    )
+    losses = extrapolation.extrapolation_losses(model, ids, 8)
+    assert copies == [5, 5]  # the 32- and 64-token windows
+    for factor, loss in want.items():
+        assert losses[factor] == pytest.approx(loss, rel=1e-5)
+
+
 @pytest.mark.all_backends
 def test_with_rope_scaling_copies_the_weights_and_rescales_the_frequencies():
     model = small_model()

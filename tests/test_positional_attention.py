@@ -22,7 +22,7 @@ ATTENTION_FAMILIES = [
 ]
 
 
-def reference_attention(layer, x, position, padding_mask=None, bidirectional=True):
+def reference_attention(layer, x, position, padding_mask=None, bidirectional=True, window=None):
     """Attention in float64 NumPy from the layer's weights and the papers' formulas."""
     (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (
         [np.asarray(w, np.float64) for w in dense.get_weights()]
@@ -53,8 +53,11 @@ def reference_attention(layer, x, position, padding_mask=None, bidirectional=Tru
         allowed &= padding_mask[:, None, None, :]
     if not bidirectional:
         allowed &= (j <= i)[None, None]
+    if window is not None:
+        allowed &= (np.abs(i - j) < window)[None, None]
     scores = np.where(allowed, scores, -np.inf)
-    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    with np.errstate(invalid="ignore"):  # A query that sees no key: NaN, never compared.
+        weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
     weights /= weights.sum(axis=-1, keepdims=True)
     context = np.einsum("bhqk,bkhd->bqhd", weights, v)
     return np.einsum("bqhd,hdf->bqf", context, wo) + bo
@@ -70,13 +73,25 @@ def layer_and_inputs(position, seed=0, **kwargs):
     return layer, x
 
 
+@pytest.mark.parametrize(
+    "block_size, window",
+    [(None, None), (3, None), (None, 3), (3, 2)],
+    ids=["all keys", "blocks of 3", "window of 3", "blocks of 3, window of 2"],
+)
 @pytest.mark.parametrize("position", ["none", "rotary", "alibi", "t5"])
 @pytest.mark.parametrize("bidirectional", [True, False])
-def test_matches_float64_attention_with_masks(position, bidirectional):
-    layer, x = layer_and_inputs(position, bidirectional=bidirectional)
+def test_matches_float64_attention_with_masks(position, bidirectional, block_size, window):
+    """Seven queries and keys in blocks of 3: the last block is ragged, and a
+    window of 2 leaves key blocks that a query block never sees."""
+    layer, x = layer_and_inputs(
+        position,
+        bidirectional=bidirectional,
+        attention_block_size=block_size,
+        sliding_window=window,
+    )
     padding_mask = np.array([[1, 1, 1, 1, 1, 0, 0], [1] * 7], bool)
     got = to_numpy(layer(x, padding_mask=padding_mask))
-    want = reference_attention(layer, x, position, padding_mask, bidirectional)
+    want = reference_attention(layer, x, position, padding_mask, bidirectional, window)
     # At real tokens: a padded query of a head that looks right sees no key.
     np.testing.assert_allclose(got[padding_mask], want[padding_mask], atol=2e-5)
 
@@ -140,6 +155,10 @@ def test_mixed_precision_keeps_logits_in_float32():
         ({"position": "sinusoidal"}, "position='sinusoidal'"),
         ({"position": "rotary", "key_dim": 3}, r"received 3 features per head, with num_heads=2\."),
         ({"dropout": 1.0}, "dropout=1.0"),
+        ({"attention_block_size": 0}, "attention_block_size=0"),
+        ({"attention_block_size": 2.5}, "attention_block_size=2.5"),
+        ({"sliding_window": 0}, "sliding_window=0"),
+        ({"sliding_window": "4"}, "sliding_window='4'"),
         ({"position": "t5", "num_buckets": 7}, "num_buckets=7"),
         ({"position": "alibi", "alibi_bias_max": -1}, "alibi_bias_max=-1"),
         ({"position": "alibi", "num_heads": 3}, r"`num_heads` must be even .* num_heads=3"),
@@ -236,8 +255,9 @@ def test_masks_of_the_right_shapes_are_taken():
 @pytest.mark.parametrize("bidirectional", [True, False])
 @pytest.mark.parametrize("position", ATTENTION_FAMILIES)
 def test_the_fused_path_equals_the_explicit_one_forward_and_in_training(position, bidirectional):
-    """Outputs, with and without padding, and the weights after one SGD step
-    (so the gradients, T5's table included) agree to float32 rounding."""
+    """Outputs, with and without padding (causal with a window of 3), and the
+    weights after one SGD step (so the gradients, T5's table included) agree
+    to float32 rounding."""
     x = np.random.default_rng(4).normal(size=(2, 5, WIDTH)).astype("float32")
     padding = np.array([[1] * 5, [1, 1, 1, 0, 0]], bool)
     if position == "alibi" and bidirectional:
@@ -251,7 +271,10 @@ def test_the_fused_path_equals_the_explicit_one_forward_and_in_training(position
         keras.utils.set_random_seed(0)
         inputs = keras.Input((None, WIDTH))
         mask = keras.Input((None,), dtype="bool")
-        layer = PositionalAttention(HEADS, KEY_DIM, position, bidirectional=bidirectional, fused=fused)  # fmt: skip
+        layer = PositionalAttention(
+            HEADS, KEY_DIM, position, bidirectional=bidirectional, fused=fused,
+            sliding_window=None if bidirectional else 3,
+        )  # fmt: skip
         models.append(keras.Model([inputs, mask], layer(inputs, padding_mask=mask)))
     for model in models:
         assert to_numpy(model([x, padding])).shape == x.shape
@@ -265,6 +288,42 @@ def test_the_fused_path_equals_the_explicit_one_forward_and_in_training(position
         model.fit([x, padding], target, batch_size=2, epochs=1, verbose=0)
     for got, want in zip(fused.get_weights(), explicit.get_weights()):
         np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("position", ATTENTION_FAMILIES)
+def test_the_blockwise_path_equals_the_explicit_one_forward_and_in_training(
+    position, bidirectional
+):
+    """Five keys in blocks of 2, with and without padding, causal with a
+    window of 3: outputs, and the weights after one SGD step (so the
+    gradients, T5's table included), agree to float32 rounding; compiled, as
+    `fit` runs, and at a second length."""
+    window = None if bidirectional else 3
+    x = np.random.default_rng(6).normal(size=(2, 5, WIDTH)).astype("float32")
+    padding = np.array([[1] * 5, [1, 1, 1, 0, 0]], bool)
+    models = []
+    for block_size in (2, None):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((None, WIDTH))
+        mask = keras.Input((None,), dtype="bool")
+        layer = PositionalAttention(
+            HEADS, KEY_DIM, position, bidirectional=bidirectional, fused=False,
+            attention_block_size=block_size, sliding_window=window,
+        )  # fmt: skip
+        models.append(keras.Model([inputs, mask], layer(inputs, padding_mask=mask)))
+    blockwise, explicit = models
+    explicit.set_weights(blockwise.get_weights())
+    for inputs in ([x, np.ones_like(padding)], [x, padding], [x[:, :3], padding[:, :3]]):
+        np.testing.assert_allclose(
+            blockwise.predict(inputs, verbose=0), explicit.predict(inputs, verbose=0), atol=2e-6
+        )
+    target = np.random.default_rng(7).normal(size=x.shape).astype("float32")
+    for model in models:
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        model.fit([x, padding], target, batch_size=2, epochs=1, verbose=0)
+    for got, want in zip(blockwise.get_weights(), explicit.get_weights()):
+        np.testing.assert_allclose(got, want, atol=2e-6)
 
 
 @pytest.mark.parametrize("fused", ["auto", True])

@@ -3,7 +3,9 @@
 `window_loss` scores token ids in windows of one length (non-overlapping,
 or sliding); `extrapolation_losses` does it at 1x, 2x, 4x and 8x the
 training context, `None` where the model's position family cannot encode
-that length (a learned table ends at its last row); `with_rope_scaling`
+that length (a learned table ends at its last row), with blockwise
+attention beyond `BLOCKWISE_FROM` tokens so that memory grows linearly with
+the window (`models.with_attention_blocks`); `with_rope_scaling`
 gives a rotary model's copy with a RoPE context extension
 (`keras_posemb.numerics.rope_scaling`) applied at evaluation time. NumPy and Keras
 only, on every backend.
@@ -17,12 +19,17 @@ import numpy as np
 from keras_posemb import families
 from keras_posemb.data.characters import windows
 from keras_posemb.layers import RotaryEmbedding
+from keras_posemb.models import with_attention_blocks
 from keras_posemb.numerics.rope_scaling import check_rope_scaling
 
 FACTORS = (1, 2, 4, 8)
 # Windows scored per call of the model: about 8 MiB of float32 logits at
 # 65 characters and 512 tokens.
 TOKENS_PER_CALL = 32768
+# Windows longer than this are scored in attention blocks of BLOCK_SIZE: all
+# logits at once would need batch x heads x length^2 floats per layer.
+BLOCKWISE_FROM = 1024
+BLOCK_SIZE = 256
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -60,16 +67,17 @@ def extrapolation_losses(
     (or the text is shorter than one window). Non-overlapping windows, or
     with `sliding`, windows that move by half their length and score their
     last half (every scored token sees at least half a window before it)."""
-    return {
-        str(factor): (
-            None
-            if why_unscored(model, ids, factor * context)
-            else window_loss(
-                model, ids, factor * context, factor * context // 2 or 1 if sliding else None
-            )
+    losses = {}
+    for factor in factors:
+        length = factor * context
+        if why_unscored(model, ids, length):
+            losses[str(factor)] = None
+            continue
+        scorer = with_attention_blocks(model, BLOCK_SIZE) if length > BLOCKWISE_FROM else model
+        losses[str(factor)] = window_loss(
+            scorer, ids, length, length // 2 or 1 if sliding else None
         )
-        for factor in factors
-    }
+    return losses
 
 
 def why_unscored(model, ids: np.ndarray, length: int) -> str | None:

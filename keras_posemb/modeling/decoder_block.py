@@ -29,6 +29,9 @@ class DecoderBlock(keras.layers.Layer):
             network, in `[0, 1)`. Defaults to `0`.
         kernel_initializer: initializer of every projection. Defaults to
             `RandomNormal(stddev=0.02)`, GPT-2's.
+        attention_block_size, sliding_window: of `PositionalAttention`:
+            blockwise attention with linear memory, and the last
+            `sliding_window` keys only. Default to `None`.
         **kwargs: other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:
@@ -62,6 +65,8 @@ class DecoderBlock(keras.layers.Layer):
         position: Any = "none",
         dropout: float = 0.0,
         kernel_initializer: Any = None,
+        attention_block_size: int | None = None,
+        sliding_window: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -72,6 +77,8 @@ class DecoderBlock(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(
             kernel_initializer or keras.initializers.RandomNormal(stddev=0.02)
         )
+        self.attention_block_size = attention_block_size
+        self.sliding_window = sliding_window
         self.attention = None
 
     def build(self, input_shape):
@@ -103,6 +110,8 @@ class DecoderBlock(keras.layers.Layer):
             dropout=0.0,
             bidirectional=False,
             kernel_initializer=self.kernel_initializer,
+            attention_block_size=self.attention_block_size,
+            sliding_window=self.sliding_window,
             dtype=self.dtype_policy,
             name="attention",
         )
@@ -142,6 +151,8 @@ class DecoderBlock(keras.layers.Layer):
                 "position": position,
                 "dropout": self.dropout,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "attention_block_size": self.attention_block_size,
+                "sliding_window": self.sliding_window,
             }
         )
         return config

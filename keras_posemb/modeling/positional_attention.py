@@ -12,6 +12,7 @@ from keras_posemb.errors import argument_error
 from keras_posemb.layers._attention_bias import MASKED_LOGIT
 from keras_posemb.layers._positions import check_dense, dtype_name, is_integer
 from keras_posemb.layers._range_guard import guard_range, poison
+from keras_posemb.modeling.blockwise_attention import blockwise_attention, within
 
 # Family options of the 0.2.0 signature: (family, its layer's argument). Still
 # accepted with the short form, and read from `.keras` files of 0.2.0, which
@@ -66,6 +67,17 @@ class PositionalAttention(keras.layers.Layer):
             `dot_product_attention` is slower than the explicit path
             (docs/decoders.md has the measurements). Both paths compute in
             float32 and agree to float32 rounding. Defaults to `"auto"`.
+        attention_block_size: `None`, or a positive int: attend in tiles of
+            this many queries and keys with an online softmax
+            (`modeling.blockwise_attention`), recomputed in the backward
+            pass, so that memory grows linearly with the length instead of
+            with its square; taken whenever no dropout applies (before
+            `fused`). Equal to the explicit path to float32 rounding.
+            Defaults to `None` (all logits at once).
+        sliding_window: `None`, or a positive int `W`: each query sees only
+            the keys less than `W` positions away; with `bidirectional=False`
+            the last `W` keys, itself included (Mistral's sliding window).
+            Honoured by every path and every family. Defaults to `None`.
         **kwargs: other keyword arguments of `keras.layers.Layer`; with a
             family name, also the options of 0.2.0 (`max_wavelength`,
             `alibi_bias_max`, `alibi_split_heads`, `num_buckets`,
@@ -108,6 +120,8 @@ class PositionalAttention(keras.layers.Layer):
         bidirectional: bool = True,
         kernel_initializer: Any = "glorot_uniform",
         fused: bool | str = "auto",
+        attention_block_size: int | None = None,
+        sliding_window: int | None = None,
         **kwargs,
     ):
         options = {name: kwargs.pop(name) for name in LEGACY_OPTIONS if name in kwargs}
@@ -117,6 +131,8 @@ class PositionalAttention(keras.layers.Layer):
         self.dropout = check_number("dropout", dropout, 0, 1, high_open=True)
         self.bidirectional = check_bool("bidirectional", bidirectional)
         self.fused = fused if fused == "auto" else check_bool("fused", fused)
+        self.attention_block_size = _optional_int("attention_block_size", attention_block_size)
+        self.sliding_window = _optional_int("sliding_window", sliding_window)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         # Attribute names as in 0.2.0: a T5 table saved then loads into `bias`.
         self.rotary = self.bias = None
@@ -234,7 +250,7 @@ class PositionalAttention(keras.layers.Layer):
 
     def _key_mask(self, inputs, padding_mask, attention_mask, mask):
         """Boolean `(batch, query, key)` of the keys each query may see, or
-        `None` when there is no mask but the causal one (if causal)."""
+        `None` when there is no mask but the positional one (`_near`)."""
         for name, value in [
             ("padding_mask", padding_mask),
             ("attention_mask", attention_mask),
@@ -250,9 +266,10 @@ class PositionalAttention(keras.layers.Layer):
             allowed = (
                 attention_mask if allowed is None else ops.logical_and(allowed, attention_mask)
             )
-        if allowed is not None and not self.bidirectional:
-            length = ops.shape(inputs)[1]
-            allowed = ops.logical_and(allowed, self._causal(length, length))
+        length = ops.shape(inputs)[1]
+        near = self._near(length, length)
+        if allowed is not None and near is not None:
+            allowed = ops.logical_and(allowed, near)
         return allowed
 
     def call(
@@ -289,9 +306,12 @@ class PositionalAttention(keras.layers.Layer):
 
     def _attend(self, query, key, value, allowed, training, start_index=0):
         """Attention of queries at positions `start_index ..` to keys at `0 ..`;
-        `allowed` is a boolean `(batch or 1, query, key)` or `None` for all
-        keys (and, when causal, `None` for the causal mask alone)."""
-        if self._fused_here() and (self.dropout == 0 or not training):
+        `allowed` is a boolean `(batch or 1, query, key)`, or `None` for the
+        positional mask alone (`_near`: causal, window)."""
+        no_dropout = self.dropout == 0 or not training
+        if self.attention_block_size is not None and no_dropout:
+            context = self._blockwise_attention(query, key, value, allowed, start_index)
+        elif self._fused_here() and no_dropout:
             context = self._fused_attention(query, key, value, allowed, start_index)
         else:
             context = self._explicit_attention(query, key, value, allowed, training, start_index)
@@ -308,8 +328,8 @@ class PositionalAttention(keras.layers.Layer):
         scores = scores * scale
         if self.bias is not None:
             scores = self.bias(scores, start_index=start_index)
-        if allowed is None and not self.bidirectional:
-            allowed = self._causal(ops.shape(query)[1], ops.shape(key)[1], start_index)
+        if allowed is None:
+            allowed = self._near(ops.shape(query)[1], ops.shape(key)[1], start_index)
         if allowed is not None:
             scores = ops.where(ops.expand_dims(allowed, 1), scores, MASKED_LOGIT)
         if scores.shape[-1] == 1:  # One key gets all the weight (Keras warns of that softmax).
@@ -319,15 +339,27 @@ class PositionalAttention(keras.layers.Layer):
         weights = self.dropout_layer(weights, training=training)
         return ops.einsum("bhqk,bkhd->bqhd", ops.cast(weights, value.dtype), value)
 
+    def _blockwise_attention(self, query, key, value, allowed, start_index):
+        query, key, value = (ops.cast(x, "float32") for x in (query, key, value))
+        return blockwise_attention(
+            query, key, value, self.attention_block_size, 1.0 / math.sqrt(self.key_dim),
+            bias=None if self.bias is None else self.bias.bias,
+            bias_variables=() if self.bias is None else self.bias.variables,
+            allowed=allowed, causal=not self.bidirectional, window=self.sliding_window,
+            start_index=start_index,
+        )  # fmt: skip
+
     def _fused_attention(self, query, key, value, allowed, start_index):
         query, key, value = (ops.cast(x, "float32") for x in (query, key, value))
-        causal_only = allowed is None and not self.bidirectional
+        causal_only = allowed is None and not self.bidirectional and self.sliding_window is None
+        if allowed is None and not causal_only:
+            allowed = self._near(ops.shape(query)[1], ops.shape(key)[1], start_index)
         bias = mask = None
         if self.bias is not None:
             shape = (1, self.num_heads, ops.shape(query)[1], ops.shape(key)[1])
             bias = self.bias(ops.zeros(shape, "float32"), start_index=start_index)
             if causal_only:
-                allowed = self._causal(ops.shape(query)[1], ops.shape(key)[1], start_index)
+                allowed = self._near(ops.shape(query)[1], ops.shape(key)[1], start_index)
             if allowed is not None:  # One of bias and mask: masked keys join the bias.
                 bias = ops.where(ops.expand_dims(allowed, 1), bias, MASKED_LOGIT)
         elif allowed is not None:
@@ -342,14 +374,14 @@ class PositionalAttention(keras.layers.Layer):
             is_causal=causal_only and self.bias is None,
         )
 
-    @staticmethod
-    def _causal(query_length, key_length, start_index=0):
-        """`(1, query, key)`: key `j` is at or before query `start_index + i`."""
+    def _near(self, query_length, key_length, start_index=0):
+        """`(1, query, key)`: whether key `j` is at or before query
+        `start_index + i` (when causal) and inside the sliding window; `None`
+        when every key is."""
         queries = ops.arange(query_length, dtype="int32") + start_index
         keys = ops.arange(key_length, dtype="int32")
-        return ops.expand_dims(
-            ops.less_equal(ops.expand_dims(keys, 0), ops.expand_dims(queries, 1)), 0
-        )
+        near = within(queries, keys, not self.bidirectional, self.sliding_window)
+        return None if near is None else ops.expand_dims(near, 0)
 
     def empty_cache(self, batch_size: int, cache_length: int, dtype: str | None = None):
         """Zeros `(batch_size, 2, cache_length, num_heads, key_dim)`: the
@@ -378,8 +410,9 @@ class PositionalAttention(keras.layers.Layer):
         at = [0, start, 0, 0]
         keys = ops.slice_update(cache[:, 0], at, ops.cast(key, cache.dtype))
         values = ops.slice_update(cache[:, 1], at, ops.cast(value, cache.dtype))
-        # Each new query sees the cached keys at or before its own position.
-        allowed = self._causal(length, cache_length, start)
+        # Each new query sees the cached keys at or before its own position
+        # (`is_causal` of the fused op would align the queries with key 0).
+        allowed = self._near(length, cache_length, start)
         outputs = self._attend(query, keys, values, allowed, training, start_index=start)
         return poison(outputs, ok), ops.stack([keys, values], axis=1)
 
@@ -443,6 +476,8 @@ class PositionalAttention(keras.layers.Layer):
                 "bidirectional": self.bidirectional,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "fused": self.fused,
+                "attention_block_size": self.attention_block_size,
+                "sliding_window": self.sliding_window,
             }
         )
         return config
@@ -464,3 +499,7 @@ def _family_options(family: str, options: dict) -> dict:
                 name, value, f"left out with position={family!r} (it is for {owner!r})"
             )
     return chosen
+
+
+def _optional_int(name, value):
+    return None if value is None else check_int(name, value)

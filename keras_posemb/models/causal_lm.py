@@ -113,6 +113,8 @@ def build_causal_lm(
     ff_dim: int | None = None,
     num_layers: int = 4,
     dropout: float = 0.0,
+    sliding_window: int | None = None,
+    attention_block_size: int | None = None,
     name: str = "causal_lm",
 ) -> CausalLM:
     """Builds a pre-norm GPT-style causal language model.
@@ -140,6 +142,12 @@ def build_causal_lm(
         ff_dim: feed-forward hidden width. Defaults to `4 * embed_dim`.
         num_layers: number of decoder blocks.
         dropout: dropout rate after the embeddings and inside each block.
+        sliding_window: `None`, or each token attends to the last
+            `sliding_window` tokens only (itself included; Mistral's scheme).
+        attention_block_size: `None`, or attention in blocks of this many
+            tokens, with memory that grows linearly with the length
+            (`PositionalAttention`); `with_attention_blocks` sets it on a
+            built model.
         name: the model's name.
 
     Returns:
@@ -183,6 +191,8 @@ def build_causal_lm(
             positions.inside_attention(),
             dropout,
             kernel_initializer=initializer,
+            attention_block_size=attention_block_size,
+            sliding_window=sliding_window,
             name=f"decoder_block_{index}",
         )(x)
     x = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)

@@ -4,6 +4,7 @@ resampled (`keras_posemb.numerics.resample`), every other weight copied."""
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 
 import keras
@@ -101,3 +102,32 @@ def resize_image_classifier(
             weights = [layer.resampled_table(length, kernel, antialias)]
         resized.get_layer(layer.name).set_weights(weights)
     return resized
+
+
+def with_attention_blocks(model: Any, attention_block_size: int | None) -> keras.Model:
+    """A copy of `model` (same weights) whose attention runs in blocks of
+    `attention_block_size` tokens (`PositionalAttention`), with memory that
+    grows linearly with the length: to evaluate or train a model far beyond
+    the length it was built for. `None` gives back all-at-once attention.
+
+    Every `PositionalAttention` and `DecoderBlock` of the functional graph
+    is changed; the outputs are equal to float32 rounding.
+    """
+    if attention_block_size is not None:
+        check_int("attention_block_size", attention_block_size)
+    config, changed = model.get_config(), 0
+    for layer_config in config["layers"]:
+        if layer_config["class_name"] in ("PositionalAttention", "DecoderBlock"):
+            layer_config["config"]["attention_block_size"] = attention_block_size
+            changed += 1
+    if not changed:
+        raise ValueError(f"Model {model.name!r} has no PositionalAttention or DecoderBlock layer.")
+    copy = type(model).from_config(config)
+    # Through a weights file: it matches variables by the layers that hold
+    # them, where a flat weight list follows the order they were created in,
+    # which differs for a bias layer built inside a block.
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.weights.h5")
+        model.save_weights(path)
+        copy.load_weights(path)
+    return copy
