@@ -103,12 +103,21 @@ def in_moment(directory: Path, moment: str) -> bool:
     """Whether the run in `directory` is writing a checkpoint, or its final files."""
     temporaries = directory / ".keras-posemb" / "tmp"  # Named after their targets.
     if moment == "checkpoint":
-        return any(temporaries.glob(".tmp-epoch-*")) or any(temporaries.glob(".tmp-state.json.*"))
+        return _any_file(temporaries, ".tmp-epoch-*") or _any_file(temporaries, ".tmp-state.json.*")
     try:  # The final files come once the last epoch's checkpoint is written.
         state = json.loads((directory / "backup" / "state.json").read_text())
     except (OSError, ValueError):
         return False
-    return state["epoch"] == EPOCHS and any(temporaries.glob(".tmp-*"))
+    return state["epoch"] == EPOCHS and _any_file(temporaries, ".tmp-*")
+
+
+def _any_file(folder: Path, pattern: str) -> bool:
+    """Whether `folder` holds a file matching `pattern`; the trainer may
+    remove the folder while it is read."""
+    try:
+        return any(folder.glob(pattern))
+    except FileNotFoundError:
+        return False
 
 
 def run_and_kill(output_dir: Path, moment: str, duration: float, rng: random.Random) -> bool:

@@ -11,15 +11,26 @@ how to run the guide to see them.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
-import sys
 from pathlib import Path
 
 from mkdocs.structure.files import File
 
 DOCS = Path(__file__).resolve().parent
-sys.path.insert(0, str(DOCS))
-from build import GUIDES, ORDER, parse_cells  # noqa: E402  (docs/build.py, beside this file)
+
+
+def _load_build():
+    """`docs/build.py`, beside this file, loaded by path: `docs/` on
+    `sys.path` would make its folders (`images`) importable packages."""
+    spec = importlib.util.spec_from_file_location("docs_build", DOCS / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_build = _load_build()
+GUIDES, ORDER, parse_cells = _build.GUIDES, _build.ORDER, _build.parse_cells
 
 NOTEBOOKS = DOCS / "build"
 
