@@ -298,7 +298,7 @@ def test_the_blockwise_path_equals_the_explicit_one_forward_and_in_training(
     """Five keys in blocks of 2, with and without padding, causal with a
     window of 3: outputs, and the weights after one SGD step (so the
     gradients, T5's table included), agree to float32 rounding; compiled, as
-    `fit` runs, and at a second length."""
+    `fit` runs (with XLA where the backend has it), and at a second length."""
     window = None if bidirectional else 3
     x = np.random.default_rng(6).normal(size=(2, 5, WIDTH)).astype("float32")
     padding = np.array([[1] * 5, [1, 1, 1, 0, 0]], bool)
@@ -319,8 +319,9 @@ def test_the_blockwise_path_equals_the_explicit_one_forward_and_in_training(
             blockwise.predict(inputs, verbose=0), explicit.predict(inputs, verbose=0), atol=2e-6
         )
     target = np.random.default_rng(7).normal(size=x.shape).astype("float32")
+    xla = keras.backend.backend() != "torch"  # TensorFlow takes XLA where a GPU is.
     for model in models:
-        model.compile(keras.optimizers.SGD(0.1), "mse")
+        model.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=xla)
         model.fit([x, padding], target, batch_size=2, epochs=1, verbose=0)
     for got, want in zip(blockwise.get_weights(), explicit.get_weights()):
         np.testing.assert_allclose(got, want, atol=2e-6)

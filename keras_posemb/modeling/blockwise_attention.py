@@ -1,19 +1,22 @@
-"""Attention in blocks with an online softmax: memory that grows linearly
-with the length, in inference and in training.
+"""Attention in blocks: memory that grows linearly with the length, in
+inference and in training.
 
 The explicit path holds the `(batch, heads, query, key)` logits at once,
 which grows with the square of the length. This takes the queries
-`block_size` at a time and, for each query block, walks the keys
-`block_size` at a time (Milakov and Gimelshein 2018; Dao et al. 2022, flash
-attention): for each query it keeps the largest logit so far, the sum of the
-softmax numerators and the weighted sum of the values, rescaling both when a
-block brings a larger logit. Only one `(batch, heads, block, block)` tile of
-logits exists at a time; a bias is computed for the tile's query and key
+`block_size` at a time and, for each query block, the keys `block_size` at
+a time (Rabe and Staats 2021, "Self-attention does not need O(n^2)
+memory"): each key block gives its softmax numerators relative to its own
+largest logit, their sum and the weighted sum of its values; these are then
+rescaled to the largest logit over all blocks and added (Milakov and
+Gimelshein 2018). A `(batch, heads, block, block)` tile of logits is made
+one key block at a time; a bias is computed for the tile's query and key
 positions alone; key blocks that no query of the block may see (after it
 when causal, outside the window) are skipped. Each query block is
 rematerialized (`keras.remat`): the backward pass recomputes its tiles
-instead of storing them, so training memory grows linearly too. The result
-is the softmax attention of the explicit path, to float32 rounding.
+instead of storing them, so training memory grows linearly too. Loops are
+`keras.ops.map`, whose length is fixed, as XLA needs to differentiate them
+(TensorFlow's `fori_loop` is not). The result is the softmax attention of
+the explicit path, to float32 rounding.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ def blockwise_attention(
     Args:
         query: float32 `(batch, query, heads, depth)`, at positions
             `start_index ..`.
-        key, value: float32 `(batch, key, heads, depth)`, at positions `0 ..`.
+        key: float32 `(batch, key, heads, depth)`, at positions `0 ..`.
+        value: float32, shaped as `key`.
         block_size: queries and keys per block; the last may be shorter.
         scale: multiplies the logits.
         bias: `(query_positions, key_positions) -> (..., heads, query,
@@ -93,13 +97,11 @@ def blockwise_attention(
         query_positions = ops.arange(block_size, dtype="int32") + first_query + start_index
         rows = _rows(allowed, first_query, block_size)
 
-        def step(index, state):
-            first_key = index * block_size
+        def partial(first_key):
             needed = _block_needed(first_key, block_size, query_positions, causal, window)
-            return ops.cond(needed, lambda: update(first_key, state), lambda: state)
+            return ops.cond(needed, lambda: attend_keys(first_key), skipped)
 
-        def update(first_key, state):
-            largest, total, context = state
+        def attend_keys(first_key):
             keys = ops.slice(key, (0, first_key, 0, 0), (batch, block_size, heads, depth))
             values = ops.slice(value, (0, first_key, 0, 0), (batch, block_size, heads, depth))
             key_positions = ops.arange(block_size, dtype="int32") + first_key
@@ -112,19 +114,25 @@ def blockwise_attention(
                 logits = ops.where(visible, logits, MASKED_LOGIT)
             real = ops.less(key_positions, key_length)  # Not the padding after the last key.
             logits = ops.where(real, logits, MASKED_LOGIT)
-            new_largest = ops.maximum(largest, ops.max(logits, axis=-1))
-            weights = ops.exp(logits - ops.expand_dims(new_largest, -1)) * ops.cast(real, "float32")
-            rescale = ops.exp(largest - new_largest)
-            total = total * rescale + ops.sum(weights, axis=-1)
-            context = context * _per_query(rescale) + ops.einsum("bhqk,bkhd->bqhd", weights, values)
-            return new_largest, total, context
+            largest = ops.max(logits, axis=-1)
+            weights = ops.exp(logits - ops.expand_dims(largest, -1)) * ops.cast(real, "float32")
+            context = ops.einsum("bhqk,bkhd->bqhd", weights, values)
+            return largest, ops.sum(weights, axis=-1), context
 
-        initial = (
-            ops.full((batch, heads, block_size), MASKED_LOGIT, "float32"),
-            ops.zeros((batch, heads, block_size), "float32"),
-            ops.zeros((batch, block_size, heads, depth), "float32"),
-        )
-        _, total, context = ops.fori_loop(0, key_blocks, step, initial)
+        def skipped():
+            return (
+                ops.full((batch, heads, block_size), MASKED_LOGIT, "float32"),
+                ops.zeros((batch, heads, block_size), "float32"),
+                ops.zeros((batch, block_size, heads, depth), "float32"),
+            )
+
+        firsts = ops.arange(key_blocks, dtype="int32") * block_size
+        largest, total, context = ops.map(partial, firsts)
+        # Each key block's softmax numerators are relative to its own
+        # largest logit: rescaled to the largest over all blocks, summed.
+        rescale = ops.exp(largest - ops.max(largest, axis=0, keepdims=True))
+        total = ops.sum(total * rescale, axis=0)
+        context = ops.sum(context * ops.expand_dims(ops.swapaxes(rescale, 2, 3), -1), axis=0)
         return context / _per_query(total)
 
     firsts = ops.arange(query_blocks, dtype="int32") * block_size

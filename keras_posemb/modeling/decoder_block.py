@@ -29,9 +29,12 @@ class DecoderBlock(keras.layers.Layer):
             network, in `[0, 1)`. Defaults to `0`.
         kernel_initializer: initializer of every projection. Defaults to
             `RandomNormal(stddev=0.02)`, GPT-2's.
-        attention_block_size, sliding_window: of `PositionalAttention`:
-            blockwise attention with linear memory, and the last
-            `sliding_window` keys only. Default to `None`.
+        attention_block_size: `None`, or attend in blocks of this many
+            tokens with memory linear in the length (`PositionalAttention`).
+            Defaults to `None`.
+        sliding_window: `None`, or each token sees the last
+            `sliding_window` tokens only (`PositionalAttention`). Defaults
+            to `None`.
         **kwargs: other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:

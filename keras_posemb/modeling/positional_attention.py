@@ -68,7 +68,7 @@ class PositionalAttention(keras.layers.Layer):
             (docs/decoders.md has the measurements). Both paths compute in
             float32 and agree to float32 rounding. Defaults to `"auto"`.
         attention_block_size: `None`, or a positive int: attend in tiles of
-            this many queries and keys with an online softmax
+            this many queries and keys, their softmax combined across blocks
             (`modeling.blockwise_attention`), recomputed in the backward
             pass, so that memory grows linearly with the length instead of
             with its square; taken whenever no dropout applies (before

@@ -1,5 +1,7 @@
 """Models for other lengths and image sizes: their learned position tables
-resampled (`keras_posemb.numerics.resample`), every other weight copied."""
+resampled (`keras_posemb.numerics.resample`), every other weight copied; and
+a model's copy with blockwise attention, for lengths beyond what its full
+attention logits fit in memory."""
 
 from __future__ import annotations
 
