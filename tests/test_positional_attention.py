@@ -327,6 +327,23 @@ def test_the_blockwise_path_equals_the_explicit_one_forward_and_in_training(
         np.testing.assert_allclose(got, want, atol=2e-6)
 
 
+def test_the_blockwise_path_gets_a_padding_mask_as_one_row_per_batch(monkeypatch):
+    """Causal with padding: the blockwise path is handed the `(batch, 1,
+    key)` padding mask and applies causality tile by tile, so no
+    `(batch, query, key)` mask, quadratic in the length, is built."""
+    from keras_posemb.modeling import positional_attention
+
+    shapes = []
+    blockwise = positional_attention.blockwise_attention
+    monkeypatch.setattr(positional_attention, "blockwise_attention", lambda *a, **k: shapes.append(tuple(k["allowed"].shape)) or blockwise(*a, **k))  # fmt: skip
+    layer = PositionalAttention(
+        HEADS, KEY_DIM, "alibi", bidirectional=False, attention_block_size=2
+    )
+    x = np.random.default_rng(0).normal(size=(2, 5, WIDTH)).astype("float32")
+    layer(x, padding_mask=np.array([[1] * 5, [1, 1, 1, 0, 0]], bool))
+    assert shapes == [(2, 1, 5)]
+
+
 @pytest.mark.parametrize("fused", ["auto", True])
 def test_the_fused_path_is_taken_when_no_dropout_applies(monkeypatch, fused):
     if fused == "auto" and keras.backend.backend() == "tensorflow":

@@ -66,8 +66,8 @@ def blockwise_attention(
 
     Returns:
         float32 `(batch, query, heads, depth)`; a query that may see no key
-        gets the mean of the values, as the explicit path's softmax of equal
-        logits gives.
+        (a padded one) gets an average of values, as on the explicit path,
+        never NaN.
     """
     batch, query_length = ops.shape(query)[0], ops.shape(query)[1]
     key_length, heads, depth = ops.shape(key)[1], key.shape[2], key.shape[3]

@@ -249,8 +249,9 @@ class PositionalAttention(keras.layers.Layer):
             )
 
     def _key_mask(self, inputs, padding_mask, attention_mask, mask):
-        """Boolean `(batch, query, key)` of the keys each query may see, or
-        `None` when there is no mask but the positional one (`_near`)."""
+        """Boolean `(batch, query or 1, key)` of the keys each query may see
+        by the masks given, or `None`; the paths add the positional mask
+        (`_near`), the blockwise one tile by tile."""
         for name, value in [
             ("padding_mask", padding_mask),
             ("attention_mask", attention_mask),
@@ -266,10 +267,6 @@ class PositionalAttention(keras.layers.Layer):
             allowed = (
                 attention_mask if allowed is None else ops.logical_and(allowed, attention_mask)
             )
-        length = ops.shape(inputs)[1]
-        near = self._near(length, length)
-        if allowed is not None and near is not None:
-            allowed = ops.logical_and(allowed, near)
         return allowed
 
     def call(
@@ -306,8 +303,8 @@ class PositionalAttention(keras.layers.Layer):
 
     def _attend(self, query, key, value, allowed, training, start_index=0):
         """Attention of queries at positions `start_index ..` to keys at `0 ..`;
-        `allowed` is a boolean `(batch or 1, query, key)`, or `None` for the
-        positional mask alone (`_near`: causal, window)."""
+        `allowed` is a boolean `(batch or 1, query or 1, key)` or `None`, to
+        which each path adds the positional mask (`_near`: causal, window)."""
         no_dropout = self.dropout == 0 or not training
         if self.attention_block_size is not None and no_dropout:
             context = self._blockwise_attention(query, key, value, allowed, start_index)
@@ -328,8 +325,7 @@ class PositionalAttention(keras.layers.Layer):
         scores = scores * scale
         if self.bias is not None:
             scores = self.bias(scores, start_index=start_index)
-        if allowed is None:
-            allowed = self._near(ops.shape(query)[1], ops.shape(key)[1], start_index)
+        allowed = self._and_near(allowed, query, key, start_index)
         if allowed is not None:
             scores = ops.where(ops.expand_dims(allowed, 1), scores, MASKED_LOGIT)
         if scores.shape[-1] == 1:  # One key gets all the weight (Keras warns of that softmax).
@@ -352,14 +348,12 @@ class PositionalAttention(keras.layers.Layer):
     def _fused_attention(self, query, key, value, allowed, start_index):
         query, key, value = (ops.cast(x, "float32") for x in (query, key, value))
         causal_only = allowed is None and not self.bidirectional and self.sliding_window is None
-        if allowed is None and not causal_only:
-            allowed = self._near(ops.shape(query)[1], ops.shape(key)[1], start_index)
+        if not causal_only or self.bias is not None:  # Else the op's `is_causal` masks.
+            allowed = self._and_near(allowed, query, key, start_index)
         bias = mask = None
         if self.bias is not None:
             shape = (1, self.num_heads, ops.shape(query)[1], ops.shape(key)[1])
             bias = self.bias(ops.zeros(shape, "float32"), start_index=start_index)
-            if causal_only:
-                allowed = self._near(ops.shape(query)[1], ops.shape(key)[1], start_index)
             if allowed is not None:  # One of bias and mask: masked keys join the bias.
                 bias = ops.where(ops.expand_dims(allowed, 1), bias, MASKED_LOGIT)
         elif allowed is not None:
@@ -382,6 +376,13 @@ class PositionalAttention(keras.layers.Layer):
         keys = ops.arange(key_length, dtype="int32")
         near = within(queries, keys, not self.bidirectional, self.sliding_window)
         return None if near is None else ops.expand_dims(near, 0)
+
+    def _and_near(self, allowed, query, key, start_index):
+        """`allowed` and the positional mask, for `query` and `key`."""
+        near = self._near(ops.shape(query)[1], ops.shape(key)[1], start_index)
+        if allowed is None or near is None:
+            return near if allowed is None else allowed
+        return ops.logical_and(allowed, near)
 
     def empty_cache(self, batch_size: int, cache_length: int, dtype: str | None = None):
         """Zeros `(batch_size, 2, cache_length, num_heads, key_dim)`: the
