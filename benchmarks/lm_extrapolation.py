@@ -7,7 +7,9 @@ validation loss (nats per character) at 1x, 2x, 4x and 8x the training
 context:
 
 - non-overlapping windows (the headline: every character is scored once,
-  with on average half a window of context, as the trainer's metrics.json);
+  with on average half a window of context, as the trainer's metrics.json),
+  at 64x and 256x too (blockwise attention; `--set extrapolation=...`
+  chooses the factors);
 - sliding windows moving by half their length, each scoring its last half:
   every scored character sees at least half a window of earlier text;
 - for rotary models, RoPE extensions applied at evaluation time only, with
@@ -48,6 +50,8 @@ from keras_posemb.runs.run import Run
 from keras_posemb.training import language_model
 
 FAMILIES = ("learned", "sinusoidal", "rotary", "alibi", "t5", "none")
+# The headline's factors: 1x-8x, and 64x and 256x in attention blocks.
+FACTORS = "1,2,4,8,64,256"
 EXTENSIONS = ("linear", "ntk", "dynamic", "yarn")
 # The fine-tune's batches: a random stream apart from training's intervals.
 FINE_TUNE_STREAM = 10**6
@@ -77,7 +81,7 @@ def evaluate(model, config, validation, fine_tune_steps, log) -> dict:
                     validation,
                     f * context,
                 )
-                for f in extrapolation.FACTORS[1:]
+                for f in config.evaluation_factors[1:]
                 if len(validation) > f * context
             }
             for extension in EXTENSIONS
@@ -188,18 +192,23 @@ def shown(entry) -> str:
     return f"{entry['mean']:.3f}{spread}"
 
 
+def header(factors) -> str:
+    return "| | " + " | ".join(f"{f}x" for f in factors) + " |\n|---|" + "---:|" * len(factors)
+
+
 def tables(summary) -> str:
-    factors = [str(f) for f in extrapolation.FACTORS]
-    head = "| | " + " | ".join(f"{f}x" for f in factors) + " |\n|---|" + "---:|" * len(factors)
     lines = []
     for kind, title in [("windows", "non-overlapping windows"), ("sliding", "sliding windows")]:
-        lines += [f"\nValidation loss, {title} (mean ± std over seeds):\n", head]
+        columns = sorted(next(iter(summary.values()))[kind], key=int)
+        lines += [f"\nValidation loss, {title} (mean ± std over seeds):\n", header(columns)]
         for family, entry in summary.items():
-            row = " | ".join(shown(entry[kind].get(f)) for f in factors)
+            row = " | ".join(shown(entry[kind].get(f)) for f in columns)
             lines.append(f"| {family} | {row} |")
     rotary = summary.get("rotary", {})
     if "extensions" in rotary:
-        lines += ["\nRotary with extensions at evaluation time (non-overlapping windows):\n", head]
+        factors = sorted(rotary["windows"], key=int)
+        lines += ["\nRotary with extensions at evaluation time (non-overlapping windows):\n"]
+        lines.append(header(factors))
         lines.append(f"| none | {' | '.join(shown(rotary['windows'].get(f)) for f in factors)} |")
         for extension, table in rotary["extensions"].items():
             lines.append(f"| {extension} | {' | '.join(shown(table.get(f)) for f in factors)} |")
@@ -235,7 +244,7 @@ def plot(summary, path):
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    factors = [str(f) for f in extrapolation.FACTORS]
+    factors = sorted(next(iter(summary.values()))["windows"], key=int)
     for family, entry in summary.items():
         points = [(int(f), entry["windows"][f]) for f in factors if entry["windows"].get(f)]
         xs = [x for x, _ in points]
@@ -269,7 +278,10 @@ def main(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a trainer setting, e.g. --set steps=200")  # fmt: skip
     args = parser.parse_args(argv)
-    args.settings = settings_from_pairs(language_model.LanguageModelConfig, args.set)
+    args.settings = {
+        "extrapolation": FACTORS,
+        **settings_from_pairs(language_model.LanguageModelConfig, args.set),
+    }
     args.output_dir.mkdir(parents=True, exist_ok=True)
 
     def log(message):

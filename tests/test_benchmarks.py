@@ -249,6 +249,30 @@ def test_lm_extrapolation_study_trains_evaluates_and_summarizes(tmp_path):
     assert "training" not in again
 
 
+def test_streaming_study_scores_each_way_of_caching(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("to be or not to be, that is the question.\n" * 60)
+    small = ["steps=4", "eval_interval=2", "embed_dim=16", "num_heads=2", "num_layers=1",
+             "max_length=8", "batch_size=4"]  # fmt: skip
+    flags = ["--text", str(text), "--families", "rotary,alibi", "--factor", "4", "--streams", "2",
+             "--window", "6", "--sinks", "2", "--bin", "4", "--output-dir", str(tmp_path / "out")]  # fmt: skip
+    out = run_script("streaming.py", *flags, *(f"--set={s}" for s in small))
+    runs = json.loads((tmp_path / "out" / "summary.json").read_text())["runs"]
+    assert [run["family"] for run in runs] == ["rotary", "alibi"]
+    for run in runs:
+        ways = run["ways"]
+        assert set(ways) == {"full", "window", "sinks", "recompute"}
+        assert run["streams"] == 2 and len(ways["full"]["by_position"]) == 31
+        # One layer: a rolling window of 6 is the recomputation over the last 6 tokens.
+        np.testing.assert_allclose(ways["window"]["by_position"], ways["recompute"]["by_position"],
+                                   rtol=1e-4)  # fmt: skip
+        assert ways["sinks"]["beyond_context"] != ways["window"]["beyond_context"]
+    assert "| rotary | sinks |" in out and "alibi: beyond the context, window" in out
+    assert (tmp_path / "out" / "streaming.png").stat().st_size > 0
+    again = run_script("streaming.py", *flags, *(f"--set={s}" for s in small))
+    assert "training" not in again
+
+
 def test_keras_hub_decoder_comparison_measures_both_models():
     pytest.importorskip("keras_hub", reason="the optional comparison needs keras-hub")
     tiny = ["--steps", "2", "--new-tokens", "4", "--width", "16", "--layers", "1", "--heads", "2"]

@@ -112,6 +112,53 @@ def test_cached_attention_refuses_what_it_cannot_honour():
         encoder(x, cache=encoder.empty_cache(2, 4), cache_update_index=0)
 
 
+def streamed(sequence, sinks, window):
+    """StreamingLLM's view of the last token of `sequence` (axis 1): the first
+    `sinks` tokens and the last `window`, as one sequence at positions 0 .."""
+    if sequence.shape[1] <= sinks + window:
+        return sequence
+    return np.concatenate([sequence[:, :sinks], sequence[:, -window:]], axis=1)
+
+
+@pytest.mark.parametrize("family", ATTENTION_FAMILIES)
+def test_a_rolling_cache_attends_to_the_sinks_and_the_last_tokens(family):
+    """A cache of 2 sinks + a window of 3 over 9 tokens, a prefill of 4 then
+    one token at a time: each output is the last output of one pass over
+    the first 2 and the last 3 tokens, positioned 0 .. 4 (the reference
+    holds for one layer: keys and values depend on the token alone)."""
+    x = np.random.default_rng(2).normal(size=(2, 9, 6)).astype("float32")
+    layer = PositionalAttention(HEADS, KEY_DIM, family, bidirectional=False)
+    want = np.concatenate(
+        [to_numpy(layer(streamed(x[:, : t + 1], 2, 3)))[:, -1:] for t in range(9)], axis=1
+    )
+
+    def call(chunk, cache, index):
+        return layer(chunk, cache=cache, cache_update_index=index, cache_sinks=2)
+
+    compile_too = keras.backend.backend() != "torch" or family == "rotary"
+    for function in [call, compiled(call)][: 2 if compile_too else 1]:
+        got = cached_outputs(function, layer.empty_cache(2, 5), x, [4] + [1] * 5)
+        np.testing.assert_allclose(got, want, atol=2e-6, err_msg=family)
+
+
+def test_a_rolling_cache_refuses_what_it_cannot_honour():
+    x = np.zeros((1, 2, 6), "float32")
+    layer = PositionalAttention(HEADS, KEY_DIM, "rotary", bidirectional=False)
+    cache = layer.empty_cache(1, 4)
+    with pytest.raises(
+        ValueError, match=r"`cache_sinks` must be less than the cache's length 4.*cache_sinks=4"
+    ):
+        layer(x, cache=cache, cache_update_index=0, cache_sinks=4)
+    with pytest.raises(
+        ValueError, match=r"`cache_sinks` must be an int >= 0; received cache_sinks=-1"
+    ):
+        layer(x, cache=cache, cache_update_index=0, cache_sinks=-1)
+    with pytest.raises(PositionRangeError, match=r"more than one token.*positions 3 \.\. 4"):
+        layer(x, cache=cache, cache_update_index=3, cache_sinks=1)
+    with pytest.raises(ValueError, match=r"`cache_sinks` is for a `cache`"):
+        layer(x, cache_sinks=1)
+
+
 def test_a_compiled_cache_overflow_is_nan_not_a_clamped_write():
     """Inside a compiled step the index is a tensor: nothing can raise on JAX
     or XLA, and dynamic_update_slice would clamp the write to the end."""
@@ -249,6 +296,64 @@ def test_generation_refuses_more_positions_than_the_learned_table_has():
         model.generate(np.zeros((2, 0), "int32"), max_new_tokens=1)
     with pytest.raises(ValueError, match=r"top_p.*\(0, 1\]"):
         model.generate(TOKENS[:, :3], max_new_tokens=1, temperature=1.0, top_p=0.0)
+
+
+def greedy_streamed(model, prompt, steps, sinks, window):
+    """Greedy decoding by a full pass, per token, over the first `sinks` and
+    the last `window` tokens so far (StreamingLLM's recomputation)."""
+    ids = prompt
+    for _ in range(steps):
+        logits = to_numpy(model(streamed(ids, sinks, window)))[:, -1]
+        ids = np.concatenate([ids, logits.argmax(-1)[:, None].astype("int32")], axis=1)
+    return ids
+
+
+@pytest.mark.parametrize("family", ["rotary", "alibi", "t5"])
+def test_a_rolling_cache_generates_ten_times_its_length_as_streaming_recomputes(family):
+    """One block (where StreamingLLM's recomputation is the exact reference),
+    a prompt of 7 longer than the cache of 2 sinks + a window of 3, and 43
+    new tokens: greedy and sampled decoding keep a cache of 5 tokens."""
+    model = build_causal_lm(11, 8, family, embed_dim=16, num_heads=2, num_layers=1)
+    lengths = []
+    empty_cache = model.empty_cache
+    model.empty_cache = lambda batch, length: lengths.append(length) or empty_cache(batch, length)
+    prompt = TOKENS
+    got = model.generate(prompt, 43, cache="sinks", window=3, sinks=2)
+    np.testing.assert_array_equal(got, greedy_streamed(model, prompt, 43, sinks=2, window=3))
+    sampled = model.generate(prompt, 43, temperature=1.0, seed=2, cache="sinks", window=3, sinks=2)
+    assert sampled.shape == (2, 50) and (sampled[:, :7] == prompt).all()
+    assert lengths == [5, 5]
+
+
+@pytest.mark.parametrize("family", ["rotary", "learned"])
+def test_a_window_cache_generates_as_sliding_window_attention(family):
+    """Two blocks and cache="window": every token saw the last 4 tokens alone
+    when its keys were cached, which is a full pass of the same weights with
+    sliding_window=4 (positions inside a window keep their distances)."""
+    model = _tiny_lm(family, max_length=32)
+    windowed = build_causal_lm(11, 32, family, embed_dim=16, num_heads=2, num_layers=2,
+                               sliding_window=4)  # fmt: skip
+    windowed.set_weights(model.get_weights())
+    got = model.generate(TOKENS[:, :5], 20, cache="window", window=4)
+    np.testing.assert_array_equal(got, greedy_by_recomputation(windowed, TOKENS[:, :5], 20))
+    if family == "learned":  # A table at the embeddings limits every token's position.
+        with pytest.raises(PositionRangeError, match=r"the new tokens need 33 positions"):
+            model.generate(TOKENS[:, :5], 28, cache="window", window=4)
+
+
+def test_generation_refuses_bad_cache_settings():
+    model = _tiny_lm("rotary")
+    prompt = TOKENS[:, :3]
+    for settings, message in [
+        (dict(cache="rolling"), r"`cache` must be one of 'full', 'window', 'sinks'.*='rolling'"),
+        (dict(window=4), r"`window` must be left out with cache='full'.*window=4"),
+        (dict(cache="window"), r"`window` must be a positive int with cache='window'.*=None"),
+        (dict(cache="window", window=0), r"`window` must be a positive int; received window=0"),
+        (dict(cache="window", window=4, sinks=2), r"`sinks` must be left out with cache="),
+        (dict(cache="sinks", window=4, sinks=0), r"`sinks` must be a positive int; .*sinks=0"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            model.generate(prompt, 4, **settings)
 
 
 class TestSampling:

@@ -168,6 +168,36 @@ def test_long_windows_are_scored_in_attention_blocks_with_the_same_loss(monkeypa
         assert losses[factor] == pytest.approx(loss, rel=1e-5)
 
 
+def per_token_losses(model, ids):
+    """Each next token's cross-entropy from one causal pass, in float64."""
+    logits = keras.ops.convert_to_numpy(model(ids[:, :-1])).astype(np.float64)
+    log_z = np.log(np.exp(logits).sum(-1))
+    return log_z - np.take_along_axis(logits, ids[:, 1:, None], -1)[..., 0]
+
+
+@pytest.mark.all_backends
+def test_streaming_through_the_cache_scores_as_one_pass_or_its_recomputation():
+    """Two streams of 30 tokens, one layer: the full cache gives one causal
+    pass's losses; a window of 6 gives the recomputation over the last 6
+    tokens (with one layer a key depends on its token alone, and a window
+    keeps the distances), which for a window as long as the stream is one
+    pass again."""
+    model = small_model("rotary")
+    ids = np.random.default_rng(2).integers(0, 7, (2, 30)).astype(np.int32)
+    want = per_token_losses(model, ids)
+    np.testing.assert_allclose(extrapolation.streaming_losses(model, ids), want, rtol=1e-5)
+    np.testing.assert_allclose(extrapolation.recomputed_losses(model, ids, 40), want, rtol=1e-5)
+    recomputed = extrapolation.recomputed_losses(model, ids, 6)
+    np.testing.assert_allclose(recomputed[:, :6], want[:, :6], rtol=1e-5)
+    assert np.abs(recomputed[:, 6:] - want[:, 6:]).max() > 1e-4  # Context was cut.
+    windowed = extrapolation.streaming_losses(model, ids, "window", window=6)
+    np.testing.assert_allclose(windowed, recomputed, rtol=1e-5)
+    sinks = extrapolation.streaming_losses(model, ids, "sinks", window=5, sinks=1)
+    assert sinks.shape == (2, 29) and np.abs(sinks[:, 6:] - windowed[:, 6:]).max() > 1e-4
+    with pytest.raises(ValueError, match=r"shape \(streams, length\).*shape \(30,\)"):
+        extrapolation.streaming_losses(model, ids[0])
+
+
 @pytest.mark.all_backends
 def test_with_rope_scaling_copies_the_weights_and_rescales_the_frequencies():
     model = small_model()
@@ -319,6 +349,11 @@ def test_generate_prints_the_prompt_and_its_continuation(finished_run, capsys):
     assert len(set(texts)) > 1  # Each sample is drawn on its own.
     status, _, err = run_main(generate_cli.main, [config.output_dir, "Q!"], capsys)
     assert status == 2 and "prompt has characters the model was not trained on ('!', 'Q')" in err
+    rolling = ["--cache", "sinks", "--window", "5", "--sinks", "2", "--max-new-tokens", "30"]
+    status, out, err = run_main(generate_cli.main, [*argv[:2], *rolling, "--temperature", "0"],
+                                capsys)  # fmt: skip
+    want = model.generate(vocabulary.encode("the ")[None], 30, cache="sinks", window=5, sinks=2)
+    assert status == 0 and out == vocabulary.decode(want[0]) + "\n", err
 
 
 def test_generate_starts_a_line_without_a_prompt_or_from_a_prompt_file(
@@ -353,6 +388,8 @@ def test_generate_starts_a_line_without_a_prompt_or_from_a_prompt_file(
         # Refused before a billion prompts are made (the process was killed for memory).
         (["--num-samples", str(10**9)], "--num-samples must be a size that fits in memory"),
         (["--prompt-file", "/no/such.txt"], "/no/such.txt"),
+        (["--cache", "sinks"], "--window must be a positive int with --cache sinks"),
+        (["--window", "8"], "--window must be left out with --cache full"),
     ],
 )
 def test_generate_refuses_bad_flags_in_one_line(finished_run, flags, expected, capsys):
@@ -420,6 +457,9 @@ def test_the_default_interval_is_the_divisor_of_the_steps_nearest_250(tmp_path, 
         (dict(max_length=10**6), "max_length.*at most .*max_length=1000000"),
         (dict(min_learning_rate=1), "min_learning_rate.*min_learning_rate=1"),
         (dict(warmup_steps=6), "warmup_steps.*\\[0, 5\\].*warmup_steps=6"),
+        (dict(extrapolation="1,x"), "extrapolation.*positive ints.*extrapolation='1,x'"),
+        (dict(extrapolation="0,1"), "extrapolation.*positive ints.*extrapolation='0,1'"),
+        (dict(max_length=2048, extrapolation="1,256"), "at most 1,024 .*evaluated at 256x"),
     ],
 )
 def test_bad_settings_are_refused_before_the_text_is_read(tmp_path, change, match):
@@ -427,6 +467,11 @@ def test_bad_settings_are_refused_before_the_text_is_read(tmp_path, change, matc
     with pytest.raises(ArgumentError, match=match):
         language_model.train_language_model(config)
     assert not (tmp_path / "run").exists()
+
+
+def test_the_extrapolation_factors_are_sorted_ints(tmp_path):
+    assert tiny_lm_config(tmp_path).evaluation_factors == (1, 2, 4, 8)
+    assert tiny_lm_config(tmp_path, extrapolation="64, 1,8,1").evaluation_factors == (1, 8, 64)
 
 
 def test_a_run_is_not_resumed_on_other_text(tmp_path):

@@ -70,6 +70,8 @@ def test_the_settings_offer_what_the_keras_modules_take():
     assert images.POOLINGS == image_classifier.POOLINGS
     assert language_model.EVALUATION_FACTORS == extrapolation.FACTORS
     assert language_model.EVALUATION_TOKENS_PER_CALL == extrapolation.TOKENS_PER_CALL
+    assert language_model.EVALUATION_BLOCKWISE_FROM == extrapolation.BLOCKWISE_FROM
+    assert language_model.EVALUATION_BLOCK_SIZE == extrapolation.BLOCK_SIZE
 
 
 def test_a_family_names_its_layer_class_to_load_without_keras():

@@ -157,6 +157,7 @@ def test_mixed_precision_keeps_logits_in_float32():
         ({"dropout": 1.0}, "dropout=1.0"),
         ({"attention_block_size": 0}, "attention_block_size=0"),
         ({"attention_block_size": 2.5}, "attention_block_size=2.5"),
+        ({"attention_block_size": "big"}, "a positive int, 'auto' or None.*='big'"),
         ({"sliding_window": 0}, "sliding_window=0"),
         ({"sliding_window": "4"}, "sliding_window='4'"),
         ({"position": "t5", "num_buckets": 7}, "num_buckets=7"),
@@ -342,6 +343,38 @@ def test_the_blockwise_path_gets_a_padding_mask_as_one_row_per_batch(monkeypatch
     x = np.random.default_rng(0).normal(size=(2, 5, WIDTH)).astype("float32")
     layer(x, padding_mask=np.array([[1] * 5, [1, 1, 1, 0, 0]], bool))
     assert shapes == [(2, 1, 5)]
+
+
+def test_auto_block_size_attends_in_blocks_beyond_its_length_only(monkeypatch):
+    """With the crossover moved to 4 keys and blocks of 3: 4 keys at once,
+    7 in blocks, the same outputs either way; a TensorFlow graph traced for
+    any length chooses as it runs."""
+    from keras_posemb.modeling import positional_attention
+
+    monkeypatch.setattr(positional_attention, "AUTO_BLOCKWISE_FROM", 4)
+    monkeypatch.setattr(positional_attention, "AUTO_BLOCK_SIZE", 3)
+    sizes = []
+    blockwise = positional_attention.blockwise_attention
+    monkeypatch.setattr(positional_attention, "blockwise_attention", lambda *a, **k: sizes.append(a[3]) or blockwise(*a, **k))  # fmt: skip
+    auto = PositionalAttention(
+        HEADS, KEY_DIM, "t5", bidirectional=False, attention_block_size="auto"
+    )
+    x = np.random.default_rng(3).normal(size=(2, 7, WIDTH)).astype("float32")
+    auto.build(x.shape)
+    want = reference_attention(auto, x, "t5", bidirectional=False)
+    reference_short = reference_attention(auto, x[:, :4], "t5", bidirectional=False)
+    sizes.clear()
+    np.testing.assert_allclose(to_numpy(auto(x[:, :4])), reference_short, atol=2e-5)
+    assert sizes == []
+    np.testing.assert_allclose(to_numpy(auto(x)), want, atol=2e-5)
+    assert sizes == [3]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        spec = tf.TensorSpec((2, None, WIDTH), "float32")
+        graph = tf.function(lambda inputs: auto(inputs), input_signature=[spec])
+        np.testing.assert_allclose(graph(x[:, :4]).numpy(), reference_short, atol=2e-5)
+        np.testing.assert_allclose(graph(x).numpy(), want, atol=2e-5)
 
 
 @pytest.mark.parametrize("fused", ["auto", True])

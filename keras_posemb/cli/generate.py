@@ -6,12 +6,15 @@ by default as nanoGPT's sample.py does (temperature 0.8, the 200 most likely
 tokens; it prints 10 samples of 500): --temperature 0 is greedy decoding
 (the most likely token each step, one text). The same --seed gives the same
 text on every Keras backend. With no prompt (or ""), generation starts as a
-line of the text does, after a newline.
+line of the text does, after a newline. --cache window or sinks keeps a
+rolling cache of the last --window tokens (and the first --sinks): a text
+of any length at constant memory.
 
 examples:
   keras-posemb-generate runs/lm_builtin_rotary "the dog"
   keras-posemb-generate runs/lm_input_alibi "ROMEO:" --max-new-tokens 300 --num-samples 5
   keras-posemb-generate runs/lm_input_alibi --prompt-file opening.txt --temperature 0
+  keras-posemb-generate runs/lm_input_rotary --max-new-tokens 5000 --cache sinks --window 60
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from keras_posemb import cli
 from keras_posemb._args import check_int
 from keras_posemb.data.characters import read_text
 from keras_posemb.errors import DataError, Setting, argument_error
-from keras_posemb.numerics.sampling import check_sampling
+from keras_posemb.numerics.sampling import CACHES, DEFAULT_SINKS, check_cache, check_sampling
 from keras_posemb.runs.run import LANGUAGE_MODEL, Run
 
 # nanoGPT's sample.py: temperature 0.8, top_k 200 (and 10 samples).
@@ -56,6 +59,16 @@ def _parser():
         help="sample from the smallest set of tokens whose probabilities reach P (nucleus)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling (an int >= 0)")
+    parser.add_argument(
+        "--cache", default="full", choices=CACHES,
+        help="full: keep every token's keys and values; window: the last --window tokens'; "
+        "sinks: the first --sinks tokens' too (default: full)",
+    )  # fmt: skip
+    parser.add_argument("--window", type=int, help="tokens a rolling cache keeps")
+    parser.add_argument(
+        "--sinks", type=int,
+        help=f"first tokens --cache sinks keeps (default: {DEFAULT_SINKS})",
+    )  # fmt: skip
     return parser
 
 
@@ -82,6 +95,7 @@ def _parse(argv):
     check_int("num_samples", num_samples)
     check_int("max_new_tokens", args.max_new_tokens, minimum=0)
     check_sampling(args.temperature, args.top_k, args.top_p)
+    args.cache_sinks = check_cache(args.cache, args.window, args.sinks)
     if not greedy:
         check_int("seed", args.seed, minimum=0)
     args.num_samples = num_samples
@@ -91,7 +105,7 @@ def _parse(argv):
 
 
 def _run(args):
-    from keras_posemb.models.generation import check_generation_fits
+    from keras_posemb.models.generation import cache_size, check_generation_fits
 
     prompt, num_samples = args.prompt, args.num_samples
     run = Run(args.run_dir)
@@ -103,9 +117,11 @@ def _run(args):
             "This model's text has no newline to start a line from; give a prompt to continue."
         )
     prompt_ids = vocabulary.encode(start + prompt, "prompt")
+    length, new = len(prompt_ids), args.max_new_tokens
+    cached = cache_size(length + new, args.window, args.cache_sinks)
     # Before the batch of prompts is made: each check names its own setting.
-    check_generation_fits(model, 1, len(prompt_ids), args.max_new_tokens)
-    check_generation_fits(model, num_samples, len(prompt_ids), args.max_new_tokens, "num_samples")
+    check_generation_fits(model, 1, length, new, cache_length=cached)
+    check_generation_fits(model, num_samples, length, new, "num_samples", cached)
     ids = model.generate(
         prompt_ids[None].repeat(num_samples, axis=0),
         args.max_new_tokens,
@@ -113,6 +129,9 @@ def _run(args):
         top_k=args.top_k,
         top_p=args.top_p,
         seed=args.seed,
+        cache=args.cache,
+        window=args.window,
+        sinks=args.sinks,
     )
     skipped = len(vocabulary.encode(start))
     texts = [vocabulary.decode(row[skipped:]) for row in ids]

@@ -29,8 +29,9 @@ class DecoderBlock(keras.layers.Layer):
             network, in `[0, 1)`. Defaults to `0`.
         kernel_initializer: initializer of every projection. Defaults to
             `RandomNormal(stddev=0.02)`, GPT-2's.
-        attention_block_size: `None`, or attend in blocks of this many
-            tokens with memory linear in the length (`PositionalAttention`).
+        attention_block_size: `None`, `"auto"`, or attend in blocks of this
+            many tokens with memory linear in the length
+            (`PositionalAttention`).
             Defaults to `None`.
         sliding_window: `None`, or each token sees the last
             `sliding_window` tokens only (`PositionalAttention`). Defaults
@@ -44,6 +45,8 @@ class DecoderBlock(keras.layers.Layer):
             values of the tokens so far (`PositionalAttention.empty_cache`).
         cache_update_index: with `cache`, the position of the first token of
             `inputs`.
+        cache_sinks: with `cache`, `None` or the sinks of a rolling cache
+            (`PositionalAttention`).
 
     Returns:
         `(batch, sequence, width)`; with `cache`, `(outputs, updated cache)`.
@@ -126,14 +129,15 @@ class DecoderBlock(keras.layers.Layer):
             layer.build(input_shape)
         self.ff_output.build((*input_shape[:-1], self.ff_dim))
 
-    def call(self, inputs, training=None, cache=None, cache_update_index=None):
+    def call(self, inputs, training=None, cache=None, cache_update_index=None, cache_sinks=None):
         y = self.attention_norm(inputs)
         if cache is None and cache_update_index is None:
             y = self.attention(y, training=training)
         else:
             y, cache = self.attention(
-                y, training=training, cache=cache, cache_update_index=cache_update_index
-            )
+                y, training=training, cache=cache, cache_update_index=cache_update_index,
+                cache_sinks=cache_sinks,
+            )  # fmt: skip
         x = inputs + self.dropout_layer(y, training=training)
         y = self.ff_output(self.ff_hidden(self.ff_norm(x)))
         x = x + self.dropout_layer(y, training=training)

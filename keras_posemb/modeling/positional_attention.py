@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import keras
@@ -13,6 +14,11 @@ from keras_posemb.layers._attention_bias import MASKED_LOGIT
 from keras_posemb.layers._positions import check_dense, dtype_name, is_integer
 from keras_posemb.layers._range_guard import guard_range, poison
 from keras_posemb.modeling.blockwise_attention import blockwise_attention, within
+
+# attention_block_size="auto": blocks of this many tokens for more keys than
+# AUTO_BLOCKWISE_FROM, where blockwise attention is also faster on a CPU.
+AUTO = "auto"
+AUTO_BLOCKWISE_FROM, AUTO_BLOCK_SIZE = 2048, 512
 
 # Family options of the 0.2.0 signature: (family, its layer's argument). Still
 # accepted with the short form, and read from `.keras` files of 0.2.0, which
@@ -43,8 +49,11 @@ class PositionalAttention(keras.layers.Layer):
     With `cache` (causal attention only) the layer decodes step by step: the
     new keys and values are written at `cache_update_index`, the queries
     attend to every cached key up to their own position, and the call
-    returns `(outputs, cache)`. docs/decoders.md describes the cache, the
-    fused path and what each family passes to it.
+    returns `(outputs, cache)`. With `cache_sinks` the cache rolls instead
+    (StreamingLLM): it keeps the first `cache_sinks` tokens and the most
+    recent ones, so a sequence may be any number of tokens long.
+    docs/decoders.md describes the cache, the fused path and what each
+    family passes to it.
 
     Args:
         num_heads: positive int, attention heads.
@@ -67,13 +76,16 @@ class PositionalAttention(keras.layers.Layer):
             `dot_product_attention` is slower than the explicit path
             (docs/decoders.md has the measurements). Both paths compute in
             float32 and agree to float32 rounding. Defaults to `"auto"`.
-        attention_block_size: `None`, or a positive int: attend in tiles of
-            this many queries and keys, their softmax combined across blocks
-            (`modeling.blockwise_attention`), recomputed in the backward
-            pass, so that memory grows linearly with the length instead of
-            with its square; taken whenever no dropout applies (before
-            `fused`). Equal to the explicit path to float32 rounding.
-            Defaults to `None` (all logits at once).
+        attention_block_size: `None`, a positive int or `"auto"`: attend in
+            tiles of this many queries and keys, their softmax combined
+            across blocks (`modeling.blockwise_attention`), recomputed in
+            the backward pass, so that memory grows linearly with the length
+            instead of with its square; taken whenever no dropout applies
+            (before `fused`). Equal to the explicit path to float32
+            rounding. `"auto"` takes blocks of `AUTO_BLOCK_SIZE` for more
+            than `AUTO_BLOCKWISE_FROM` keys, where they are also faster on
+            a CPU (docs/decoders.md has the measurements), and all logits
+            at once below. Defaults to `None` (all logits at once).
         sliding_window: `None`, or a positive int `W`: each query sees only
             the keys less than `W` positions away; with `bidirectional=False`
             the last `W` keys, itself included (Mistral's sliding window).
@@ -95,7 +107,17 @@ class PositionalAttention(keras.layers.Layer):
             masks (the cache's positions are its mask).
         cache_update_index: with `cache`, a non-negative int or scalar
             integer tensor: the position of `inputs`' first token. The new
-            tokens must fit: `cache_update_index + sequence <= cache_length`.
+            tokens must fit: `cache_update_index + sequence <= cache_length`
+            (without `cache_sinks`).
+        cache_sinks: `None` (the cache holds every token), or an int `S`
+            in `[0, cache_length)`: a rolling cache of the first `S` tokens
+            (the attention sinks) and the last `cache_length - S`. Keys are
+            cached before rotation, and every family sees the positions
+            inside the cache (`0 .. cache_length - 1`), as StreamingLLM
+            does, so they never exceed the cache's length. A call of more
+            than one token must fit the cache without rolling: later tokens
+            come one at a time. With `S = 0` it is a sliding window of
+            `cache_length` tokens.
 
     Returns:
         The outputs `(batch, sequence, features)`; with `cache`, the tuple
@@ -131,7 +153,7 @@ class PositionalAttention(keras.layers.Layer):
         self.dropout = check_number("dropout", dropout, 0, 1, high_open=True)
         self.bidirectional = check_bool("bidirectional", bidirectional)
         self.fused = fused if fused == "auto" else check_bool("fused", fused)
-        self.attention_block_size = _optional_int("attention_block_size", attention_block_size)
+        self.attention_block_size = check_block_size(attention_block_size)
         self.sliding_window = _optional_int("sliding_window", sliding_window)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         # Attribute names as in 0.2.0: a T5 table saved then loads into `bias`.
@@ -278,40 +300,66 @@ class PositionalAttention(keras.layers.Layer):
         mask=None,
         cache=None,
         cache_update_index=None,
+        cache_sinks=None,
     ):
         if cache is not None or cache_update_index is not None:
             masks = {"padding_mask": padding_mask, "attention_mask": attention_mask, "mask": mask}
-            return self._call_with_cache(inputs, cache, cache_update_index, training, masks)
+            start = self._check_cache(inputs, cache, cache_update_index, masks)
+            if cache_sinks is None:
+                return self._call_with_cache(inputs, cache, start, training)
+            return self._call_with_rolling_cache(inputs, cache, start, cache_sinks, training)
+        if cache_sinks is not None:
+            raise ValueError(
+                f"PositionalAttention {self.name!r}: `cache_sinks` is for a `cache`; received "
+                f"cache_sinks={cache_sinks!r} without one."
+            )
         query, key, value = self._project(inputs)
         allowed = self._key_mask(inputs, padding_mask, attention_mask, mask)
         return self._attend(query, key, value, allowed, training)
 
-    def _project(self, inputs, start_index=0, sequence_length=None):
+    def _project(self, inputs, start_index=0, sequence_length=None, rotate=True):
         """Queries, keys and values `(batch, sequence, heads, key_dim)`, rotated
-        at positions `start_index ..` when there is a rotary layer;
-        `sequence_length` is for rotary scalings that depend on it."""
+        at positions `start_index ..` when there is a rotary layer and
+        `rotate`; `sequence_length` is for rotary scalings that depend on it."""
         query = self.query_dense(inputs)
         key = self.key_dense(inputs)
         value = self.value_dense(inputs)
-        if self.rotary is not None:
-            lengths = {} if sequence_length is None else {"sequence_length": sequence_length}
-            if not getattr(self.rotary, "reads_sequence_length", False):
-                lengths = {}  # Other layers need not take the argument.
-            query = self.rotary(query, start_index=start_index, **lengths)
-            key = self.rotary(key, start_index=start_index, **lengths)
+        if self.rotary is not None and rotate:
+            query = self._rotate(query, start_index, sequence_length)
+            key = self._rotate(key, start_index, sequence_length)
         return query, key, value
+
+    def _rotate(self, x, start_index, sequence_length):
+        lengths = {} if sequence_length is None else {"sequence_length": sequence_length}
+        if not getattr(self.rotary, "reads_sequence_length", False):
+            lengths = {}  # Other layers need not take the argument.
+        return self.rotary(x, start_index=start_index, **lengths)
 
     def _attend(self, query, key, value, allowed, training, start_index=0):
         """Attention of queries at positions `start_index ..` to keys at `0 ..`;
         `allowed` is a boolean `(batch or 1, query or 1, key)` or `None`, to
         which each path adds the positional mask (`_near`: causal, window)."""
         no_dropout = self.dropout == 0 or not training
-        if self.attention_block_size is not None and no_dropout:
-            context = self._blockwise_attention(query, key, value, allowed, start_index)
-        elif self._fused_here() and no_dropout:
-            context = self._fused_attention(query, key, value, allowed, start_index)
+        paths = (query, key, value, allowed, start_index)
+
+        def at_once():
+            if self._fused_here() and no_dropout:
+                return self._fused_attention(*paths)
+            return self._explicit_attention(query, key, value, allowed, training, start_index)
+
+        def blockwise(block_size):
+            return lambda: self._blockwise_attention(*paths, block_size)
+
+        block_size, keys = self.attention_block_size, key.shape[1]
+        if not no_dropout or block_size is None:
+            context = at_once()
+        elif block_size != AUTO:
+            context = blockwise(block_size)()
+        elif keys is None:  # A graph traced for any length: chosen as it runs.
+            longer = ops.greater(ops.shape(key)[1], AUTO_BLOCKWISE_FROM)
+            context = ops.cond(longer, blockwise(AUTO_BLOCK_SIZE), at_once)
         else:
-            context = self._explicit_attention(query, key, value, allowed, training, start_index)
+            context = blockwise(AUTO_BLOCK_SIZE)() if keys > AUTO_BLOCKWISE_FROM else at_once()
         return self.output_dense(ops.cast(context, value.dtype))
 
     def _fused_here(self) -> bool:
@@ -335,10 +383,10 @@ class PositionalAttention(keras.layers.Layer):
         weights = self.dropout_layer(weights, training=training)
         return ops.einsum("bhqk,bkhd->bqhd", ops.cast(weights, value.dtype), value)
 
-    def _blockwise_attention(self, query, key, value, allowed, start_index):
+    def _blockwise_attention(self, query, key, value, allowed, start_index, block_size):
         query, key, value = (ops.cast(x, "float32") for x in (query, key, value))
         return blockwise_attention(
-            query, key, value, self.attention_block_size, 1.0 / math.sqrt(self.key_dim),
+            query, key, value, block_size, 1.0 / math.sqrt(self.key_dim),
             bias=None if self.bias is None else self.bias.bias,
             bias_variables=() if self.bias is None else self.bias.variables,
             allowed=allowed, causal=not self.bidirectional, window=self.sliding_window,
@@ -392,8 +440,7 @@ class PositionalAttention(keras.layers.Layer):
         shape = (batch_size, 2, cache_length, self.num_heads, self.key_dim)
         return ops.zeros(shape, dtype or self.compute_dtype)
 
-    def _call_with_cache(self, inputs, cache, cache_update_index, training, masks):
-        start = self._check_cache(inputs, cache, cache_update_index, masks)
+    def _call_with_cache(self, inputs, cache, start, training):
         length, cache_length = ops.shape(inputs)[1], cache.shape[2]
         # Writes past the end would be clamped (XLA's dynamic_update_slice):
         # refused, or NaN where nothing can raise.
@@ -415,6 +462,42 @@ class PositionalAttention(keras.layers.Layer):
         # (`is_causal` of the fused op would align the queries with key 0).
         allowed = self._near(length, cache_length, start)
         outputs = self._attend(query, keys, values, allowed, training, start_index=start)
+        return poison(outputs, ok), ops.stack([keys, values], axis=1)
+
+    def _call_with_rolling_cache(self, inputs, cache, start, sinks, training):
+        """The cache keeps its first `sinks` slots and rolls the rest: the
+        kept tokens, then the new ones, in order, with the oldest after the
+        sinks dropped when they do not fit."""
+        length, cache_length = inputs.shape[1], cache.shape[2]
+        check_int("cache_sinks", sinks, minimum=0)
+        if sinks >= cache_length:
+            raise argument_error(
+                "cache_sinks", sinks, f"less than the cache's length {cache_length}, leaving "
+                "room for the most recent tokens",
+            )  # fmt: skip
+        ok = None
+        if length != 1:  # Rolls one token at a time, so that each query sees S + W keys.
+            start, ok = guard_range(
+                start, start, start + ops.shape(inputs)[1] - 1, 0, cache_length,
+                f"PositionalAttention {self.name!r}: a call of more than one token must fit "
+                f"the rolling cache without rolling (positions < {cache_length}); feed later "
+                "tokens one at a time; received positions {low} .. {high}.",
+            )  # fmt: skip
+        query, key, value = self._project(inputs, rotate=False)
+        kept = ops.minimum(start, cache_length)  # Slots that hold tokens.
+        first = ops.minimum(start, cache_length - ops.shape(inputs)[1])  # Slot of the first query.
+        order = _rolled_slots(cache_length, sinks, kept, first, ops.shape(inputs)[1])
+        keys, values = (
+            ops.take(ops.concatenate([cache[:, i], ops.cast(x, cache.dtype)], axis=1), order, 1)
+            for i, x in ((0, key), (1, value))
+        )  # fmt: skip
+        if self.rotary is not None:  # At their slots: positions inside the cache.
+            query = self._rotate(query, first, cache_length)
+            rotated = self._rotate(keys, 0, cache_length)
+        else:
+            rotated = keys
+        allowed = self._near(ops.shape(inputs)[1], cache_length, first)
+        outputs = self._attend(query, rotated, values, allowed, training, start_index=first)
         return poison(outputs, ok), ops.stack([keys, values], axis=1)
 
     def _check_cache(self, inputs, cache, cache_update_index, masks):
@@ -502,5 +585,28 @@ def _family_options(family: str, options: dict) -> dict:
     return chosen
 
 
+def _rolled_slots(cache_length, sinks, kept, first, length):
+    """Indices into `cache ++ new tokens` (`cache_length + length` rows) of
+    the rolled cache: slot `i` takes the sink `i` below `sinks`, else the
+    token `shift` places later, `shift` being how many tokens no longer
+    fit; `kept` slots of the cache hold tokens, the new ones go to slots
+    `first ..`. Slots after the last new token keep a stale row, which
+    causal attention never reads."""
+    slots = ops.arange(cache_length, dtype="int32")
+    shift = kept - first
+    token = ops.where(slots < sinks, slots, slots + shift)  # Its place in kept ++ new.
+    index = ops.where(token < kept, token, cache_length + token - kept)
+    return ops.minimum(index, cache_length + length - 1)
+
+
 def _optional_int(name, value):
     return None if value is None else check_int(name, value)
+
+
+def check_block_size(value):
+    """`attention_block_size` checked: `None`, `"auto"` or a positive int."""
+    if value is None or (isinstance(value, str) and value == AUTO):
+        return value
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise argument_error("attention_block_size", value, f"a positive int, {AUTO!r} or None")
+    return int(value)

@@ -48,7 +48,9 @@ class CausalLM(TokenIdsModel):
         caches = [block.attention.empty_cache(batch_size, cache_length) for block in self.blocks]
         return ops.stack(caches, axis=1)
 
-    def call_with_cache(self, token_ids: Any, cache: Any, cache_update_index: Any):
+    def call_with_cache(
+        self, token_ids: Any, cache: Any, cache_update_index: Any, cache_sinks: int | None = None
+    ):
         """Logits of `token_ids` placed at positions `cache_update_index ..`.
 
         Args:
@@ -58,18 +60,25 @@ class CausalLM(TokenIdsModel):
             cache_update_index: int or scalar integer tensor, the position of
                 the first of `token_ids`; the earlier positions must be in
                 the cache already.
+            cache_sinks: `None`, or a rolling cache that keeps its first
+                `cache_sinks` tokens and the most recent ones
+                (`PositionalAttention`); positions added to the token
+                embeddings stay the tokens' own.
 
         Returns:
-            `(logits (batch, sequence, vocab_size), updated cache)`: equal
-            to the logits of one full forward pass over the whole sequence,
-            at these positions (inference: no dropout).
+            `(logits (batch, sequence, vocab_size), updated cache)`: without
+            `cache_sinks`, equal to the logits of one full forward pass over
+            the whole sequence, at these positions (inference: no dropout).
         """
         x = self.get_layer("token_embedding")(token_ids)
         if POSITION_LAYER_NAME in self._layer_names():
             x = self.get_layer(POSITION_LAYER_NAME)(x, start_index=cache_update_index)
         updated = []
         for index, block in enumerate(self.blocks):
-            x, block_cache = block(x, cache=cache[:, index], cache_update_index=cache_update_index)
+            x, block_cache = block(
+                x, cache=cache[:, index], cache_update_index=cache_update_index,
+                cache_sinks=cache_sinks,
+            )  # fmt: skip
             updated.append(block_cache)
         logits = self.get_layer("lm_head")(self.get_layer("final_norm")(x))
         return logits, ops.stack(updated, axis=1)
@@ -85,6 +94,9 @@ class CausalLM(TokenIdsModel):
         top_k: int | None = None,
         top_p: float | None = None,
         seed: int | None = None,
+        cache: str = "full",
+        window: int | None = None,
+        sinks: int | None = None,
     ):
         """`prompt_ids` followed by `max_new_tokens` sampled tokens.
 
@@ -101,6 +113,9 @@ class CausalLM(TokenIdsModel):
             top_k=top_k,
             top_p=top_p,
             seed=seed,
+            cache=cache,
+            window=window,
+            sinks=sinks,
         )
 
 
@@ -146,8 +161,8 @@ def build_causal_lm(
             `sliding_window` tokens only (itself included; Mistral's scheme).
         attention_block_size: `None`, or attention in blocks of this many
             tokens, with memory that grows linearly with the length
-            (`PositionalAttention`); `with_attention_blocks` sets it on a
-            built model.
+            (`PositionalAttention`; `"auto"`: beyond a length where that is
+            faster too); `with_attention_blocks` sets it on a built model.
         name: the model's name.
 
     Returns:

@@ -14,6 +14,7 @@ import keras
 from keras_posemb._args import check_int
 from keras_posemb.errors import argument_error
 from keras_posemb.layers import PositionEmbedding, PositionEmbedding2D
+from keras_posemb.modeling.positional_attention import check_block_size
 from keras_posemb.models.image_classifier import ImageClassifier, build_image_classifier
 from keras_posemb.numerics.resample import GRID_INTERPOLATIONS, check_interpolation
 
@@ -106,17 +107,17 @@ def resize_image_classifier(
     return resized
 
 
-def with_attention_blocks(model: Any, attention_block_size: int | None) -> keras.Model:
+def with_attention_blocks(model: Any, attention_block_size: int | str | None) -> keras.Model:
     """A copy of `model` (same weights) whose attention runs in blocks of
     `attention_block_size` tokens (`PositionalAttention`), with memory that
     grows linearly with the length: to evaluate or train a model far beyond
-    the length it was built for. `None` gives back all-at-once attention.
+    the length it was built for. `None` gives back all-at-once attention,
+    `"auto"` blocks beyond a length.
 
     Every `PositionalAttention` and `DecoderBlock` of the functional graph
     is changed; the outputs are equal to float32 rounding.
     """
-    if attention_block_size is not None:
-        check_int("attention_block_size", attention_block_size)
+    check_block_size(attention_block_size)
     config, changed = model.get_config(), 0
     for layer_config in config["layers"]:
         if layer_config["class_name"] in ("PositionalAttention", "DecoderBlock"):

@@ -1,6 +1,8 @@
 """Choosing the next token from a language model's logits, in float64
 NumPy from a seeded generator: the same logits give the same tokens on
-every backend (`keras_posemb.models.generation` runs the model)."""
+every backend (`keras_posemb.models.generation` runs the model); and the
+checks of generation's settings, which the command line runs before Keras
+loads."""
 
 from __future__ import annotations
 
@@ -24,6 +26,40 @@ def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -
                 name, value, "left out with ", Setting("temperature", 0), ": greedy decoding "
                 "takes the most likely token (give a temperature to sample)",
             )  # fmt: skip
+
+
+CACHES = ("full", "window", "sinks")
+# StreamingLLM keeps four initial tokens (Xiao et al. 2023, section 3.2).
+DEFAULT_SINKS = 4
+
+
+def check_cache(cache: str, window: int | None, sinks: int | None) -> int | None:
+    """Checks a generation's cache settings; returns the number of sinks of
+    a rolling cache (`0` for "window"), or `None` for the full cache."""
+    if cache not in CACHES:
+        raise argument_error("cache", cache, "one of " + ", ".join(map(repr, CACHES)))
+    if cache == "full":
+        for name, value in (("window", window), ("sinks", sinks)):
+            if value is not None:
+                raise argument_error(
+                    name, value, "left out with ", Setting("cache", "full"),
+                    " (a full cache keeps every token; give cache='window' or 'sinks')",
+                )  # fmt: skip
+        return None
+    if window is None:
+        raise argument_error(
+            "window", window, "a positive int with ", Setting("cache", cache),
+            ": how many recent tokens the cache keeps",
+        )  # fmt: skip
+    check_int("window", window)
+    if cache == "window":
+        if sinks is not None:
+            raise argument_error(
+                "sinks", sinks, "left out with ", Setting("cache", "window"),
+                " (give cache='sinks' to keep the first tokens too)",
+            )  # fmt: skip
+        return 0
+    return check_int("sinks", DEFAULT_SINKS if sinks is None else sinks)
 
 
 def sample_next(

@@ -22,11 +22,13 @@ from keras_posemb.settings.run_settings import (
 )
 
 # What `keras_posemb.analysis.extrapolation` scores at the end of a run
-# (its `FACTORS` and `TOKENS_PER_CALL`, which load Keras; a test keeps them
-# equal): the validation loss at these multiples of the context, so many
-# tokens at a time.
+# (its `FACTORS`, `TOKENS_PER_CALL`, `BLOCKWISE_FROM` and `BLOCK_SIZE`,
+# which load Keras; a test keeps them equal): the validation loss at these
+# multiples of the context, so many tokens at a time, in attention blocks
+# beyond a length.
 EVALUATION_FACTORS = (1, 2, 4, 8)
 EVALUATION_TOKENS_PER_CALL = 32768
+EVALUATION_BLOCKWISE_FROM, EVALUATION_BLOCK_SIZE = 1024, 256
 # nanoGPT's eval_interval for Tiny Shakespeare: what the default interval is near.
 EVAL_INTERVAL = 250
 
@@ -95,6 +97,12 @@ class LanguageModelConfig(RunSettings):
     ff_dim: int | None = setting(None, "feed-forward width (default: 4 x --embed-dim)")
     num_layers: int = setting(4, "decoder blocks")
     dropout: float = setting(0.0, "dropout rate")
+    extrapolation: str = setting(
+        ",".join(map(str, EVALUATION_FACTORS)),
+        "multiples of --max-length at which the validation loss is scored at the end, "
+        "comma-separated (such as 1,2,4,8,64,256)",
+        same_on_resume=False,
+    )
 
     def resolved_output_dir(self) -> str:
         if self.output_dir == "":
@@ -127,6 +135,17 @@ class LanguageModelConfig(RunSettings):
         return nearest_divisor(self.steps, EVAL_INTERVAL)
 
     @property
+    def evaluation_factors(self) -> tuple[int, ...]:
+        """`extrapolation` as ints, checked."""
+        expected = "positive ints separated by commas, such as 1,2,4,8"
+        if not isinstance(self.extrapolation, str):
+            raise argument_error("extrapolation", self.extrapolation, expected)
+        parts = self.extrapolation.split(",")
+        if not all(part.strip().isdigit() and int(part) > 0 for part in parts):
+            raise argument_error("extrapolation", self.extrapolation, expected)
+        return tuple(sorted({int(part) for part in parts}))
+
+    @property
     def intervals(self) -> int:
         return self.steps // self.interval_steps
 
@@ -145,10 +164,12 @@ class LanguageModelConfig(RunSettings):
                     "eval_interval", self.eval_interval, "a divisor of ",
                     Setting("steps", self.steps), f", such as {' or '.join(map(str, sorted(near)))}",
                 )  # fmt: skip
-        if self.max_length * max(EVALUATION_FACTORS) > MAX_POSITION:
+        factor = max(self.evaluation_factors)
+        if self.max_length * factor > MAX_POSITION:
             raise argument_error(
-                "max_length", self.max_length, f"at most {MAX_POSITION // 8:,} (it is evaluated "
-                f"at 8x, and the position layers encode at most {MAX_POSITION:,} positions)",
+                "max_length", self.max_length, f"at most {MAX_POSITION // factor:,} (it is "
+                f"evaluated at {factor}x, and the position layers encode at most "
+                f"{MAX_POSITION:,} positions)",
             )  # fmt: skip
         if self.warmup_steps is not None:
             check_int("warmup_steps", self.warmup_steps, minimum=0, maximum=self.steps - 1)
@@ -186,15 +207,18 @@ class LanguageModelConfig(RunSettings):
 
     def _check_memory(self):
         # Training keeps about 4 float32 (batch, heads, length, length)
-        # tensors per layer for the backward pass; the 8x evaluation scores
-        # `TOKENS_PER_CALL` tokens at a time (attention weights and logits).
+        # tensors per layer for the backward pass; the evaluation scores
+        # `TOKENS_PER_CALL` tokens at a time (attention weights and logits),
+        # in blocks of keys beyond `BLOCKWISE_FROM`.
         length, heads = self.max_length, self.num_heads
         needed = 16 * self.num_layers * self.batch_size * heads * length**2
         check_fits("max_length", length, needed, f"attention over {length:,} tokens")
-        longest = 8 * length
+        factor = max(self.evaluation_factors)
+        longest = factor * length
         windows = max(1, EVALUATION_TOKENS_PER_CALL // longest)
-        needed = 8 * windows * heads * longest**2
-        what = f"the evaluation at 8x: attention over {longest:,} tokens"
+        keys = longest if longest <= EVALUATION_BLOCKWISE_FROM else EVALUATION_BLOCK_SIZE
+        needed = 8 * windows * heads * longest * keys
+        what = f"the evaluation at {factor}x: attention over {longest:,} tokens"
         check_fits("max_length", length, needed, what)
         if self.text_file is not None or self.download is not None:
             name = "text_file" if self.text_file is not None else "download"

@@ -5,7 +5,8 @@ The same run directory and guarantees as the classifier's trainer
 read, a checkpoint per evaluation interval (a killed run resumes exactly),
 the best validation loss kept, TensorBoard logs (loss, perplexity, learning
 rate, position summaries), plots, and at the end the validation loss at 1x,
-2x, 4x and 8x the training context in `metrics.json` (`extrapolation`).
+2x, 4x and 8x the training context (or the multiples `extrapolation`
+names) in `metrics.json` (`extrapolation`).
 The input pipeline is NumPy (`data.characters`): no TensorFlow is needed
 to train, only for TensorBoard's files.
 
@@ -174,7 +175,9 @@ class LanguageModelSession(TrainingSession):
     def evaluate(self) -> dict:
         config, text, state = self.config, self.data, self.checkpoints.state
         start = time.perf_counter()
-        losses = extrapolation.extrapolation_losses(self.model, text.validation, config.max_length)
+        losses = extrapolation.extrapolation_losses(
+            self.model, text.validation, config.max_length, config.evaluation_factors
+        )
         seconds = self.checkpoints.train_seconds
         tokens = state["epoch"] * config.interval_steps * config.batch_size * config.max_length
         best = state["best"]
