@@ -5,8 +5,9 @@ cache of fixed size `prompt + max_new_tokens`; then each new token costs one
 step over one token against the cache, instead of a pass over the whole
 prefix. A rolling cache (`cache="window"` or `"sinks"`) holds at most
 `sinks + window` tokens: the prompt's first tokens fill it, and the rest of
-the prompt goes through one token at a time, as the new tokens do. Greedy decoding runs the prefill and every step in one compiled call
-(a `keras.ops.fori_loop`), so the host is not visited between tokens.
+the prompt goes through one token at a time, as the new tokens do. Greedy
+decoding runs the prefill and every step in one compiled call (a
+`keras.ops.fori_loop`), so the host is not visited between tokens.
 Sampling draws each token on the host in float64 NumPy from a seeded
 generator, so the same logits give the same tokens on every backend; its
 step is compiled once and takes the position as a tensor, so it is not
