@@ -5,7 +5,7 @@ TensorFlow runs every test; JAX and PyTorch run the tests marked
 Two lanes run side by side, to use both cores of a small machine: the
 TensorFlow tests and then TensorFlow's benchmark tests (marked `benchmark`)
 in one; JAX, PyTorch and the longest benchmark tests (marked `other_lane`)
-in the other, so that the two take about as long (34 and 31 minutes here). Each leg's output is
+in the other, so that the two take about as long. Each leg's output is
 printed when it ends. A backend that is
 not installed is reported and skipped: PyTorch is optional (`pip install
 torch`), JAX comes with the `test` extra.

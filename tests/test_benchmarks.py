@@ -249,6 +249,7 @@ def test_lm_extrapolation_study_trains_evaluates_and_summarizes(tmp_path):
     assert "training" not in again
 
 
+@pytest.mark.other_lane
 def test_streaming_study_scores_each_way_of_caching(tmp_path):
     text = tmp_path / "text.txt"
     text.write_text("to be or not to be, that is the question.\n" * 60)

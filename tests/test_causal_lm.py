@@ -211,6 +211,24 @@ def test_the_causal_lm_decodes_with_its_cache_as_in_one_pass(family, tmp_path):
     np.testing.assert_array_equal(to_numpy(loaded(TOKENS)), full)
 
 
+@pytest.mark.parametrize("family", ["t5", "rotary"])
+def test_a_trained_causal_lm_reloads_with_its_optimizer(family, tmp_path):
+    """A T5 table is a layer the builder hands to each block: the reloaded
+    block must track it in the same order, or the optimizer's slots are
+    assigned to the wrong variables (a shape error on loading)."""
+    model = _tiny_lm(family)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(keras.optimizers.AdamW(1e-3), loss)
+    model.fit(TOKENS, TOKENS, verbose=0)
+    model.save(tmp_path / "lm.keras")
+    loaded = keras.saving.load_model(tmp_path / "lm.keras")
+    shapes = [[tuple(v.shape) for v in m.trainable_variables] for m in (loaded, model)]
+    assert shapes[0] == shapes[1]
+    for got, want in zip(loaded.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(to_numpy(got), to_numpy(want))
+    np.testing.assert_array_equal(to_numpy(loaded(TOKENS)), to_numpy(model(TOKENS)))
+
+
 @pytest.mark.parametrize("family", ["none", "rotary", "alibi", "t5", "learned"])
 def test_a_sliding_window_hides_the_tokens_before_it(family, tmp_path):
     """One block with a window of 3: the logits at position t see tokens
@@ -311,17 +329,18 @@ def greedy_streamed(model, prompt, steps, sinks, window):
 @pytest.mark.parametrize("family", ["rotary", "alibi", "t5"])
 def test_a_rolling_cache_generates_ten_times_its_length_as_streaming_recomputes(family):
     """One block (where StreamingLLM's recomputation is the exact reference),
-    a prompt of 7 longer than the cache of 2 sinks + a window of 3, and 43
-    new tokens: greedy and sampled decoding keep a cache of 5 tokens."""
+    a prompt of 7 longer than the cache of 2 sinks + a window of 3, and 80
+    new tokens, over 10x the context of 8: greedy and sampled decoding keep
+    a cache of 5 tokens."""
     model = build_causal_lm(11, 8, family, embed_dim=16, num_heads=2, num_layers=1)
     lengths = []
     empty_cache = model.empty_cache
     model.empty_cache = lambda batch, length: lengths.append(length) or empty_cache(batch, length)
     prompt = TOKENS
-    got = model.generate(prompt, 43, cache="sinks", window=3, sinks=2)
-    np.testing.assert_array_equal(got, greedy_streamed(model, prompt, 43, sinks=2, window=3))
-    sampled = model.generate(prompt, 43, temperature=1.0, seed=2, cache="sinks", window=3, sinks=2)
-    assert sampled.shape == (2, 50) and (sampled[:, :7] == prompt).all()
+    got = model.generate(prompt, 80, cache="sinks", window=3, sinks=2)
+    np.testing.assert_array_equal(got, greedy_streamed(model, prompt, 80, sinks=2, window=3))
+    sampled = model.generate(prompt, 80, temperature=1.0, seed=2, cache="sinks", window=3, sinks=2)
+    assert sampled.shape == (2, 87) and (sampled[:, :7] == prompt).all()
     assert lengths == [5, 5]
 
 

@@ -79,6 +79,12 @@ class DecoderBlock(keras.layers.Layer):
         self.num_heads = check_int("num_heads", num_heads)
         self.ff_dim = check_int("ff_dim", ff_dim)
         self.dropout = check_number("dropout", dropout, 0, 1, high_open=True)
+        if isinstance(position, dict):
+            # A position layer from a config is made here, as the one given
+            # to the builder was: tracked first, so that a loaded block's
+            # variables (and an optimizer's slots for them) come in the
+            # order they were saved in.
+            position = keras.saving.deserialize_keras_object(position)
         self.position = position
         self.kernel_initializer = keras.initializers.get(
             kernel_initializer or keras.initializers.RandomNormal(stddev=0.02)
