@@ -340,15 +340,15 @@ class PositionalAttention(keras.layers.Layer):
         `allowed` is a boolean `(batch or 1, query or 1, key)` or `None`, to
         which each path adds the positional mask (`_near`: causal, window)."""
         no_dropout = self.dropout == 0 or not training
-        paths = (query, key, value, allowed, start_index)
+        arguments = (query, key, value, allowed, start_index)
 
         def at_once():
             if self._fused_here() and no_dropout:
-                return self._fused_attention(*paths)
+                return self._fused_attention(*arguments)
             return self._explicit_attention(query, key, value, allowed, training, start_index)
 
         def blockwise(block_size):
-            return lambda: self._blockwise_attention(*paths, block_size)
+            return lambda: self._blockwise_attention(*arguments, block_size)
 
         block_size, keys = self.attention_block_size, key.shape[1]
         if not no_dropout or block_size is None:
