@@ -89,3 +89,18 @@ def settings_from_pairs(config_class, pairs) -> dict:
         kind = types[name]
         settings[name] = value.lower() in ("1", "true") if kind is bool else kind(value)
     return settings
+
+
+def trained_language_model(output_dir, text, settings: dict, **fields):
+    """Trains (or reads back, when finished) a `keras-posemb-lm` run in
+    `output_dir` on `text` (a file, or `None` for the built-in text) with a
+    study's `--set` settings and `fields`: `(config, metrics, model)`."""
+    from keras_posemb.runs.run import Run
+    from keras_posemb.training import language_model
+
+    config = language_model.LanguageModelConfig(
+        text_file=str(text) if text else None, output_dir=str(output_dir), plots=False,
+        verbose=0, **fields, **settings,
+    )  # fmt: skip
+    metrics = language_model.train_language_model(config)
+    return config, metrics, Run(config.output_dir).load_model()

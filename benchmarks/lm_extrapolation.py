@@ -41,12 +41,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from _common import settings_from_pairs
+from _common import settings_from_pairs, trained_language_model
 
 from keras_posemb import files
 from keras_posemb.analysis import extrapolation
 from keras_posemb.data import characters
-from keras_posemb.runs.run import Run
 from keras_posemb.training import language_model
 
 FAMILIES = ("learned", "sinusoidal", "rotary", "alibi", "t5", "none")
@@ -124,18 +123,10 @@ def run_one(args, family, seed, log) -> dict:
     result_path = args.output_dir / "results" / f"{name}.json"
     if result_path.exists():
         return json.loads(result_path.read_text())
-    config = language_model.LanguageModelConfig(
-        text_file=str(args.text) if args.text else None,
-        position=family,
-        seed=seed,
-        output_dir=str(args.output_dir / name),
-        plots=False,
-        verbose=0,
-        **args.settings,
-    )
     log(f"{name}: training")
-    metrics = language_model.train_language_model(config)
-    model = Run(config.output_dir).load_model()
+    config, metrics, model = trained_language_model(
+        args.output_dir / name, args.text, args.settings, position=family, seed=seed
+    )
     validation = language_model.load_text(config).validation
     start = time.perf_counter()
     result = {

@@ -32,11 +32,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from _common import settings_from_pairs
+from _common import settings_from_pairs, trained_language_model
 
 from keras_posemb import files
 from keras_posemb.analysis import extrapolation
-from keras_posemb.runs.run import Run
 from keras_posemb.training import language_model
 
 FAMILIES = ("rotary", "alibi", "t5", "none")
@@ -68,17 +67,10 @@ def run_one(args, family, log) -> dict:
     result_path = args.output_dir / "results" / f"{family}.json"
     if result_path.exists():
         return json.loads(result_path.read_text())
-    config = language_model.LanguageModelConfig(
-        text_file=str(args.text) if args.text else None,
-        position=family,
-        output_dir=str(args.output_dir / family),
-        plots=False,
-        verbose=0,
-        **args.settings,
+    log(f"{family}: training (or reading back) {args.output_dir / family}")
+    config, metrics, model = trained_language_model(
+        args.output_dir / family, args.text, args.settings, position=family
     )
-    log(f"{family}: training (or reading back) {config.output_dir}")
-    metrics = language_model.train_language_model(config)
-    model = Run(config.output_dir).load_model()
     context = config.max_length
     ids = stream_ids(
         language_model.load_text(config).validation, args.streams, args.factor * context
