@@ -70,6 +70,8 @@ USER_FILES = {
 FLAGS = [
     "--order-train-size",
     "1024",
+    "--max-words",  # One length bucket: one training step to compile.
+    "8",
     "--epochs",
     "4",
     "--patience",

@@ -11,20 +11,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # A training run that takes seconds: the trainer's tests, the comparison's,
 # TensorBoard's and the command line's start from these.
+# Sentences of at most 8 words fill one length bucket: one training step to
+# compile, not one per bucket.
 TINY = dict(
-    order_train_size=320, epochs=2, batch_size=32, max_length=32, embed_dim=16, num_heads=2,
-    ff_dim=32, num_layers=1, verbose=0,
+    order_train_size=320, max_words=8, epochs=2, batch_size=32, max_length=32, embed_dim=16,
+    num_heads=2, ff_dim=32, num_layers=1, verbose=0,
 )  # fmt: skip
+# The built-in data set's settings, refused with any other.
+BUILT_IN_ONLY = ("order_train_size", "max_words")
 
 
 def tiny_config(output_dir, **changes):
     """A `TrainConfig` of the tiny settings (with `changes`) into `output_dir`;
-    the built-in data set's size only where it applies."""
+    the built-in data set's settings only where they apply."""
     from keras_posemb import training
 
     settings = {**TINY, "output_dir": str(output_dir), **changes}
     if settings.get("dataset", "order") != "order":
-        del settings["order_train_size"]
+        for name in BUILT_IN_ONLY:
+            settings.pop(name, None)
     return training.TrainConfig(**settings)
 
 
@@ -42,7 +47,7 @@ def as_flags(settings: dict) -> list[str]:
 
 TINY_FLAGS = as_flags(TINY)
 # For a data set of one's own: without the built-in one's size.
-TINY_LOCAL_FLAGS = as_flags({k: v for k, v in TINY.items() if k != "order_train_size"})
+TINY_LOCAL_FLAGS = as_flags({k: v for k, v in TINY.items() if k not in BUILT_IN_ONLY})
 
 
 def run_process(argv, cwd=None, backend=None, env=None, timeout=900):

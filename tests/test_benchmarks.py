@@ -30,6 +30,11 @@ def run_script(name, *args, backend=None, block_tensorflow=False):
     return result.stdout
 
 
+# The studies run under JAX, as their commands in the docs do: JAX starts
+# and compiles a small model in a fraction of TensorFlow's time.
+STUDY_BACKEND = "jax"
+
+
 def load(name):
     sys.path.insert(0, str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
@@ -215,7 +220,16 @@ def test_rope_variants_match_hugging_faces_functions():
 
 
 def test_attention_cost_benchmark_measures_each_layer_in_its_own_process():
-    out = run_script("attention_cost.py", "--lengths", "16,32", "--steps", "1", "--key-dim", "4")
+    out = run_script(
+        "attention_cost.py",
+        "--lengths",
+        "16,32",
+        "--steps",
+        "1",
+        "--key-dim",
+        "4",
+        backend=STUDY_BACKEND,
+    )
     rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| ") and "ms" not in line]  # fmt: skip
     assert [row[0].strip() for row in rows] == ["16", "32"]
     for row in rows:  # Milliseconds and MiB for each of the four layers.
@@ -229,7 +243,9 @@ def test_lm_extrapolation_study_trains_evaluates_and_summarizes(tmp_path):
              "max_length=8", "batch_size=4"]  # fmt: skip
     flags = ["--text", str(text), "--families", "rotary,learned", "--seeds", "0,1",
              "--fine-tune-steps", "1", "--output-dir", str(tmp_path / "out")]  # fmt: skip
-    out = run_script("lm_extrapolation.py", *flags, *(f"--set={s}" for s in small))
+    out = run_script(
+        "lm_extrapolation.py", *flags, *(f"--set={s}" for s in small), backend=STUDY_BACKEND
+    )
     report = json.loads((tmp_path / "out" / "summary.json").read_text())
     runs, summary = report["runs"], report["summary"]
     assert [(r["family"], r["seed"]) for r in runs] == [
@@ -245,7 +261,9 @@ def test_lm_extrapolation_study_trains_evaluates_and_summarizes(tmp_path):
     assert "Bar: ALiBi" not in out and "Bar: rotary (the default) at 1x" in out
     assert (tmp_path / "out" / "lm_extrapolation.png").stat().st_size > 0
     # A rerun reads the results back instead of training again.
-    again = run_script("lm_extrapolation.py", *flags, *(f"--set={s}" for s in small))
+    again = run_script(
+        "lm_extrapolation.py", *flags, *(f"--set={s}" for s in small), backend=STUDY_BACKEND
+    )
     assert "training" not in again
 
 
@@ -257,7 +275,7 @@ def test_streaming_study_scores_each_way_of_caching(tmp_path):
              "max_length=8", "batch_size=4"]  # fmt: skip
     flags = ["--text", str(text), "--families", "rotary,alibi", "--factor", "4", "--streams", "2",
              "--window", "6", "--sinks", "2", "--bin", "4", "--output-dir", str(tmp_path / "out")]  # fmt: skip
-    out = run_script("streaming.py", *flags, *(f"--set={s}" for s in small))
+    out = run_script("streaming.py", *flags, *(f"--set={s}" for s in small), backend=STUDY_BACKEND)
     runs = json.loads((tmp_path / "out" / "summary.json").read_text())["runs"]
     assert [run["family"] for run in runs] == ["rotary", "alibi"]
     for run in runs:
@@ -270,7 +288,9 @@ def test_streaming_study_scores_each_way_of_caching(tmp_path):
         assert ways["sinks"]["beyond_context"] != ways["window"]["beyond_context"]
     assert "| rotary | sinks |" in out and "alibi: beyond the context, window" in out
     assert (tmp_path / "out" / "streaming.png").stat().st_size > 0
-    again = run_script("streaming.py", *flags, *(f"--set={s}" for s in small))
+    again = run_script(
+        "streaming.py", *flags, *(f"--set={s}" for s in small), backend=STUDY_BACKEND
+    )
     assert "training" not in again
 
 
@@ -289,7 +309,9 @@ def test_resolution_study_trains_resizes_and_summarizes(tmp_path):
              "num_layers=1", "batch_size=256"]  # fmt: skip
     flags = ["--families", "learned_2d,rotary_2d", "--seeds", "0", "--sizes", "16,32",
              "--output-dir", str(tmp_path / "out")]  # fmt: skip
-    out = run_script("resolution_study.py", *flags, *(f"--set={s}" for s in small))
+    out = run_script(
+        "resolution_study.py", *flags, *(f"--set={s}" for s in small), backend=STUDY_BACKEND
+    )
     report = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert sorted(report["summary"]) == ["larger canvas", "rescaled"]
     for by_variant in report["summary"].values():
@@ -301,5 +323,7 @@ def test_resolution_study_trains_resizes_and_summarizes(tmp_path):
         cell = by_variant["learned_2d bicubic"]["32"]
         assert cell["mean"] == pytest.approx(trained["test_accuracy"], abs=1e-6) and cell["n"] == 1
     assert "| rotary_2d |" in out and (tmp_path / "out" / "resolution_study.png").exists()
-    again = run_script("resolution_study.py", *flags, *(f"--set={s}" for s in small))
+    again = run_script(
+        "resolution_study.py", *flags, *(f"--set={s}" for s in small), backend=STUDY_BACKEND
+    )
     assert "training" not in again

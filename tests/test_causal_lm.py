@@ -75,7 +75,9 @@ def test_cached_blockwise_attention_equals_one_causal_pass(family):
     def call(chunk, cache, index):
         return layer(chunk, cache=cache, cache_update_index=index)
 
-    for function in (call, compiled(call)):
+    # torch.compile: rotary alone, as above.
+    compile_too = keras.backend.backend() != "torch" or family == "rotary"
+    for function in [call, compiled(call)][: 2 if compile_too else 1]:
         got = cached_outputs(
             function, layer.empty_cache(2, CACHE), x, SPLITS["prefill then extend"]
         )
@@ -273,19 +275,23 @@ def test_rope_extension_families_run_in_every_execution_path(family):
         for ids, want in zip(batches, eager):
             got = to_numpy(model.predict_on_batch(ids))
             np.testing.assert_allclose(got, want, atol=2e-5, err_msg=f"{family} {ids.shape}")
-    for ids in batches[1:]:
-        assert np.isfinite(model.evaluate(ids[:, :-1], ids[:, 1:], verbose=0))
-        assert np.isfinite(model.fit(ids[:, :-1], ids[:, 1:], verbose=0).history["loss"][0])
+    longest = batches[-1]
+    assert np.isfinite(model.evaluate(longest[:, :-1], longest[:, 1:], verbose=0))
+    assert np.isfinite(model.fit(longest[:, :-1], longest[:, 1:], verbose=0).history["loss"][0])
     generated = model.generate(batches[0][:, :3], max_new_tokens=12)
     assert generated.shape == (2, 15) and generated.min() >= 0 and generated.max() < 11
 
 
 def greedy_by_recomputation(model, prompt, steps):
-    """Greedy decoding the slow way: a full pass over the whole prefix per token."""
-    ids = prompt
-    for _ in range(steps):
-        logits = to_numpy(model(ids))[:, -1]
-        ids = np.concatenate([ids, logits.argmax(-1)[:, None].astype("int32")], axis=1)
+    """Greedy decoding the slow way: a full causal pass per token over the
+    prefix, zero-filled to the final length so that every pass has one shape
+    (eager JAX compiles each operation anew for each new shape); the logits
+    at the prefix's last token cannot see the zeros after it."""
+    batch, length = prompt.shape
+    ids = np.zeros((batch, length + steps), "int32")
+    ids[:, :length] = prompt
+    for end in range(length, length + steps):
+        ids[:, end] = to_numpy(model(ids))[:, end - 1].argmax(-1)
     return ids
 
 

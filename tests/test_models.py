@@ -198,18 +198,21 @@ def save_trained_models(directory):
         np.save(directory / f"{position}.npy", to_numpy(model.predict(ids, verbose=0)))
 
 
-# Loads every saved model with safe_mode and checks its predictions to the
-# tolerance given as the first argument.
+# Loads every model saved in each folder given after the tolerance (the
+# working directory if none) with safe_mode and checks its predictions to
+# the tolerance.
 LOAD_AND_COMPARE = """
 import sys
+from pathlib import Path
 import numpy as np, keras, keras_posemb
-from keras_posemb import models
 from keras_posemb import families
 tolerance = float(sys.argv[1])
-for position in families.names():
-    model = keras.saving.load_model(f"{position}.keras", safe_mode=True)
-    got = keras.ops.convert_to_numpy(model.predict(np.load("ids.npy"), verbose=0))
-    np.testing.assert_allclose(got, np.load(f"{position}.npy"), rtol=tolerance, atol=tolerance)
+for folder in map(Path, sys.argv[2:] or ["."]):
+    for position in families.names():
+        model = keras.saving.load_model(folder / f"{position}.keras", safe_mode=True)
+        got = keras.ops.convert_to_numpy(model.predict(np.load(folder / "ids.npy"), verbose=0))
+        want = np.load(folder / f"{position}.npy")
+        np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance, err_msg=str(folder))
 print(keras.backend.backend())
 """
 

@@ -1,6 +1,7 @@
 """The README and the pages in docs/: their examples run and print what
 they say, their links and names resolve, the site builds."""
 
+import json
 import re
 import subprocess
 import sys
@@ -13,22 +14,45 @@ from helpers import resolves_dotted_name, run_python
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
-EXAMPLES = [
-    (page.name, example)
-    for page in PAGES
-    for example in re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
-]
+
+
+def examples():
+    """`(page name, example)` of each example once, with the first page that
+    shows it (a page may repeat the README's)."""
+    seen = {}
+    for page in PAGES:
+        for example in re.findall(r"```python\n(.*?)```", page.read_text(), re.S):
+            seen.setdefault(example, page.name)
+    return [(page, example) for example, page in seen.items()]
+
+
+EXAMPLES = examples()
 
 
 def test_the_readme_has_its_examples():
     assert sum(page == "README.md" for page, _ in EXAMPLES) >= 2
 
 
-@pytest.mark.all_backends  # Each backend's leg runs them, in fresh processes.
+# Runs each example of a JSON file (the first argument) in a namespace of
+# its own, and prints what each printed as one JSON line.
+RUN_EXAMPLES = """
+import contextlib, io, json, sys
+for example in json.loads(open(sys.argv[1]).read()):
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(example, "<example>", "exec"), {"__name__": "__main__"})
+    print(json.dumps(printed.getvalue()))
+"""
+
+
+@pytest.mark.all_backends  # Each backend's leg runs them, in a fresh process.
 def test_examples_run_under_every_backend_and_print_what_they_say(tmp_path):
     """An example's `# prints X` line is what its print before it shows."""
-    for page, example in EXAMPLES:
-        printed = run_python(example, cwd=tmp_path, backend=keras.backend.backend())
+    examples = tmp_path / "examples.json"
+    examples.write_text(json.dumps([example for _, example in EXAMPLES]))
+    out = run_python(RUN_EXAMPLES, tmp_path, [str(examples)], backend=keras.backend.backend())
+    outputs = [json.loads(line) for line in out.splitlines()[-len(EXAMPLES) :]]
+    for (page, example), printed in zip(EXAMPLES, outputs, strict=True):
         for expected in re.findall(r"^# prints (.*)$", example, re.M):
             assert expected in printed.splitlines(), (page, expected, printed)
     assert (tmp_path / "model.keras").exists()

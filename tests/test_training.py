@@ -121,24 +121,35 @@ def weights_of(run):
     return run.load_model().get_weights()
 
 
+# The interrupted runs' settings: two epochs, no early stop.
+RESUMABLE = dict(epochs=2, patience=0, plots=False)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(tmp_path_factory):
+    """`(metrics, run)` of the resumable settings trained without a break."""
+    out = tmp_path_factory.mktemp("uninterrupted")
+    return training.train(tiny_config(out, **RESUMABLE)), Run(out)
+
+
 @pytest.mark.all_backends
-def test_an_interrupted_run_resumes_to_what_an_uninterrupted_one_gives(tmp_path):
+def test_an_interrupted_run_resumes_to_what_an_uninterrupted_one_gives(tmp_path, uninterrupted_run):
     """Exactly on TensorFlow and JAX; on PyTorch to float32 round-off (its
     CPU kernels do not give bit-equal results after a restore)."""
     exact = keras.backend.backend() != "torch"
-    config = tiny_config(tmp_path / "killed", epochs=3, patience=0, plots=False)
+    config = tiny_config(tmp_path / "killed", **RESUMABLE)
     with pytest.raises(KeyboardInterrupt):
-        training.train(config, extra_callbacks=[StopAfterEpoch(1)])
+        training.train(config, extra_callbacks=[StopAfterEpoch(0)])
     run = Run(config.output_dir)
     assert run.backup_dir.exists() and not run.path(Run.MODEL).exists()
     resumed = training.train(config)
-    assert resumed["epochs_trained"] == 3 and resumed["epochs_this_run"] == 1
+    assert resumed["epochs_trained"] == 2 and resumed["epochs_this_run"] == 1
     assert not run.backup_dir.exists()
-    whole = training.train(dataclasses.replace(config, output_dir=str(tmp_path / "whole")))
+    whole, whole_run = uninterrupted_run
     assert resumed["best_epoch"] == whole["best_epoch"]
     for key in ("test_accuracy", "val_accuracy", "test_loss"):
         assert resumed[key] == (whole[key] if exact else pytest.approx(whole[key], abs=1e-3)), key
-    for got, want in zip(weights_of(run), weights_of(Run(tmp_path / "whole"))):
+    for got, want in zip(weights_of(run), weights_of(whole_run)):
         np.testing.assert_allclose(got, want, rtol=0 if exact else 1e-3, atol=0 if exact else 1e-4)
     # The saved optimizer is the best epoch's: its steps count every epoch
     # up to that one once, the resumed ones included.
@@ -182,19 +193,19 @@ class SignalDuringStep(keras.callbacks.Callback):
 
 
 @pytest.mark.all_backends
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_training_saves_the_epoch_so_far_and_the_run_resumes_there(
-    tmp_path, signum, capsys
+    tmp_path, uninterrupted_run, capsys
 ):
-    """Ctrl-C or SIGTERM ends training after the step in progress; the rerun
-    trains the rest of that epoch and ends as an uninterrupted run does
-    (exactly on TensorFlow and JAX, to round-off on PyTorch)."""
+    """SIGTERM (Ctrl-C's SIGINT is handled alike: the test above) ends
+    training after the step in progress; the rerun trains the rest of that
+    epoch and ends as an uninterrupted run does (exactly on TensorFlow and
+    JAX, to round-off on PyTorch)."""
     exact = keras.backend.backend() != "torch"
-    config = tiny_config(tmp_path / "stopped", epochs=2, patience=0, plots=False, verbose=2)
-    stop = SignalDuringStep(batch=2, signum=signum)
+    config = tiny_config(tmp_path / "stopped", **RESUMABLE, verbose=2)
+    stop = SignalDuringStep(batch=2, signum=signal.SIGTERM)
     with pytest.raises(checkpoints.Interrupted) as raised:
         training.train(config, extra_callbacks=[stop])
-    assert raised.value.signum == signum and raised.value.step == 3
+    assert raised.value.signum == signal.SIGTERM and raised.value.step == 3
     assert stop.last_step_ended == (1, 2)  # The step it arrived in was finished.
     state = json.loads((Run(config.output_dir).backup_dir / checkpoints.STATE).read_text())
     assert state["epoch"] == 1 and state["partial"]["step"] == 3  # Epoch 2, 3 steps in.
@@ -202,7 +213,7 @@ def test_a_signal_during_training_saves_the_epoch_so_far_and_the_run_resumes_the
     resumed = training.train(config)
     out = capsys.readouterr().out
     assert "after step 3 of epoch 2" in out and "Epoch 2/2 (from step 4 of " in out
-    whole = training.train(dataclasses.replace(config, output_dir=str(tmp_path / "whole")))
+    whole, _ = uninterrupted_run
     assert resumed["validation_curve"] == whole["validation_curve"] or not exact
     for key in ("test_accuracy", "val_accuracy", "test_loss"):
         assert resumed[key] == (whole[key] if exact else pytest.approx(whole[key], abs=1e-3)), key
