@@ -5,7 +5,7 @@ from pathlib import Path
 import helpers
 import numpy as np
 import pytest
-from helpers import run_script
+from helpers import run_main, run_script
 
 from keras_posemb import families, models, training
 from keras_posemb.analysis import plots, viz
@@ -150,16 +150,18 @@ PLOTS = {
 
 
 @pytest.mark.parametrize("position", PLOTS)
-def test_plot_demo_writes_every_plot_of_the_kind(position, tmp_path):
+def test_plot_command_writes_every_plot_of_the_kind(position, tmp_path, capsys):
+    """In this process (the demo script itself runs in the test below)."""
     models.build_text_classifier(**SMALL, position=position).save(tmp_path / "model.keras")
-    result = plot_demo(str(tmp_path / "model.keras"), "--output-dir", str(tmp_path / "plots"))
-    assert result.returncode == 0, result.stderr
+    argv = [str(tmp_path / "model.keras"), "--output-dir", str(tmp_path / "plots")]
+    status, out, err = run_main(plot_cli.main, argv, capsys)
+    assert status == 0, err
     written = sorted(path.name for path in (tmp_path / "plots").iterdir())
     assert written == sorted(plot_file_name(kind) for kind in PLOTS[position])
     for name in written:
         assert (tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG"
     learned = position in ("learned", "t5")
-    assert ("nothing was learned" in result.stdout) == (not learned)
+    assert ("nothing was learned" in out) == (not learned)
 
 
 def test_plot_demo_rejects_a_model_without_position_layer(tmp_path):
