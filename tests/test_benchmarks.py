@@ -220,16 +220,8 @@ def test_rope_variants_match_hugging_faces_functions():
 
 
 def test_attention_cost_benchmark_measures_each_layer_in_its_own_process():
-    out = run_script(
-        "attention_cost.py",
-        "--lengths",
-        "16,32",
-        "--steps",
-        "1",
-        "--key-dim",
-        "4",
-        backend=STUDY_BACKEND,
-    )
+    flags = ["--lengths", "16,32", "--steps", "1", "--key-dim", "4"]
+    out = run_script("attention_cost.py", *flags, backend=STUDY_BACKEND)
     rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| ") and "ms" not in line]  # fmt: skip
     assert [row[0].strip() for row in rows] == ["16", "32"]
     for row in rows:  # Milliseconds and MiB for each of the four layers.
