@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import os
+import re
 import signal
 
 import keras
@@ -190,6 +191,11 @@ class SignalDuringStep(keras.callbacks.Callback):
             os.kill(os.getpid(), self.signum)
 
 
+def last_epoch_training_metrics(printed: str) -> str:
+    """The training loss and accuracy Keras' progress line printed last."""
+    return re.findall(r" - (accuracy: \S+ - loss: \S+)", printed)[-1]
+
+
 @pytest.mark.all_backends
 def test_a_signal_during_training_saves_the_epoch_so_far_and_the_run_resumes_there(
     tmp_path, capsys
@@ -213,6 +219,11 @@ def test_a_signal_during_training_saves_the_epoch_so_far_and_the_run_resumes_the
     assert "after step 3 of epoch 2" in out and "Epoch 2/2 (from step 4 of " in out
     whole = training.train(dataclasses.replace(config, output_dir=str(tmp_path / "whole")))
     assert resumed["validation_curve"] == whole["validation_curve"] or not exact
+    # The resumed epoch's training metrics count its first steps too.
+    assert (
+        last_epoch_training_metrics(out) == last_epoch_training_metrics(capsys.readouterr().out)
+        or not exact
+    )
     assert_same_results(resumed, whole, exact)
     # The seconds of both processes add up: the first trained more than a step.
     assert resumed["train_seconds"] > state["train_seconds"] + state["partial"]["seconds"] > 0

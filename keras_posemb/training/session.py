@@ -104,6 +104,8 @@ class TrainingSession:
         steps = self.steps_per_epoch
         restore(self.checkpoints, self.model, self.run, self.log, self.unit, steps)
         if not self.should_stop():
+            if self.metrics and self.distribution.name == "default":
+                build_compiled_metrics(self.model, self.batches(0, 0))
             callbacks = training_callbacks(
                 self.checkpoints, self.run, self.summary_length, self.config.embed_dim,
                 TrainingProgress(steps, self.epochs, self.unit), extra_callbacks,
@@ -214,6 +216,22 @@ def restore(checkpoints, model, run, log, unit: str, steps_per_epoch: int) -> No
         if unit != "steps" and checkpoints.resumed_step:
             where = f"step {checkpoints.resumed_step:,} of epoch {epochs + 1}"
         log(f"Resuming {run.directory} after {where}.")
+
+
+def build_compiled_metrics(model, batches) -> None:
+    """Builds the compiled metrics from the first example of `batches`.
+
+    Keras' TensorFlow trainer otherwise creates their variables inside its
+    first traced train step, and TensorFlow traces a step that created
+    variables a second time. (Under a distribution strategy Keras builds
+    them itself.) Their values are reset before the first epoch.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return
+    inputs, labels = next(iter(batches))[:2]
+    inputs, labels = inputs[:1], labels[:1]
+    model.compute_metrics(inputs, labels, model(inputs, training=False))
+    model.reset_metrics()
 
 
 def fit_resumably(model, checkpoints, batches, steps_per_epoch, epochs, callbacks, **fit_arguments):
