@@ -1,7 +1,6 @@
 import keras
 import numpy as np
 import pytest
-from helpers import run_python
 from layer_contract import check_reload_under_another_policy
 from reference import to_numpy
 
@@ -169,52 +168,6 @@ def test_a_model_saved_in_mixed_precision_runs_under_the_default_policy(kind, tm
     if kind == "causal LM":
         generated = loaded.generate(inputs[:, :4], max_new_tokens=8, temperature=0.8, seed=0)
         assert generated.shape == (1, 12)
-
-
-def test_trained_models_reload_in_a_fresh_process(tmp_path):
-    """Every position choice, saved and loaded with safe_mode under this
-    run's backend (test_backend_interchange.py loads them under the others)."""
-    save_trained_models(tmp_path)
-    run_python(LOAD_AND_COMPARE, cwd=tmp_path, args=["0"])
-
-
-def save_trained_models(directory):
-    """Saves a model per position choice, its inputs and predictions. Every
-    weight is drawn at random (a table or bias that starts at zero would
-    reload as zeros unnoticed), and the optimizer's state is saved too."""
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(7)
-    ids, _ = learnable_task(rng, n=64)
-    np.save(directory / "ids.npy", ids)
-    for position in families.names():
-        model = models.build_text_classifier(
-            vocab_size=20, num_classes=2, max_length=8, position=position, embed_dim=16,
-            num_heads=2, ff_dim=32, num_layers=1, pooling="max",
-        )  # fmt: skip
-        model.set_weights([rng.normal(0, 0.3, w.shape) for w in model.get_weights()])
-        model.compile("adam", "sparse_categorical_crossentropy")
-        model.optimizer.build(model.trainable_variables)
-        model.save(directory / f"{position}.keras")
-        np.save(directory / f"{position}.npy", to_numpy(model.predict(ids, verbose=0)))
-
-
-# Loads every model saved in each folder given after the tolerance (the
-# working directory if none) with safe_mode and checks its predictions to
-# the tolerance.
-LOAD_AND_COMPARE = """
-import sys
-from pathlib import Path
-import numpy as np, keras, keras_posemb
-from keras_posemb import families
-tolerance = float(sys.argv[1])
-for folder in map(Path, sys.argv[2:] or ["."]):
-    for position in families.names():
-        model = keras.saving.load_model(folder / f"{position}.keras", safe_mode=True)
-        got = keras.ops.convert_to_numpy(model.predict(np.load(folder / "ids.npy"), verbose=0))
-        want = np.load(folder / f"{position}.npy")
-        np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance, err_msg=str(folder))
-print(keras.backend.backend())
-"""
 
 
 # Bad arguments.
