@@ -22,6 +22,8 @@ if _BACKEND_PROBLEM is None:
     from keras_posemb.layers import (
         AlibiBias,
         AttentionBias,
+        FireBias,
+        KerpleBias,
         PositionEmbedding,
         PositionEmbedding2D,
         RelativePositionBias,
@@ -57,7 +59,9 @@ __all__ = [
     "CausalLM",
     "DataError",
     "DecoderBlock",
+    "FireBias",
     "ImageClassifier",
+    "KerpleBias",
     "PositionEmbedding",
     "PositionEmbedding2D",
     "PositionFamily",

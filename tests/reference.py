@@ -220,3 +220,32 @@ def reference_axial_angles(rows, cols, head_dim, prefix=0, base=100.0):
             angles[prefix + t, k] = r * frequency
             angles[prefix + t, head_dim // 4 + k] = c * frequency
     return angles
+
+
+def reference_kerple_bias(log_r1, log_r2, i, j, bidirectional=True):
+    """Chi et al.'s logarithmic kernel, float64 `(heads,)` for query i and key j:
+    -r1 log(1 + r2 |i - j|), with the pair of keys after the query when
+    bidirectional (row 1 of the weights), and None for a later key when causal."""
+    if not bidirectional and j > i:
+        return None
+    direction = 1 if j > i else 0
+    r1, r2 = (np.exp(np.asarray(w, np.float64)[direction]) for w in (log_r1, log_r2))
+    return -r1 * np.log(1.0 + r2 * abs(i - j))
+
+
+def reference_fire_bias(weights, i, j, bidirectional=True):
+    """Li et al.'s FIRE, float64 `(heads,)` for query i and key j: an MLP of
+    psi(i - j) / psi(max(L, i)), psi(x) = log(c x + 1); with the sign of
+    i - j and max(L, i, j) when bidirectional; None for a later key when causal.
+    `weights`: log c, log L, hidden kernel and bias, output kernel and bias."""
+    if not bidirectional and j > i:
+        return None
+    log_c, log_threshold, w1, b1, w2, b2 = (np.asarray(w, np.float64) for w in weights)
+    c, threshold = math.exp(log_c), math.exp(log_threshold)
+
+    def psi(x):
+        return math.log(c * x + 1.0)
+
+    reach = max(i, j) if bidirectional else i
+    x = np.sign(i - j) * psi(abs(i - j)) / psi(max(threshold, reach))
+    return np.maximum(x * w1 + b1, 0.0) @ w2 + b2

@@ -4,7 +4,13 @@ import keras
 import numpy as np
 import pytest
 from layer_contract import run_layer_test
-from reference import reference_rotation, reference_t5_bucket, to_numpy
+from reference import (
+    reference_fire_bias,
+    reference_kerple_bias,
+    reference_rotation,
+    reference_t5_bucket,
+    to_numpy,
+)
 
 from keras_posemb import (
     AlibiBias,
@@ -55,6 +61,23 @@ def reference_attention(layer, x, position, padding_mask=None, bidirectional=Tru
         table = layer.bias.get_weights()[0]
         buckets = np.vectorize(lambda o: reference_t5_bucket(o, bidirectional=bidirectional))(j - i)
         scores += np.moveaxis(table[buckets], -1, 0)
+    if position in ("kerple", "fire"):
+        weights = layer.bias.get_weights()
+        bias_of = {
+            "kerple": lambda a, b: reference_kerple_bias(*weights, a, b, bidirectional),
+            "fire": lambda a, b: reference_fire_bias(weights, a, b, bidirectional),
+        }[position]
+        hidden = np.zeros(HEADS)  # A causal form's later keys, masked below.
+        scores += np.moveaxis(
+            np.array(
+                [
+                    [bias_of(a, b) if bidirectional or b <= a else hidden for b in range(length)]
+                    for a in range(length)
+                ]
+            ),
+            -1,
+            0,
+        )
     if padding_mask is not None:
         allowed &= padding_mask[:, None, None, :]
     if not bidirectional:
@@ -74,8 +97,10 @@ def layer_and_inputs(position, seed=0, **kwargs):
     x = rng.normal(size=(2, 7, WIDTH)).astype("float32")
     layer = PositionalAttention(HEADS, KEY_DIM, position, **kwargs)
     layer(x)  # Builds.
-    if position == "t5":  # A non-zero table, so that the bias shows.
-        layer.bias.set_weights([rng.normal(size=(32, HEADS)).astype("float32")])
+    if position in ("t5", "kerple", "fire"):  # Random weights, so that the bias shows.
+        layer.bias.set_weights(
+            [rng.normal(size=w.shape).astype("float32") for w in layer.bias.get_weights()]
+        )
     return layer, x
 
 
@@ -84,7 +109,7 @@ def layer_and_inputs(position, seed=0, **kwargs):
     [(None, None), (3, None), (None, 3), (3, 2)],
     ids=["all keys", "blocks of 3", "window of 3", "blocks of 3, window of 2"],
 )
-@pytest.mark.parametrize("position", ["none", "rotary", "alibi", "t5"])
+@pytest.mark.parametrize("position", ["none", "rotary", "alibi", "t5", "kerple", "fire"])
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_matches_float64_attention_with_masks(position, bidirectional, block_size, window):
     """Seven queries and keys in blocks of 3: the last block is ragged, and a

@@ -288,6 +288,8 @@ for _name, _view in {
     "rotary": _rotary_view(),
     "alibi": _bias_view("alibi", "ALiBi bias (fixed slopes)"),
     "t5": _bias_view("t5", "T5 bias (learned)"),
+    "kerple": _bias_view("kerple", "KERPLE bias (learned)"),
+    "fire": _bias_view("fire", "FIRE bias (learned)"),
     "sinusoidal_2d": _grid_similarity_view("sinusoidal_2d", fixed=True),
     "learned_2d": _grid_similarity_view("learned_2d", fixed=False),
     "rotary_2d": _grid_rotary_view("rotary_2d", fixed=True),

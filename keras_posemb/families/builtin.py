@@ -1,4 +1,4 @@
-"""The package's own families: the six sequence families, the RoPE
+"""The package's own families: the eight sequence families, the RoPE
 extensions as variants of rotary, and the four grid families."""
 
 from __future__ import annotations
@@ -29,6 +29,17 @@ def _t5_layer(settings, **kwargs):
     return _layers().RelativePositionBias(
         settings.num_heads, bidirectional=settings.bidirectional, **kwargs
     )
+
+
+def _kerple_layer(settings, **kwargs):
+    kwargs.setdefault("dtype", "float32")
+    return _layers().KerpleBias(bidirectional=settings.bidirectional, **kwargs)
+
+
+def _fire_layer(settings, **kwargs):
+    kwargs.setdefault("dtype", "float32")
+    kwargs.setdefault("threshold", settings.max_length)
+    return _layers().FireBias(bidirectional=settings.bidirectional, **kwargs)
 
 
 SEQUENCE_FAMILIES = (
@@ -69,6 +80,22 @@ SEQUENCE_FAMILIES = (
         description="a learned bias per head and offset bucket on the attention logits (T5)",
         make_layer=_t5_layer,
         layer_class=_LAYERS + "RelativePositionBias",
+        learned=True,
+    ),
+    PositionFamily(
+        name="kerple",
+        where="attention",
+        description="a learned log-distance penalty per head on the attention logits (KERPLE)",
+        make_layer=_kerple_layer,
+        layer_class=_LAYERS + "KerpleBias",
+        learned=True,
+    ),
+    PositionFamily(
+        name="fire",
+        where="attention",
+        description="a learned function of the normalized distance per head on the logits (FIRE)",
+        make_layer=_fire_layer,
+        layer_class=_LAYERS + "FireBias",
         learned=True,
     ),
     PositionFamily(name="none", where="none", description="no position information"),

@@ -3,7 +3,9 @@ queries and keys by, or adds to attention logits (`keras.ops` only)."""
 
 from keras_posemb.layers._attention_bias import AttentionBias
 from keras_posemb.layers.alibi_bias import AlibiBias, alibi_slopes
+from keras_posemb.layers.fire_bias import FireBias
 from keras_posemb.layers.grid_position_layer import GridPositionLayer
+from keras_posemb.layers.kerple_bias import KerpleBias
 from keras_posemb.layers.position_embedding import (
     PositionEmbedding,
     SinusoidalInitializer,
@@ -21,7 +23,9 @@ from keras_posemb.layers.sinusoidal_encoding_2d import SinusoidalEncoding2D, sin
 __all__ = [
     "AlibiBias",
     "AttentionBias",
+    "FireBias",
     "GridPositionLayer",
+    "KerpleBias",
     "MixedRotaryInitializer",
     "PositionEmbedding",
     "PositionEmbedding2D",
