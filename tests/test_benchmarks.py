@@ -259,6 +259,32 @@ def test_lm_extrapolation_study_trains_evaluates_and_summarizes(tmp_path):
     assert "training" not in again
 
 
+def test_length_generalization_study_scores_exact_match_and_resumes(tmp_path):
+    flags = ["--tasks", "copy,parity", "--families", "rotary,learned", "--seeds", "0",
+             "--max-train-length", "4", "--max-test-length", "10", "--steps", "2",
+             "--examples", "3", "--layers", "1", "--width", "8", "--heads", "2",
+             "--output-dir", str(tmp_path / "out")]  # fmt: skip
+    out = run_script("length_generalization.py", *flags, backend=STUDY_BACKEND)
+    report = json.loads((tmp_path / "out" / "summary.json").read_text())
+    runs, summary = report["runs"], report["summary"]
+    assert [(r["task"], r["family"]) for r in runs] == [
+        ("copy", "rotary"), ("copy", "learned"), ("parity", "rotary"), ("parity", "learned")
+    ]  # fmt: skip
+    lengths = [1, 2, 3, 4, 10]  # Every training length, 2.5x; 5x is past 10.
+    for run in runs:
+        assert sorted(map(int, run["accuracy"])) == lengths
+        fits = run["family"] != "learned"  # A learned table ends with the training lengths.
+        assert all((run["accuracy"][str(n)] is not None) == (fits or n <= 4) for n in lengths)
+        assert all(0 <= v <= 1 for v in run["accuracy"].values() if v is not None)
+        # Three examples per length: exact match comes in thirds.
+        assert all(round(3 * v) == 3 * v for v in run["accuracy"].values() if v is not None)
+    assert set(summary["copy"]["rotary"]) == {"train", "2.5x"}
+    assert summary["copy"]["learned"]["2.5x"] is None
+    assert "| rotary | " in out and (tmp_path / "out" / "length_generalization.png").exists()
+    again = run_script("length_generalization.py", *flags, backend=STUDY_BACKEND)
+    assert again.count("finished before, read back") == 4
+
+
 @pytest.mark.other_lane
 def test_streaming_study_scores_each_way_of_caching(tmp_path):
     text = tmp_path / "text.txt"

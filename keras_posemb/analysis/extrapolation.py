@@ -11,7 +11,8 @@ gives a rotary model's copy with a RoPE context extension
 `streaming_losses` scores a text fed one token at a time through the
 key/value cache (full, or rolling: StreamingLLM's setting), and
 `recomputed_losses` its baseline, a full pass over the last tokens for
-each one. NumPy and Keras only, on every backend.
+each one. `exact_match` scores the answers of algorithmic tasks
+(`data.algorithmic`). NumPy and Keras only, on every backend.
 """
 
 from __future__ import annotations
@@ -66,6 +67,29 @@ def window_loss(model, ids: np.ndarray, length: int, stride: int | None = None) 
         picked = np.take_along_axis(_log_softmax(logits), targets[chunk][..., None], axis=-1)
         total -= float((picked[..., 0] * scored[chunk]).sum())
     return total / float(scored.sum())
+
+
+def exact_match(model, inputs, targets, weights, batch_size: int = 64) -> np.ndarray:
+    """Per example, whether `model` gets every weighted target (an answer)
+    right: each is the most likely next token given the true tokens before
+    it, which is exactly when greedy decoding writes the whole answer.
+
+    Args:
+        inputs, targets, weights: `(examples, length)` arrays, as
+            `data.algorithmic.encode` gives them.
+        batch_size: examples per call of the model.
+
+    Returns:
+        a boolean array `(examples,)`.
+    """
+    check_int("batch_size", batch_size)
+    right = []
+    for start in range(0, len(inputs), batch_size):
+        chunk = slice(start, start + batch_size)
+        logits = keras.ops.convert_to_numpy(model.predict_on_batch(inputs[chunk]))
+        wrong = (np.argmax(logits, axis=-1) != targets[chunk]) & (weights[chunk] > 0)
+        right.append(~wrong.any(axis=-1))
+    return np.concatenate(right)
 
 
 def _target_losses(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
