@@ -311,6 +311,37 @@ def test_greedy_generation_equals_recomputing_the_prefix(family):
     np.testing.assert_array_equal(again, model.generate(TOKENS[:, :3], 6, 1.0, seed=5))
 
 
+def test_positions_per_layer_place_each_family_in_its_block_and_save(tmp_path):
+    per_layer = ["rotary", "none", "t5"]
+    model = build_causal_lm(11, 16, per_layer, embed_dim=16, num_heads=2, num_layers=3)
+    found = [
+        [type(p).__name__ for p in model.get_layer(f"decoder_block_{i}").attention.position_layers]
+        for i in range(3)
+    ]
+    assert found == [["RotaryEmbedding"], [], ["RelativePositionBias"]]
+    np.testing.assert_array_equal(
+        model.generate(TOKENS[:, :3], max_new_tokens=4),
+        greedy_by_recomputation(model, TOKENS[:, :3], 4),
+    )
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(to_numpy(loaded(TOKENS)), to_numpy(model(TOKENS)), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "position, match",
+    [
+        (["rotary", "none"], r"one family per layer, 3 in all; received position=\['rotary', 'none'\]"),
+        (["rotary", "learned", "none"], r"'learned' is added to the token embeddings once"),
+        (["rotary", "nope", "none"], r"`position` must be one of .*; received position='nope'"),
+        ([], r"a family's name or a non-empty list of names; received position=\[\]"),
+    ],
+)  # fmt: skip
+def test_positions_per_layer_are_checked_before_anything_is_built(position, match):
+    with pytest.raises(ValueError, match=match):
+        build_causal_lm(11, 16, position, embed_dim=16, num_heads=2, num_layers=3)
+
+
 def test_generation_refuses_more_positions_than_the_learned_table_has():
     model = _tiny_lm("learned", max_length=8)
     assert model.generate(TOKENS[:, :3], max_new_tokens=5).shape == (2, 8)

@@ -240,3 +240,23 @@ def test_embedding_scaling_is_part_of_the_token_path_for_every_position(position
     embedding.set_weights([embedding.get_weights()[0] * np.sqrt(SMALL["embed_dim"])])
     np.testing.assert_allclose(to_numpy(plain(ids)), to_numpy(scaled(ids)), atol=1e-5)
     assert np.abs(before - to_numpy(scaled(ids))).max() > 1e-4  # Scaling changes something.
+
+
+def test_the_encoders_take_positions_per_layer():
+    def attention_positions(model):
+        return [
+            [type(p).__name__ for p in layer.position_layers]
+            for layer in model._flatten_layers()
+            if isinstance(layer, PositionalAttention)
+        ]
+
+    text = models.build_text_classifier(
+        50, 2, 8, ["alibi", "none"], embed_dim=8, num_heads=2, ff_dim=8, num_layers=2
+    )
+    assert attention_positions(text) == [["AlibiBias"], []]
+    assert text(np.ones((2, 5), "int32")).shape == (2, 2)
+    images = models.build_image_classifier(
+        (8, 8), 4, 2, ["none", "rotary_2d"], embed_dim=8, num_heads=2, ff_dim=8, num_layers=2
+    )
+    assert attention_positions(images) == [[], ["RotaryEmbedding2D"]]
+    assert images(np.zeros((1, 8, 8, 3), "float32")).shape == (1, 2)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -166,18 +166,34 @@ def get(name: str) -> PositionFamily:
 @dataclasses.dataclass(frozen=True)
 class ModelPositions:
     """A family's positions in one model: what every model builder asks of
-    the registry. `for_model` checks the settings first."""
+    the registry. `for_model` checks the settings first.
+
+    `per_layer`, when given, is one family per attention layer ("inside
+    attention" or "none"), such as rotary in every fourth block and no
+    positions elsewhere (Llama 4's and SmolLM3's "NoPE" interleaving);
+    `family` is then `"none"`: nothing is added to the embeddings.
+    """
 
     family: PositionFamily
     settings: PositionSettings
+    per_layer: tuple[PositionFamily, ...] | None = None
 
     @classmethod
-    def for_model(cls, position: str, settings: PositionSettings) -> ModelPositions:
-        """The family `position` in a model of `settings`; `ArgumentError` if
-        it cannot take them."""
-        family = get(position)
-        family.check(settings)
-        return cls(family, settings)
+    def for_model(
+        cls, position: str | Sequence[str], settings: PositionSettings, num_layers: int = 1
+    ) -> ModelPositions:
+        """The family `position` (or one per layer: a list of `num_layers`
+        names) in a model of `settings`; `ArgumentError` if it cannot take them."""
+        if isinstance(position, str):
+            family = get(position)
+            family.check(settings)
+            return cls(family, settings)
+        per_layer = tuple(_layer_family(name, position, settings) for name in _as_names(position))
+        if len(per_layer) != num_layers:
+            raise argument_error(
+                "position", list(position), f"one family per layer, {num_layers} in all"
+            )
+        return cls(get("none"), settings, per_layer)
 
     def add_to_embeddings(self, x):
         """`x` with the family's embeddings layer applied (named
@@ -186,12 +202,32 @@ class ModelPositions:
             return x
         return self.family.make_layer(self.settings, name=POSITION_LAYER_NAME)(x)
 
-    def inside_attention(self) -> Any:
-        """A new position layer for one attention layer, or "none"; each
-        attention layer gets its own (a T5 table per layer)."""
-        if self.family.where != "attention":
+    def inside_attention(self, index: int = 0) -> Any:
+        """A new position layer for the attention layer of block `index`, or
+        "none"; each attention layer gets its own (a T5 table per layer)."""
+        family = self.family if self.per_layer is None else self.per_layer[index]
+        if family.where != "attention":
             return "none"
-        return self.family.make_layer(self.settings)
+        return family.make_layer(self.settings)
+
+
+def _as_names(position) -> list:
+    if not isinstance(position, (list, tuple)) or not position:
+        raise argument_error("position", position, "a family's name or a non-empty list of names")
+    return list(position)
+
+
+def _layer_family(name, position, settings) -> PositionFamily:
+    family = get(name)
+    if family.where == "embeddings":
+        raise argument_error(
+            "position",
+            list(position),
+            f"families inside attention or 'none' per layer; {name!r} is added to the token "
+            "embeddings once: give it alone, as position=" + repr(name),
+        )
+    family.check(settings)
+    return family
 
 
 def check_attention_position(layer: Any, num_heads: int, key_dim: int) -> None:

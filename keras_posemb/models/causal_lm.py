@@ -8,6 +8,7 @@ text with it (`keras_posemb.models.generation`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -122,7 +123,7 @@ class CausalLM(TokenIdsModel):
 def build_causal_lm(
     vocab_size: int,
     max_length: int,
-    position: str = "rotary",
+    position: str | Sequence[str] = "rotary",
     embed_dim: int = 128,
     num_heads: int = 4,
     ff_dim: int | None = None,
@@ -150,7 +151,10 @@ def build_causal_lm(
         max_length: the training context; the learned table covers this many
             positions (other families have no such limit, see
             docs/decoders.md).
-        position: the name of a position family (`keras_posemb.families`).
+        position: the name of a position family (`keras_posemb.families`),
+            or a list of `num_layers` names, one per block, of families
+            inside attention or `"none"` (`["rotary", "none", "none",
+            "none"]`: rotary in one block of four, as Llama 4 interleaves).
             Defaults to `"rotary"`, the choice of LLaMA and GPT-NeoX.
         embed_dim: width of the token embeddings and of every block.
         num_heads: attention heads; must divide `embed_dim`.
@@ -189,7 +193,9 @@ def build_causal_lm(
     check_divisible("num_heads", num_heads, "embed_dim", embed_dim)
     check_number("dropout", dropout, 0, 1, high_open=True)
     positions = families.ModelPositions.for_model(
-        position, families.PositionSettings(embed_dim, num_heads, max_length, bidirectional=False)
+        position,
+        families.PositionSettings(embed_dim, num_heads, max_length, bidirectional=False),
+        num_layers,
     )
     initializer = keras.initializers.RandomNormal(stddev=INITIALIZER_STDDEV)
 
@@ -203,7 +209,7 @@ def build_causal_lm(
         x = DecoderBlock(
             num_heads,
             ff_dim,
-            positions.inside_attention(),
+            positions.inside_attention(index),
             dropout,
             kernel_initializer=initializer,
             attention_block_size=attention_block_size,

@@ -8,6 +8,7 @@ learned tables resampled, to study or use a model at another resolution.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -119,7 +120,7 @@ def build_image_classifier(
     image_size: Any,
     patch_size: int,
     num_classes: int,
-    position: str = "learned_2d",
+    position: str | Sequence[str] = "learned_2d",
     channels: int = 3,
     embed_dim: int = 64,
     num_heads: int = 4,
@@ -147,7 +148,9 @@ def build_image_classifier(
             (`"learned_2d"`, `"sinusoidal_2d"`, `"rotary_2d"`,
             `"rotary_mixed"`) or a sequence family over the flattened patches
             (`"learned"`, `"sinusoidal"`, `"rotary"`, `"alibi"`, `"t5"`,
-            `"none"`), the class token at position 0.
+            `"none"`), the class token at position 0; or a list of
+            `num_layers` names, one per block, of families inside attention
+            or `"none"`.
         channels: image channels.
         embed_dim: patch embedding width.
         num_heads: attention heads; must divide `embed_dim` (and leave a
@@ -177,7 +180,7 @@ def build_image_classifier(
     settings = families.PositionSettings(
         embed_dim, num_heads, prefix + grid[0] * grid[1], grid_size=grid, num_prefix_tokens=prefix
     )
-    positions = families.ModelPositions.for_model(position, settings)
+    positions = families.ModelPositions.for_model(position, settings, num_layers)
     _check_attention_fits(image_size, settings)
 
     images = keras.Input(shape=(rows, cols, channels), name="images")
@@ -192,7 +195,7 @@ def build_image_classifier(
     for index in range(num_layers):
         x = transformer_encoder_block(
             x, None, num_heads, ff_dim, dropout, True, f"encoder_block_{index}",
-            positions.inside_attention(),
+            positions.inside_attention(index),
         )  # fmt: skip
     x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
     x = SequencePooling("first" if prefix else "mean", name=f"{pooling}_pooling")(x)

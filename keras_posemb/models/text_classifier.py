@@ -8,6 +8,7 @@ saved model loads with `safe_mode=True`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -55,7 +56,7 @@ def build_text_classifier(
     vocab_size: int,
     num_classes: int,
     max_length: int,
-    position: str = "sinusoidal",
+    position: str | Sequence[str] = "sinusoidal",
     embed_dim: int = 64,
     num_heads: int = 4,
     ff_dim: int = 128,
@@ -84,7 +85,9 @@ def build_text_classifier(
         position: the name of a position family (`keras_posemb.families`):
             `"sinusoidal"` or `"learned"` (added to the token embeddings),
             `"rotary"`, `"alibi"` or `"t5"` (inside every attention layer),
-            `"none"`, or any family registered since.
+            `"none"`, or any family registered since; or a list of
+            `num_layers` names, one per block, of families inside attention
+            or `"none"`.
         embed_dim: token embedding width.
         num_heads: attention heads per block; must divide `embed_dim`.
         ff_dim: feed-forward hidden width.
@@ -122,7 +125,7 @@ def build_text_classifier(
     check_bool("scale_embeddings", scale_embeddings)
     check_number("token_dropout", token_dropout, 0, 1, high_open=True)
     positions = families.ModelPositions.for_model(
-        position, families.PositionSettings(embed_dim, num_heads, max_length)
+        position, families.PositionSettings(embed_dim, num_heads, max_length), num_layers
     )
 
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
@@ -144,7 +147,7 @@ def build_text_classifier(
             dropout,
             norm_first,
             f"encoder_block_{index}",
-            positions.inside_attention(),
+            positions.inside_attention(index),
         )
     if norm_first:
         x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
