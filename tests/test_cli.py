@@ -261,12 +261,14 @@ def build(kind, source, out):
     return out / result.stdout.strip().splitlines()[-1]
 
 
-def sdist_and_wheel(tmp_path):
+@pytest.fixture(scope="module")
+def sdist_and_wheel(tmp_path_factory):
     """`(sdist, wheel)`: the sdist of the repository, and the wheel built
     from it (in a fresh tree: a `build/` folder of the repository's could
-    carry files removed since)."""
+    carry files removed since); built once for the module's tests."""
     import tarfile
 
+    tmp_path = tmp_path_factory.mktemp("built")
     sdist = build("sdist", ROOT, tmp_path / "dist")
     with tarfile.open(sdist) as archive:
         archive.extractall(tmp_path / "unpacked", filter="data")
@@ -274,11 +276,11 @@ def sdist_and_wheel(tmp_path):
     return sdist, build("wheel", source, tmp_path / "dist")
 
 
-def test_the_wheel_and_sdist_carry_what_they_must_and_nothing_else(tmp_path):
+def test_the_wheel_and_sdist_carry_what_they_must_and_nothing_else(sdist_and_wheel):
     import tarfile
     import zipfile
 
-    sdist, wheel = sdist_and_wheel(tmp_path)
+    sdist, wheel = sdist_and_wheel
     with tarfile.open(sdist) as archive:
         names = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
     for must in ("pyproject.toml", "README.md", "LICENSE", "keras_posemb/py.typed"):
@@ -299,7 +301,9 @@ def test_the_wheel_and_sdist_carry_what_they_must_and_nothing_else(tmp_path):
     assert sorted(name for name in wheel if name.endswith(".py")) == modules
 
 
-def test_console_scripts_work_after_a_plain_install_outside_the_source_tree(tmp_path):
+def test_console_scripts_work_after_a_plain_install_outside_the_source_tree(
+    tmp_path, sdist_and_wheel
+):
     """The wheel installed into a new virtual environment; the heavy
     dependencies are shared with this one (a .pth file) so that nothing is
     downloaded."""
@@ -311,7 +315,7 @@ def test_console_scripts_work_after_a_plain_install_outside_the_source_tree(tmp_
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     (Path(site) / "shared_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    _, wheel = sdist_and_wheel(tmp_path)
+    _, wheel = sdist_and_wheel
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
         capture_output=True, text=True, cwd=tmp_path,

@@ -27,6 +27,8 @@ def learned_run(tmp_path_factory):
 @pytest.mark.all_backends
 def test_run_writes_every_output(learned_run):
     config, metrics, run = learned_run
+    # TensorFlow's op determinism, on while it trained on a CPU, is off again.
+    assert not op_determinism_enabled()
     names = [Run.MODEL, Run.VOCABULARY, Run.CLASSES, Run.SETTINGS, Run.METRICS]
     names.append(Run.TRAINING_CURVES)
     # The raw-text model runs TextVectorization: TensorFlow only.
@@ -94,16 +96,18 @@ def test_best_epoch_is_the_first_with_the_highest_validation_accuracy(learned_ru
     assert metrics["val_accuracy"] == pytest.approx(max(curve), abs=1e-6)
 
 
-def test_same_seed_same_metrics_in_two_processes(tmp_path):
-    flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()] + ["--no-plots"]
+def test_same_seed_same_metrics_in_two_processes(tmp_path, learned_run):
+    """The command line in a fresh process gives the metrics of the module's
+    run in this one (its plots come after training, and change nothing)."""
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+    flags += ["--no-plots", "--position=learned", f"--output-dir={tmp_path / 'b'}"]
     code = """
         import json, sys
         from keras_posemb.cli.train import main
         main(sys.argv[1:])
     """
-    for name in ("a", "b"):
-        run_python(code, cwd=tmp_path, args=[*flags, f"--output-dir={tmp_path / name}"])
-    a, b = (Run(tmp_path / name).read_metrics() for name in ("a", "b"))
+    run_python(code, cwd=tmp_path, args=flags)
+    a, b = learned_run[1], Run(tmp_path / "b").read_metrics()
     for key in ("test_accuracy", "val_accuracy", "test_loss", "validation_curve"):
         assert a[key] == b[key], key
 
@@ -348,24 +352,27 @@ class RecordCompilation(keras.callbacks.Callback):
 @pytest.mark.backends(
     "tensorflow", "jax"
 )  # torch.compile of a training step takes a minute on CPU.
-def test_mixed_precision_and_jit_compile_are_really_used(tmp_path):
+def test_mixed_precision_and_jit_compile_are_really_used_and_given_back(tmp_path):
     record = RecordCompilation()
     config = tiny_config(tmp_path, mixed_precision=True, jit_compile=True, epochs=1, plots=False)
+    keras.config.set_dtype_policy("float32")
+    assert not op_determinism_enabled()
     metrics = training.train(config, extra_callbacks=[record])
     assert record.seen == (True, "bfloat16", "float32")
     assert metrics["policy"] == "mixed_bfloat16" and np.isfinite(metrics["test_loss"])
     saved = Run(tmp_path).load_model().get_layer("encoder_block_0_attention")
     assert saved.dtype_policy.name == "mixed_bfloat16"
+    # The process-wide settings are given back.
+    assert keras.config.dtype_policy().name == "float32" and not op_determinism_enabled()
 
 
-def test_train_gives_back_the_process_wide_settings(tmp_path):
+def op_determinism_enabled() -> bool:
+    """TensorFlow's process-wide op determinism, which training turns on."""
+    if keras.backend.backend() != "tensorflow":
+        return False
     from tensorflow.python.framework import config as tf_config
 
-    keras.config.set_dtype_policy("float32")
-    assert not tf_config.is_op_determinism_enabled()
-    training.train(tiny_config(tmp_path, mixed_precision=True, epochs=1, plots=False))
-    assert keras.config.dtype_policy().name == "float32"
-    assert not tf_config.is_op_determinism_enabled()
+    return tf_config.is_op_determinism_enabled()
 
 
 # Run directories that hold another run.
