@@ -39,11 +39,15 @@ from keras_posemb.models import build_causal_lm
 FAMILIES = ("sinusoidal", "learned", "rotary", "alibi", "t5", "kerple", "fire", "none")
 # Multiples of the longest training input the table reports.
 BEYOND = (2.5, 5.0)
+# The test examples' random stream, apart from training's.
+TEST_STREAM = 10**6
 
 
 def test_lengths(max_train: int, max_test: int) -> list[int]:
-    """Every training length, then every tenth length up to `max_test`, and the table's multiples."""
-    beyond = set(range(max_train + 10, max_test + 1, 10))
+    """Every training length, then about 16 longer ones from the next length
+    on (the plot's points), and the table's multiples."""
+    step = max(1, (max_test - max_train) // 16)
+    beyond = set(range(max_train + 1, max_test + 1, step))
     beyond |= {round(f * max_train) for f in BEYOND if round(f * max_train) <= max_test}
     return list(range(1, max_train + 1)) + sorted(beyond)
 
@@ -73,10 +77,11 @@ def train(model, task, args, rng, width) -> float:
     return loss
 
 
-def accuracies(model, task, args, rng) -> dict:
-    """Exact match at each test length; `None` where the model's positions end.
-    Lengths share two padded widths (the training one and the longest), so
-    that a compiling backend compiles twice, not once per length."""
+def accuracies(model, task, args, seed) -> dict:
+    """Exact match at each test length, on examples drawn for that length
+    alone; `None` where the model's positions end. Lengths share two padded
+    widths (the training one and the longest), so that a compiling backend
+    compiles twice, not once per length."""
     covered = families.covered_positions(model)
     train_width = algorithmic.sequence_length(task, args.max_train_length)
     test_width = algorithmic.sequence_length(task, args.max_test_length)
@@ -86,6 +91,7 @@ def accuracies(model, task, args, rng) -> dict:
         if algorithmic.sequence_length(task, n) > covered:
             found[str(n)] = None
             continue
+        rng = np.random.default_rng([seed, TEST_STREAM, n])
         batch = algorithmic.encode(task, [n] * args.examples, rng, width)
         found[str(n)] = float(exact_match(model, *batch).mean())
     return found
@@ -107,7 +113,7 @@ def run_one(args, task_name, family, seed, log) -> dict:
     seconds = time.perf_counter() - start
     result = {
         "task": task_name, "family": family, "seed": seed, "final_loss": loss,
-        "train_seconds": seconds, "accuracy": accuracies(model, task, args, rng),
+        "train_seconds": seconds, "accuracy": accuracies(model, task, args, seed),
     }  # fmt: skip
     files.atomic_write_json(path, result)
     log(f"{name}: loss {loss:.4f}, {seconds:.0f} s, {summary_cells(result, args)}")

@@ -270,7 +270,7 @@ def test_length_generalization_study_scores_exact_match_and_resumes(tmp_path):
     assert [(r["task"], r["family"]) for r in runs] == [
         ("copy", "rotary"), ("copy", "learned"), ("parity", "rotary"), ("parity", "learned")
     ]  # fmt: skip
-    lengths = [1, 2, 3, 4, 10]  # Every training length, 2.5x; 5x is past 10.
+    lengths = list(range(1, 11))  # Every length to 10: 2.5x; 5x is past it.
     for run in runs:
         assert sorted(map(int, run["accuracy"])) == lengths
         fits = run["family"] != "learned"  # A learned table ends with the training lengths.
