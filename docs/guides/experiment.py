@@ -26,7 +26,8 @@ keras.utils.set_random_seed(0)
 # The six classic families; `families.names()` lists every registered one
 # (KERPLE and FIRE too), which `compare_encodings` compares by default.
 ENCODINGS = ("sinusoidal", "learned", "rotary", "alibi", "t5", "none")
-print("encodings:", ", ".join(ENCODINGS), "of", ", ".join(families.names()))
+print("compared:", ", ".join(ENCODINGS))
+print("registered:", ", ".join(families.names()))
 
 # %% [markdown]
 # ## One config for every run
