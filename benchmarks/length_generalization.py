@@ -43,7 +43,7 @@ BEYOND = (2.5, 5.0)
 TEST_STREAM = 10**6
 
 
-def test_lengths(max_train: int, max_test: int) -> list[int]:
+def scored_lengths(max_train: int, max_test: int) -> list[int]:
     """Every training length, then about 16 longer ones from the next length
     on (the plot's points), and the table's multiples."""
     step = max(1, (max_test - max_train) // 16)
@@ -86,7 +86,7 @@ def accuracies(model, task, args, seed) -> dict:
     train_width = algorithmic.sequence_length(task, args.max_train_length)
     test_width = algorithmic.sequence_length(task, args.max_test_length)
     found = {}
-    for n in test_lengths(args.max_train_length, args.max_test_length):
+    for n in scored_lengths(args.max_train_length, args.max_test_length):
         width = train_width if n <= args.max_train_length else test_width
         if algorithmic.sequence_length(task, n) > covered:
             found[str(n)] = None

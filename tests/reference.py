@@ -222,6 +222,14 @@ def reference_axial_angles(rows, cols, head_dim, prefix=0, base=100.0):
     return angles
 
 
+def reference_bias_table(bias_of, queries, keys, heads):
+    """`(heads, query, key)` float64 from `bias_of(i, j)` (a `(heads,)` bias,
+    or None for a key a causal form masks, given -1e9 here)."""
+    rows = [[bias_of(i, j) for j in keys] for i in queries]
+    table = [[np.full(heads, -1e9) if b is None else b for b in row] for row in rows]
+    return np.moveaxis(np.array(table, np.float64), -1, 0)
+
+
 def reference_kerple_bias(log_r1, log_r2, i, j, bidirectional=True):
     """Chi et al.'s logarithmic kernel, float64 `(heads,)` for query i and key j:
     -r1 log(1 + r2 |i - j|), with the pair of keys after the query when

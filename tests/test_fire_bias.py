@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 from layer_contract import run_layer_test
-from reference import reference_fire_bias, to_numpy
+from reference import reference_bias_table, reference_fire_bias, to_numpy
 
 from keras_posemb import FireBias
 
@@ -11,13 +11,11 @@ pytestmark = pytest.mark.all_backends
 def reference_bias(layer, queries, keys):
     """`(heads, query, key)` from the float64 formula; -1e9 for masked keys."""
     weights = layer.get_weights()
-    heads = weights[-1].shape[0]
-    rows = [
-        [reference_fire_bias(weights, i, j, layer.bidirectional) for j in keys] for i in queries
-    ]
-    return np.moveaxis(
-        np.array([[np.full(heads, -1e9) if b is None else b for b in row] for row in rows]), -1, 0
-    )
+
+    def bias_of(i, j):
+        return reference_fire_bias(weights, i, j, layer.bidirectional)
+
+    return reference_bias_table(bias_of, queries, keys, heads=weights[-1].shape[0])
 
 
 def random_weights(layer, seed=0):

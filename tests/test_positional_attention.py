@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from layer_contract import run_layer_test
 from reference import (
+    reference_bias_table,
     reference_fire_bias,
     reference_kerple_bias,
     reference_rotation,
@@ -67,17 +68,8 @@ def reference_attention(layer, x, position, padding_mask=None, bidirectional=Tru
             "kerple": lambda a, b: reference_kerple_bias(*weights, a, b, bidirectional),
             "fire": lambda a, b: reference_fire_bias(weights, a, b, bidirectional),
         }[position]
-        hidden = np.zeros(HEADS)  # A causal form's later keys, masked below.
-        scores += np.moveaxis(
-            np.array(
-                [
-                    [bias_of(a, b) if bidirectional or b <= a else hidden for b in range(length)]
-                    for a in range(length)
-                ]
-            ),
-            -1,
-            0,
-        )
+        # A causal form's later keys (-1e9) are masked below.
+        scores += reference_bias_table(bias_of, range(length), range(length), HEADS)
     if padding_mask is not None:
         allowed &= padding_mask[:, None, None, :]
     if not bidirectional:
